@@ -1,0 +1,240 @@
+"""The calibration evaluator: reliability bins, ECE, MCE, OE, NLL, Brier, temperature scaling, AUROC.
+
+All metrics are *top-label*: the confidence of a prediction is its winning probability
+max_k p_k, for binary tasks too (K = 2), as in Guo et al. (2017) and Thulasidasan et al. (2019).
+
+Binning (identical to torchmetrics): ``n_bins`` equal-width bins over [0, 1]; bin m holds
+confidences in [m/M, (m+1)/M), and the last bin also holds confidence exactly 1.0.
+
+Inputs are probabilities (N, K) and integer labels (N,), as torch tensors or numpy arrays.
+Imports torch, numpy and sklearn only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PROB_SUM_TOLERANCE = 1e-3
+
+
+def _as_tensor(x, name: str, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    return x.detach().to(device="cpu", dtype=dtype)
+
+
+def check_probs_labels(probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate and convert (probs (N, K), labels (N,)) to float64 / int64 CPU tensors."""
+    p = _as_tensor(probs, "probs", torch.float64)
+    y = _as_tensor(labels, "labels", torch.int64)
+    if p.dim() != 2:
+        raise ValueError(f"probs must have shape (N, K), got {tuple(p.shape)}")
+    if y.dim() != 1:
+        raise ValueError(f"labels must have shape (N,), got {tuple(y.shape)}")
+    if p.shape[0] == 0:
+        raise ValueError("probs is empty (N = 0): nothing to evaluate")
+    if p.shape[0] != y.shape[0]:
+        raise ValueError(f"probs has {p.shape[0]} rows but labels has {y.shape[0]} entries")
+    if not torch.isfinite(p).all():
+        raise ValueError("probs contains NaN or infinite values")
+    if (p < 0).any() or (p > 1).any():
+        raise ValueError("probs must lie in [0, 1]; did you pass logits? apply softmax first")
+    worst = (p.sum(dim=1) - 1).abs().max().item()
+    if worst > PROB_SUM_TOLERANCE:
+        raise ValueError(
+            f"rows of probs must sum to 1 (largest deviation {worst:.3g}); "
+            "did you pass logits or unnormalized scores? apply softmax first"
+        )
+    bad = (y < 0) | (y >= p.shape[1])
+    if bad.any():
+        raise ValueError(
+            f"labels must be in [0, {p.shape[1] - 1}] for K={p.shape[1]} classes; "
+            f"found {y[bad][0].item()}"
+        )
+    return p, y
+
+
+@dataclass
+class ReliabilityBins:
+    """Per-bin statistics of a reliability diagram (length n_bins each; empty bins have count 0).
+
+    Attributes:
+        edges: (n_bins + 1,) bin edges over [0, 1].
+        count: examples per bin.
+        confidence: mean winning probability per bin (0 where empty).
+        accuracy: fraction correct per bin (0 where empty).
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+    @property
+    def weight(self) -> np.ndarray:
+        """|B_m| / n: sums to 1."""
+        return self.count / self.count.sum()
+
+    @property
+    def ece(self) -> float:
+        return float((self.weight * np.abs(self.accuracy - self.confidence)).sum())
+
+    @property
+    def oe(self) -> float:
+        gap = np.maximum(self.confidence - self.accuracy, 0.0)
+        return float((self.weight * self.confidence * gap).sum())
+
+    @property
+    def mce(self) -> float:
+        return float(np.abs(self.accuracy - self.confidence)[self.count > 0].max())
+
+
+def _confidence_correct(p: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    conf, pred = p.max(dim=1)  # (N,), (N,)
+    return conf, (pred == y).to(p.dtype)
+
+
+def _bin_stats(conf: torch.Tensor, correct: torch.Tensor, n_bins: int) -> ReliabilityBins:
+    if not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=conf.dtype)
+    index = (torch.bucketize(conf, edges, right=True) - 1).clamp(0, n_bins - 1)  # (N,)
+    count = torch.bincount(index, minlength=n_bins).to(conf.dtype)
+    conf_sum = torch.bincount(index, weights=conf, minlength=n_bins)
+    correct_sum = torch.bincount(index, weights=correct, minlength=n_bins)
+    safe = count.clamp(min=1)
+    return ReliabilityBins(
+        edges=edges.numpy(),
+        count=count.numpy(),
+        confidence=(conf_sum / safe).numpy(),
+        accuracy=(correct_sum / safe).numpy(),
+    )
+
+
+def reliability_bins(probs, labels, n_bins: int = 15) -> ReliabilityBins:
+    """Top-label reliability bins of probabilities (N, K) against labels (N,)."""
+    p, y = check_probs_labels(probs, labels)
+    return _bin_stats(*_confidence_correct(p, y), n_bins)
+
+
+def expected_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """ECE = Σ_m |B_m|/n · |acc(B_m) − conf(B_m)| over non-empty bins."""
+    return reliability_bins(probs, labels, n_bins).ece
+
+
+def overconfidence_error(probs, labels, n_bins: int = 15) -> float:
+    """OE = Σ_m |B_m|/n · conf(B_m) · max(conf(B_m) − acc(B_m), 0) (Thulasidasan et al. 2019)."""
+    return reliability_bins(probs, labels, n_bins).oe
+
+
+def maximum_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """MCE = max over non-empty bins of |acc(B_m) − conf(B_m)|."""
+    return reliability_bins(probs, labels, n_bins).mce
+
+
+def negative_log_likelihood(probs, labels, eps: float = 1e-12) -> float:
+    """Mean −log p_y, with p clamped at ``eps`` so a zero probability gives a finite value."""
+    p, y = check_probs_labels(probs, labels)
+    return float(-p.gather(1, y[:, None]).clamp(min=eps).log().mean())
+
+
+def brier_score(probs, labels) -> float:
+    """Multi-class Brier score: mean over examples of Σ_k (p_k − 1[k = y])², in [0, 2]."""
+    p, y = check_probs_labels(probs, labels)
+    return float(((p - F.one_hot(y, p.shape[1]).to(p.dtype)) ** 2).sum(dim=1).mean())
+
+
+def entropy(probs) -> np.ndarray:
+    """Predictive entropy of each row of probs (N, K), in nats: (N,)."""
+    p = _as_tensor(probs, "probs", torch.float64)
+    return (-(p * p.clamp(min=1e-300).log()).sum(dim=1)).numpy()
+
+
+def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
+    """Every scalar metric of a split, as stored in ``metrics.json``.
+
+    Keys: accuracy, ece, oe, mce, nll, brier, mean_confidence, mean_entropy, n.
+    """
+    p, y = check_probs_labels(probs, labels)
+    conf, correct = _confidence_correct(p, y)
+    bins = _bin_stats(conf, correct, n_bins)
+    return {
+        "accuracy": float(correct.mean()),
+        "ece": bins.ece,
+        "oe": bins.oe,
+        "mce": bins.mce,
+        "nll": negative_log_likelihood(p, y),
+        "brier": brier_score(p, y),
+        "mean_confidence": float(conf.mean()),
+        "mean_entropy": float(entropy(p).mean()),
+        "n": int(p.shape[0]),
+    }
+
+
+def fit_temperature(logits, labels, max_iter: int = 100) -> float:
+    """Temperature scaling (Guo et al. 2017): the T > 0 minimizing NLL of softmax(logits / T).
+
+    Optimizes log T with L-BFGS from T = 1, so T stays positive. Accuracy is unchanged by any
+    T > 0; if the optimizer ends worse than T = 1 (it should not), 1.0 is returned, so the
+    validation NLL never increases.
+
+    Args:
+        logits: (N, K) validation logits (log-probabilities work too: softmax is shift-invariant).
+        labels: (N,) validation labels.
+        max_iter: L-BFGS iterations.
+    """
+    z = _as_tensor(logits, "logits", torch.float64)
+    y = _as_tensor(labels, "labels", torch.int64)
+    if z.dim() != 2 or y.dim() != 1 or len(z) != len(y) or len(z) == 0:
+        raise ValueError(
+            f"need logits (N, K) and labels (N,) with N > 0, got {tuple(z.shape)} and {tuple(y.shape)}"
+        )
+    if not torch.isfinite(z).all():
+        raise ValueError("logits contain NaN or infinite values")
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    initial = float(F.cross_entropy(z, y))
+    optimizer.step(closure)
+    temperature = float(log_t.detach().exp())
+    final = float(F.cross_entropy(z / temperature, y))
+    if not np.isfinite(temperature) or final > initial:
+        return 1.0
+    return temperature
+
+
+def apply_temperature(logits, temperature: float) -> np.ndarray:
+    """softmax(logits / T) as a float64 numpy array (N, K)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = _as_tensor(logits, "logits", torch.float64)
+    return torch.softmax(z / temperature, dim=1).numpy()
+
+
+def ood_auroc(in_distribution_scores, out_of_distribution_scores) -> float:
+    """AUROC of telling in- from out-of-distribution inputs by a score (higher = in-distribution).
+
+    With winning scores (max_k p_k) this is the paper's Section 7 detection metric; 0.5 is chance.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    s_in = np.asarray(in_distribution_scores, dtype=np.float64).ravel()
+    s_out = np.asarray(out_of_distribution_scores, dtype=np.float64).ravel()
+    if len(s_in) == 0 or len(s_out) == 0:
+        raise ValueError(
+            f"need in- and out-of-distribution scores, got {len(s_in)} and {len(s_out)}"
+        )
+    y = np.concatenate([np.ones(len(s_in)), np.zeros(len(s_out))])
+    return float(roc_auc_score(y, np.concatenate([s_in, s_out])))

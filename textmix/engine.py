@@ -1,0 +1,389 @@
+"""The training loop: one recipe → one run directory, on one process or many (accelerate).
+
+RUN_DIR holds ``recipe.yaml`` (resolved), ``metrics.json``, ``predictions.npz``, ``reliability.png``,
+``log.jsonl`` (one line per epoch), ``model/`` (best-validation-accuracy checkpoint,
+``save_pretrained`` form) and ``checkpoints/`` (``accelerator.save_state`` for ``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+
+from textmix.calibration import calibration_report
+from textmix.evaluate import evaluate_model, predict_logits, softmax, write_outputs
+from textmix.io import atomic_write_json, atomic_write_text, replace_dir
+from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
+from textmix.mixup import Mixup, one_hot_targets
+from textmix.recipe import Recipe, dump_recipe
+from textmix.task import build_model, encode_split, load_splits, make_loader, model_inputs
+
+logger = get_logger(__name__)
+
+TEXTMIX_FILE = "textmix.json"
+
+
+class RunDirError(RuntimeError):
+    """The run directory is in a state the requested action cannot start from."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT / SIGTERM arrived; state was saved and ``--resume`` continues the run."""
+
+
+@dataclass
+class Progress:
+    """What a checkpoint must remember besides model, optimizer, scheduler and RNG states."""
+
+    epoch: int = 0  # completed epochs
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_val_accuracy: float = -1.0
+    best_epoch: int = -1
+    history: list = field(default_factory=list)
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def make_mixer(recipe: Recipe, seed: int) -> Mixup | None:
+    if recipe.method not in ("mixup", "mixup_features_only"):
+        return None
+    return Mixup(
+        alpha=recipe.mixup.alpha,
+        per_sample=recipe.mixup.per_sample,
+        mode="features_only" if recipe.method == "mixup_features_only" else "full",
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def training_loss(recipe: Recipe, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The method's loss on (B, K) logits and (B, K) probability targets."""
+    if recipe.method == "label_smoothing":
+        targets = smooth_targets(targets, recipe.loss.label_smoothing)
+    if recipe.method == "erl":
+        return confidence_penalty_loss(logits, targets, recipe.loss.erl_kappa)
+    return soft_target_cross_entropy(logits, targets)
+
+
+def make_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    o = recipe.optim
+    if o.name == "adadelta":
+        return torch.optim.Adadelta(params, lr=o.lr, rho=o.rho, eps=o.eps, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay)
+
+
+def make_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int, num_processes: int):
+    o = recipe.optim
+    # accelerate steps a prepared scheduler once per process per optimizer step
+    total = steps_per_epoch * recipe.train.epochs * num_processes
+    if o.schedule == "linear":
+        warmup = int(o.warmup_ratio * total)
+
+        def factor(step):
+            if step < warmup:
+                return (step + 1) / max(warmup, 1)
+            return max(0.0, (total - step) / max(total - warmup, 1))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if o.schedule == "step":
+        milestones = [m * steps_per_epoch * num_processes for m in o.milestones]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=o.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+def save_model(model: nn.Module, featurizer, folder: Path, info: dict) -> None:
+    """Write model weights + config, featurizer and textmix facts to ``folder`` atomically."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(tmp)
+    else:
+        from safetensors.torch import save_model as save_safetensors
+
+        save_safetensors(model, str(tmp / "model.safetensors"))
+    featurizer.save(tmp)
+    (tmp / TEXTMIX_FILE).write_text(json.dumps(info, indent=2))
+    replace_dir(tmp, folder)
+
+
+def load_weights(model: nn.Module, folder: Path) -> None:
+    from safetensors.torch import load_model
+
+    load_model(model, str(folder / "model.safetensors"))
+
+
+def _latest_checkpoint(run_dir: Path) -> Path | None:
+    folders = sorted((run_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    return folders[-1] if folders else None
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> bool:
+    """Check the run directory; return True if the run is already finished (resume of a done run)."""
+    finished = (run_dir / "metrics.json").exists()
+    started = (run_dir / "checkpoints").exists() or finished
+    if overwrite and resume:
+        raise RunDirError("--overwrite and --resume exclude each other")
+    if overwrite:
+        if is_main and run_dir.exists():
+            shutil.rmtree(run_dir)
+        return False
+    if resume:
+        return finished
+    if finished:
+        raise RunDirError(
+            f"{run_dir} already holds a finished run (metrics.json); pass --overwrite to replace "
+            "it or choose another --output-dir"
+        )
+    if started:
+        raise RunDirError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")
+    return False
+
+
+class _StopFlag:
+    """Turns SIGINT / SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def train(
+    recipe: Recipe, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
+    accelerator: Accelerator | None = None,
+) -> dict:
+    """Train ``recipe`` into ``run_dir`` and return its metrics (also written to metrics.json).
+
+    Args:
+        recipe: a validated recipe.
+        run_dir: output directory.
+        resume: continue from the latest checkpoint in ``run_dir`` (a finished run is returned
+            as is).
+        overwrite: delete ``run_dir`` first.
+        accelerator: an existing Accelerator (default: a new one with tensorboard tracking).
+    """
+    run_dir = Path(run_dir)
+    accelerator = accelerator or Accelerator(
+        log_with="tensorboard", project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard"))
+    )
+    if prepare_run_dir(run_dir, resume, overwrite, accelerator.is_main_process):
+        return json.loads((run_dir / "metrics.json").read_text())
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
+    set_seed(recipe.train.seed)
+
+    with accelerator.main_process_first():
+        splits = load_splits(recipe.data)
+        model, featurizer, facts = build_model(recipe, splits)
+        encoded = {name: encode_split(split, featurizer) for name, split in splits.items()}
+    if recipe.train.batch_size > len(encoded["train"]):
+        raise ValueError(
+            f"train.batch_size={recipe.train.batch_size} is larger than the training set "
+            f"({len(encoded['train'])} examples); lower it"
+        )
+    num_classes = facts["num_classes"]
+    label_names = list(splits["train"].features["label"].names)
+    logger.info(f"data {recipe.data.name}: {facts['splits']}, {num_classes} classes", main_process_only=True)
+
+    train_loader = make_loader(encoded["train"], featurizer, recipe.train.batch_size, True, recipe.train.seed)
+    eval_loaders = {
+        name: make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0)
+        for name in ("validation", "test")
+    }
+    train_sampler = train_loader.batch_sampler
+    optimizer = make_optimizer(recipe, model)
+    model, optimizer, train_loader, val_loader, test_loader = accelerator.prepare(
+        model, optimizer, train_loader, eval_loaders["validation"], eval_loaders["test"]
+    )
+    scheduler = accelerator.prepare(make_scheduler(recipe, optimizer, len(train_loader), accelerator.num_processes))
+    # each rank draws its own λ and pairing
+    mixer = make_mixer(recipe, seed=recipe.train.seed * 100_003 + accelerator.process_index)
+    progress = Progress()
+    accelerator.register_for_checkpointing(progress)
+    if mixer is not None:
+        accelerator.register_for_checkpointing(mixer)
+
+    checkpoint = _latest_checkpoint(run_dir) if resume else None
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        logger.info(f"resumed from {checkpoint} (epoch {progress.epoch}, step {progress.step_in_epoch})", main_process_only=True)
+    if accelerator.is_main_process:
+        accelerator.init_trackers("textmix", config=_flat(dump_recipe(recipe)))
+
+    n = {name: len(encoded[name]) for name in ("validation", "test")}
+    labels = {name: np.asarray(encoded[name]["label"]) for name in ("validation", "test")}
+    unwrapped = accelerator.unwrap_model(model)
+    model_info = {
+        "model": recipe.model.name, "num_classes": num_classes, "label_names": label_names,
+        "method": recipe.method, "dataset": recipe.data.name,
+    }
+
+    def save_state():
+        folder = run_dir / "checkpoints" / f"step_{progress.global_step}"
+        accelerator.save_state(str(folder))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            for old in (run_dir / "checkpoints").glob("step_*"):
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+
+    with _StopFlag() as stop:
+        for epoch in range(progress.epoch, recipe.train.epochs):
+            model.train()
+            train_sampler.set_epoch(epoch)
+            train_loader.set_epoch(epoch)
+            loader = train_loader
+            if progress.step_in_epoch:
+                loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
+            losses = []
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}",
+                       disable=not accelerator.is_local_main_process, leave=False)
+            for batch in bar:
+                plan = mixer.plan(len(batch["labels"]), accelerator.device) if mixer is not None else None
+                logits = model(**model_inputs(batch), plan=plan)
+                targets = plan.mix_targets(batch["labels"], num_classes) if plan is not None else one_hot_targets(batch["labels"], num_classes)
+                loss = training_loss(recipe, logits, targets)
+                accelerator.backward(loss)
+                if recipe.optim.grad_clip:
+                    accelerator.clip_grad_norm_(model.parameters(), recipe.optim.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                if hasattr(unwrapped, "after_optimizer_step"):
+                    unwrapped.after_optimizer_step()
+                losses.append(loss.detach())
+                progress.step_in_epoch += 1
+                progress.global_step += 1
+                if progress.global_step % recipe.train.log_every == 0:
+                    recent = torch.stack(losses[-recipe.train.log_every:]).float().cpu()
+                    _check_finite(recent, progress.global_step - len(recent) + 1, epoch)
+                    accelerator.log({"train/loss": float(recent.mean())}, step=progress.global_step)
+                    bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
+                if stop.requested:
+                    save_state()
+                    raise TrainingInterrupted(
+                        f"interrupted at epoch {epoch + 1}, step {progress.global_step}; state saved in "
+                        f"{run_dir / 'checkpoints'}; continue with --resume"
+                    )
+            epoch_losses = torch.stack(losses).float().cpu() if losses else torch.zeros(0)
+            _check_finite(epoch_losses, progress.global_step - len(epoch_losses) + 1, epoch)
+
+            val_logits = predict_logits(model, val_loader, accelerator, n["validation"])
+            val = calibration_report(softmax(val_logits), labels["validation"], recipe.eval.n_bins)
+            record = {"epoch": epoch + 1, "step": progress.global_step,
+                      "train_loss": float(epoch_losses.mean()) if len(epoch_losses) else None,
+                      **{f"val_{k}": v for k, v in val.items()}}
+            progress.history.append(record)
+            accelerator.log({k.replace("val_", "val/", 1): v for k, v in record.items() if k.startswith("val_")},
+                            step=progress.global_step)
+            logger.info(f"epoch {epoch + 1}: loss {record['train_loss']:.4f} val acc {val['accuracy']:.4f} "
+                        f"ece {val['ece']:.4f}", main_process_only=True)
+            if val["accuracy"] > progress.best_val_accuracy:
+                progress.best_val_accuracy = val["accuracy"]
+                progress.best_epoch = epoch + 1
+                if accelerator.is_main_process:
+                    save_model(unwrapped, featurizer, run_dir / "model", {**model_info, "epoch": epoch + 1})
+            if accelerator.is_main_process:
+                atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in progress.history))
+            progress.epoch = epoch + 1
+            progress.step_in_epoch = 0
+            save_state()
+
+    metrics = _final_evaluation(recipe, accelerator, model, unwrapped, featurizer, run_dir,
+                                val_loader, test_loader, n, labels, progress, model_info, facts)
+    accelerator.end_training()
+    return metrics
+
+
+def _final_evaluation(recipe, accelerator, model, unwrapped, featurizer, run_dir, val_loader,
+                      test_loader, n, labels, progress, model_info, facts) -> dict:
+    bins = recipe.eval.n_bins
+    last = {
+        "epoch": progress.epoch,
+        "val": calibration_report(softmax(predict_logits(model, val_loader, accelerator, n["validation"])), labels["validation"], bins),
+        "test": calibration_report(softmax(predict_logits(model, test_loader, accelerator, n["test"])), labels["test"], bins),
+    }
+    accelerator.wait_for_everyone()
+    load_weights(unwrapped, run_dir / "model")
+    report, val_logits, test_logits = evaluate_model(
+        recipe, accelerator, model, featurizer, val_loader, test_loader, n, labels)
+    metrics = {"method": recipe.method, "best_epoch": progress.best_epoch, **report,
+               "last": last, "history": progress.history, "data": facts}
+    if accelerator.is_main_process:
+        if "temperature_scaled" in metrics:
+            info_path = run_dir / "model" / TEXTMIX_FILE
+            info = json.loads(info_path.read_text())
+            info["temperature"] = metrics["temperature_scaled"]["temperature"]
+            atomic_write_json(info_path, info)
+        write_outputs(recipe, run_dir, val_logits, test_logits, labels)
+        atomic_write_json(run_dir / "metrics.json", metrics)
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def _check_finite(losses: torch.Tensor, first_step: int, epoch: int) -> None:
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        step = first_step + int(bad[0])
+        raise NonFiniteLossError(
+            f"training loss is {float(losses[int(bad[0])])} at step {step} (epoch {epoch + 1}); "
+            "lower optim.lr, set optim.grad_clip, or check the data"
+        )
+
+
+def _flat(recipe_yaml: str) -> dict:
+    import yaml
+
+    out = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}.", v)
+        else:
+            out[prefix.rstrip(".")] = value if isinstance(value, (int, float, str, bool)) else str(value)
+
+    walk("", yaml.safe_load(recipe_yaml))
+    return out
+

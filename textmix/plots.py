@@ -1,0 +1,91 @@
+"""Calibration figures drawn on matplotlib ``Figure`` objects (no pyplot global state).
+
+Each function returns a ``Figure``; :func:`save_figure` writes it to PNG atomically.
+Imports numpy, matplotlib and :mod:`textmix.calibration` only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from textmix.calibration import check_probs_labels, reliability_bins
+
+
+def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "") -> None:
+    """Accuracy against *mean bin confidence* per bin, bar width = bin width, counts annotated."""
+    bins = reliability_bins(probs, labels, n_bins)
+    filled = bins.count > 0
+    left = bins.edges[:-1]
+    width = np.diff(bins.edges)
+    ax.bar(left[filled], bins.accuracy[filled], width=width[filled], align="edge",
+           edgecolor="black", color="tab:blue", alpha=0.8, label="accuracy")
+    ax.bar(left[filled], (bins.confidence - bins.accuracy)[filled], bottom=bins.accuracy[filled],
+           width=width[filled], align="edge", color="tab:red", alpha=0.3, hatch="//",
+           label="gap to mean confidence")
+    ax.plot(bins.confidence[filled], bins.accuracy[filled], "o", color="black", ms=3)
+    ax.plot([0, 1], [0, 1], "--", color="gray")
+    for x, w, acc, n in zip(left[filled], width[filled], bins.accuracy[filled], bins.count[filled]):
+        ax.text(x + w / 2, min(acc + 0.02, 0.97), str(int(n)), ha="center", fontsize=6)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (winning probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title}  ECE={bins.ece:.3f}  OE={bins.oe:.3f}".strip())
+    ax.legend(loc="upper left", fontsize=7)
+
+
+def reliability_diagram(probs, labels, n_bins: int = 15, title: str = "") -> Figure:
+    """Reliability diagram with a confidence histogram underneath."""
+    fig = Figure(figsize=(4.5, 6))
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]})
+    draw_reliability(top, probs, labels, n_bins, title)
+    draw_confidence_histogram(bottom, probs, labels, n_bins)
+    fig.tight_layout()
+    return fig
+
+
+def draw_confidence_histogram(ax: Axes, probs, labels, n_bins: int = 15) -> None:
+    """Share of examples per confidence bin, with mean accuracy and confidence marked."""
+    p, y = check_probs_labels(probs, labels)
+    conf, pred = p.max(dim=1)
+    ax.hist(conf.numpy(), bins=np.linspace(0, 1, n_bins + 1), color="tab:gray",
+            weights=np.full(len(conf), 1 / len(conf)), edgecolor="black")
+    ax.axvline(float((pred == y).double().mean()), color="tab:blue", ls="--", label="accuracy")
+    ax.axvline(float(conf.mean()), color="tab:red", ls="--", label="mean confidence")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("share of examples")
+    ax.legend(fontsize=7)
+
+
+def joint_density(confidences, accuracies, title: str = "", bins: int = 20) -> Figure:
+    """2-D histogram of per-example (or per-batch) confidence against accuracy (paper Figure 1)."""
+    fig = Figure(figsize=(4.5, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    h = ax.hist2d(np.asarray(confidences), np.asarray(accuracies), bins=bins,
+                  range=[[0, 1], [0, 1]], cmap="viridis")
+    fig.colorbar(h[3], ax=ax, label="count")
+    ax.plot([0, 1], [0, 1], "--", color="white")
+    ax.set_xlabel("mean confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=dpi)
+    os.replace(tmp, path)
+    return path

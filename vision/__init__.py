@@ -1,0 +1,10 @@
+"""vision: the paper's image experiments on textmix's mixer, losses and calibration evaluator.
+
+Imports only the modality-free parts of textmix (never its text pipeline).
+"""
+
+from textmix.calibration import calibration_report
+from textmix.losses import soft_target_cross_entropy
+from textmix.mixup import Mixup, MixupPlan
+
+__all__ = ["Mixup", "MixupPlan", "calibration_report", "soft_target_cross_entropy"]
