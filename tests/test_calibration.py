@@ -29,7 +29,8 @@ def test_ece_equals_torchmetrics(k, n_bins, seed):
     reference = MulticlassCalibrationError(num_classes=k, n_bins=n_bins, norm="l1")(probs.float(), labels)
     assert expected_calibration_error(probs, labels, n_bins) == pytest.approx(float(reference), abs=1e-6)
     assert maximum_calibration_error(probs, labels, n_bins) == pytest.approx(
-        float(MulticlassCalibrationError(num_classes=k, n_bins=n_bins, norm="max")(probs.float(), labels)), abs=1e-6)
+        float(MulticlassCalibrationError(num_classes=k, n_bins=n_bins, norm="max")(probs.float(), labels)), abs=1e-6
+    )
 
 
 def test_hand_computed_small_case():
@@ -86,14 +87,17 @@ def test_numpy_and_torch_agree():
     assert calibration_report(probs, labels) == calibration_report(probs.numpy(), labels.numpy())
 
 
-@pytest.mark.parametrize("probs,labels,message", [
-    (np.ones((3, 2)) / 2, np.zeros(4, dtype=int), "3 rows but labels has 4"),
-    (np.array([[2.0, -1.0]]), np.array([0]), "apply softmax"),
-    (np.array([[0.5, 0.6]]), np.array([0]), "sum to 1"),
-    (np.array([[0.5, 0.5]]), np.array([2]), r"labels must be in \[0, 1\]"),
-    (np.zeros((0, 2)), np.zeros(0, dtype=int), "empty"),
-    (np.ones(3) / 3, np.zeros(1, dtype=int), r"shape \(N, K\)"),
-])
+@pytest.mark.parametrize(
+    "probs,labels,message",
+    [
+        (np.ones((3, 2)) / 2, np.zeros(4, dtype=int), "3 rows but labels has 4"),
+        (np.array([[2.0, -1.0]]), np.array([0]), "apply softmax"),
+        (np.array([[0.5, 0.6]]), np.array([0]), "sum to 1"),
+        (np.array([[0.5, 0.5]]), np.array([2]), r"labels must be in \[0, 1\]"),
+        (np.zeros((0, 2)), np.zeros(0, dtype=int), "empty"),
+        (np.ones(3) / 3, np.zeros(1, dtype=int), r"shape \(N, K\)"),
+    ],
+)
 def test_clear_errors(probs, labels, message):
     with pytest.raises(ValueError, match=message):
         expected_calibration_error(probs, labels)
@@ -110,14 +114,18 @@ def test_temperature_scaling_recovers_known_temperature():
     after_probs = apply_temperature(overconfident, t)
     assert negative_log_likelihood(after_probs, labels) < before
     assert (after_probs.argmax(1) == overconfident.argmax(1).numpy()).all()  # accuracy unchanged
-    assert expected_calibration_error(after_probs, labels) < expected_calibration_error(torch.softmax(overconfident, 1), labels)
+    assert expected_calibration_error(after_probs, labels) < expected_calibration_error(
+        torch.softmax(overconfident, 1), labels
+    )
 
 
 def test_temperature_never_increases_validation_nll():
     logits, labels = torch.zeros(10, 3, dtype=torch.float64), torch.zeros(10, dtype=torch.long)
     t = fit_temperature(logits, labels)  # flat logits: every T gives the same NLL
-    assert negative_log_likelihood(apply_temperature(logits, t), labels) <= negative_log_likelihood(
-        torch.softmax(logits, 1), labels) + 1e-12
+    assert (
+        negative_log_likelihood(apply_temperature(logits, t), labels)
+        <= negative_log_likelihood(torch.softmax(logits, 1), labels) + 1e-12
+    )
     with pytest.raises(ValueError, match="temperature must be > 0"):
         apply_temperature(logits, 0.0)
 

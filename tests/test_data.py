@@ -130,7 +130,8 @@ def test_custom_csv_jsonl_parquet(tmp_path):
 def test_custom_folder_with_splits(tmp_path):
     for split, n in (("train", 30), ("test", 10)):
         (tmp_path / f"{split}.jsonl").write_text(
-            "".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(n)))
+            "".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(n))
+        )
     ds = load_custom_dataset(tmp_path)
     assert len(ds["test"]) == 10 and len(ds["train"]) + len(ds["validation"]) == 30
     assert ds["train"].features["label"].names == ["0", "1"]

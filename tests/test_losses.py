@@ -24,8 +24,11 @@ def test_per_sample_mixup_loss():
     lam = torch.rand(6, dtype=torch.float64)
     plan = MixupPlan(lam=lam, perm=torch.randperm(6))
     per_example = lam * F.cross_entropy(logits, labels, reduction="none") + (1 - lam) * F.cross_entropy(
-        logits, labels[plan.perm], reduction="none")
-    torch.testing.assert_close(soft_target_cross_entropy(logits, plan.mix_targets(labels, 3).double()), per_example.mean())
+        logits, labels[plan.perm], reduction="none"
+    )
+    torch.testing.assert_close(
+        soft_target_cross_entropy(logits, plan.mix_targets(labels, 3).double()), per_example.mean()
+    )
 
 
 @pytest.mark.parametrize("eps", [0.05, 0.1, 0.3])
@@ -36,7 +39,9 @@ def test_label_smoothing_matches_pytorch_convention(eps):
     targets = smooth_targets(F.one_hot(labels, 4).double(), eps)
     torch.testing.assert_close(targets.sum(1), torch.ones(10, dtype=torch.float64))
     assert targets[0, labels[0]] == pytest.approx(1 - eps + eps / 4)
-    torch.testing.assert_close(soft_target_cross_entropy(logits, targets), F.cross_entropy(logits, labels, label_smoothing=eps))
+    torch.testing.assert_close(
+        soft_target_cross_entropy(logits, targets), F.cross_entropy(logits, labels, label_smoothing=eps)
+    )
 
 
 def test_confidence_penalty_hand_computed():

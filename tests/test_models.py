@@ -70,8 +70,14 @@ def test_kim_cnn_save_and_load(tmp_path):
 
 def tiny_bert(mix_point="embeddings", pooling="mean"):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=32)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
     return TransformerClassifier(3, config.to_dict(), pooling=pooling, mix_point=mix_point).eval()
 
 
@@ -95,8 +101,9 @@ def test_transformer_pooled_and_hidden_mixing():
     plan = MixupPlan(lam=torch.tensor(0.3), perm=perm)
     pooled_model = tiny_bert("pooled", pooling="cls")
     hidden = pooled_model.backbone(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
-    torch.testing.assert_close(pooled_model(ids, mask, plan=plan),
-                               pooled_model.classifier(0.3 * hidden + 0.7 * hidden[perm]))
+    torch.testing.assert_close(
+        pooled_model(ids, mask, plan=plan), pooled_model.classifier(0.3 * hidden + 0.7 * hidden[perm])
+    )
     hidden_model = tiny_bert("hidden:0")
     mixed = hidden_model(ids, mask, plan=plan)
     assert mixed.shape == (3, 3) and not torch.allclose(mixed, hidden_model(ids, mask))

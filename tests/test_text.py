@@ -13,12 +13,18 @@ from textmix.data.tokenize import KimTokenizer, Vocabulary
 from textmix.data.vectors import VectorsError, embedding_matrix, load_vectors, token_coverage
 
 
-@pytest.mark.parametrize("text,tokens", [
-    ("It's not the director's best; isn't it?", ["it", "'s", "not", "the", "director", "'s", "best", "is", "n't", "it", "?"]),
-    ("We'll see (maybe), they've said!", ["we", "'ll", "see", "(", "maybe", ")", ",", "they", "'ve", "said", "!"]),
-    ("A great film.<br /><br />Loved it", ["a", "great", "film", "loved", "it"]),
-    ("caf\xe9 -- 10/10", ["caf", "10", "10"]),
-])
+@pytest.mark.parametrize(
+    "text,tokens",
+    [
+        (
+            "It's not the director's best; isn't it?",
+            ["it", "'s", "not", "the", "director", "'s", "best", "is", "n't", "it", "?"],
+        ),
+        ("We'll see (maybe), they've said!", ["we", "'ll", "see", "(", "maybe", ")", ",", "they", "'ve", "said", "!"]),
+        ("A great film.<br /><br />Loved it", ["a", "great", "film", "loved", "it"]),
+        ("caf\xe9 -- 10/10", ["caf", "10", "10"]),
+    ],
+)
 def test_kim_tokenizer(text, tokens):
     assert KimTokenizer()(text) == tokens
 
@@ -99,8 +105,10 @@ def test_bucketing_never_overpads_trec(real_data):
     trec = load_text_dataset("trec")
     vocab = Vocabulary.build([KimTokenizer()(t) for t in trec["train"]["text"]])
     featurizer = WordFeaturizer(vocab, max_length=400, min_length=5)
-    encoded = [{"input_ids": featurizer.encode(t), "label": y, "index": i}
-               for i, (t, y) in enumerate(zip(trec["train"]["text"], trec["train"]["label"]))]
+    encoded = [
+        {"input_ids": featurizer.encode(t), "label": y, "index": i}
+        for i, (t, y) in enumerate(zip(trec["train"]["text"], trec["train"]["label"]))
+    ]
     lengths = [len(e["input_ids"]) for e in encoded]
     sampler = BucketBatchSampler(lengths, 50, shuffle=True, seed=0)
     seen, padded, real = [], 0, 0

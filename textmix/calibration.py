@@ -54,8 +54,7 @@ def check_probs_labels(probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
     bad = (y < 0) | (y >= p.shape[1])
     if bad.any():
         raise ValueError(
-            f"labels must be in [0, {p.shape[1] - 1}] for K={p.shape[1]} classes; "
-            f"found {y[bad][0].item()}"
+            f"labels must be in [0, {p.shape[1] - 1}] for K={p.shape[1]} classes; found {y[bad][0].item()}"
         )
     return p, y
 
@@ -192,9 +191,7 @@ def fit_temperature(logits, labels, max_iter: int = 100) -> float:
     z = _as_tensor(logits, "logits", torch.float64)
     y = _as_tensor(labels, "labels", torch.int64)
     if z.dim() != 2 or y.dim() != 1 or len(z) != len(y) or len(z) == 0:
-        raise ValueError(
-            f"need logits (N, K) and labels (N,) with N > 0, got {tuple(z.shape)} and {tuple(y.shape)}"
-        )
+        raise ValueError(f"need logits (N, K) and labels (N,) with N > 0, got {tuple(z.shape)} and {tuple(y.shape)}")
     if not torch.isfinite(z).all():
         raise ValueError("logits contain NaN or infinite values")
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
@@ -233,8 +230,6 @@ def ood_auroc(in_distribution_scores, out_of_distribution_scores) -> float:
     s_in = np.asarray(in_distribution_scores, dtype=np.float64).ravel()
     s_out = np.asarray(out_of_distribution_scores, dtype=np.float64).ravel()
     if len(s_in) == 0 or len(s_out) == 0:
-        raise ValueError(
-            f"need in- and out-of-distribution scores, got {len(s_in)} and {len(s_out)}"
-        )
+        raise ValueError(f"need in- and out-of-distribution scores, got {len(s_in)} and {len(s_out)}")
     y = np.concatenate([np.ones(len(s_in)), np.zeros(len(s_out))])
     return float(roc_auc_score(y, np.concatenate([s_in, s_out])))

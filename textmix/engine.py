@@ -7,8 +7,9 @@ RUN_DIR holds ``recipe.yaml`` (resolved), ``metrics.json``, ``predictions.npz``,
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
+import os
 import shutil
 import signal
 from dataclasses import dataclass, field
@@ -56,7 +57,15 @@ class Progress:
     global_step: int = 0
     best_val_accuracy: float = -1.0
     best_epoch: int = -1
+    epoch_loss_sum: float = 0.0  # losses of this epoch's steps before an interruption
+    epoch_loss_steps: int = 0
     history: list = field(default_factory=list)
+
+    def add_losses(self, losses: list[torch.Tensor]) -> None:
+        """Fold step losses into the running sum, in step order (so resumed sums are identical)."""
+        for loss in torch.stack(losses).double().cpu().tolist() if losses else []:
+            self.epoch_loss_sum += loss
+            self.epoch_loss_steps += 1
 
     def state_dict(self) -> dict:
         return dict(self.__dict__)
@@ -142,6 +151,27 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
     return folders[-1] if folders else None
 
 
+def make_accelerator(**kwargs) -> Accelerator:
+    """An Accelerator; several processes without CUDA run on CPU with gloo.
+
+    ``accelerate launch --multi_gpu --num_processes 2`` sets WORLD_SIZE, but accelerate only
+    builds a CPU process group when asked for the CPU, so ask for it when no GPU exists.
+    """
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return Accelerator(cpu=several and not torch.cuda.is_available(), **kwargs)
+
+
+def check_names(recipe: Recipe) -> None:
+    """Fail before any data is loaded when a dataset or model name is unknown."""
+    from textmix.data.datasets import DATASETS, DataError
+    from textmix.models import MODELS
+
+    if recipe.data.name not in DATASETS and recipe.data.name != "custom":
+        raise DataError(f"unknown dataset data.name={recipe.data.name!r}; known: {', '.join(DATASETS)}, custom")
+    if recipe.model.name not in MODELS:
+        raise ValueError(f"unknown model model.name={recipe.model.name!r}; known: {', '.join(sorted(MODELS))}")
+
+
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> bool:
     """Check the run directory; return True if the run is already finished (resume of a done run)."""
     finished = (run_dir / "metrics.json").exists()
@@ -173,10 +203,8 @@ class _StopFlag:
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
                 self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
         return self
 
     def _handle(self, signum, frame):
@@ -188,7 +216,10 @@ class _StopFlag:
 
 
 def train(
-    recipe: Recipe, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
+    recipe: Recipe,
+    run_dir: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
     accelerator: Accelerator | None = None,
 ) -> dict:
     """Train ``recipe`` into ``run_dir`` and return its metrics (also written to metrics.json).
@@ -202,8 +233,10 @@ def train(
         accelerator: an existing Accelerator (default: a new one with tensorboard tracking).
     """
     run_dir = Path(run_dir)
-    accelerator = accelerator or Accelerator(
-        log_with="tensorboard", project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard"))
+    check_names(recipe)
+    accelerator = accelerator or make_accelerator(
+        log_with="tensorboard",
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard")),
     )
     if prepare_run_dir(run_dir, resume, overwrite, accelerator.is_main_process):
         return json.loads((run_dir / "metrics.json").read_text())
@@ -247,7 +280,9 @@ def train(
     checkpoint = _latest_checkpoint(run_dir) if resume else None
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
-        logger.info(f"resumed from {checkpoint} (epoch {progress.epoch}, step {progress.step_in_epoch})", main_process_only=True)
+        logger.info(
+            f"resumed from {checkpoint} (epoch {progress.epoch}, step {progress.step_in_epoch})", main_process_only=True
+        )
     if accelerator.is_main_process:
         accelerator.init_trackers("textmix", config=_flat(dump_recipe(recipe)))
 
@@ -255,8 +290,11 @@ def train(
     labels = {name: np.asarray(encoded[name]["label"]) for name in ("validation", "test")}
     unwrapped = accelerator.unwrap_model(model)
     model_info = {
-        "model": recipe.model.name, "num_classes": num_classes, "label_names": label_names,
-        "method": recipe.method, "dataset": recipe.data.name,
+        "model": recipe.model.name,
+        "num_classes": num_classes,
+        "label_names": label_names,
+        "method": recipe.method,
+        "dataset": recipe.data.name,
     }
 
     def save_state():
@@ -277,12 +315,20 @@ def train(
             if progress.step_in_epoch:
                 loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
             losses = []
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}",
-                       disable=not accelerator.is_local_main_process, leave=False)
+            bar = tqdm(
+                loader,
+                desc=f"epoch {epoch + 1}/{recipe.train.epochs}",
+                disable=not accelerator.is_local_main_process,
+                leave=False,
+            )
             for batch in bar:
                 plan = mixer.plan(len(batch["labels"]), accelerator.device) if mixer is not None else None
                 logits = model(**model_inputs(batch), plan=plan)
-                targets = plan.mix_targets(batch["labels"], num_classes) if plan is not None else one_hot_targets(batch["labels"], num_classes)
+                targets = (
+                    plan.mix_targets(batch["labels"], num_classes)
+                    if plan is not None
+                    else one_hot_targets(batch["labels"], num_classes)
+                )
                 loss = training_loss(recipe, logits, targets)
                 accelerator.backward(loss)
                 if recipe.optim.grad_clip:
@@ -296,29 +342,40 @@ def train(
                 progress.step_in_epoch += 1
                 progress.global_step += 1
                 if progress.global_step % recipe.train.log_every == 0:
-                    recent = torch.stack(losses[-recipe.train.log_every:]).float().cpu()
+                    recent = torch.stack(losses[-recipe.train.log_every :]).float().cpu()
                     _check_finite(recent, progress.global_step - len(recent) + 1, epoch)
                     accelerator.log({"train/loss": float(recent.mean())}, step=progress.global_step)
                     bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
                 if stop.requested:
+                    progress.add_losses(losses)
                     save_state()
                     raise TrainingInterrupted(
                         f"interrupted at epoch {epoch + 1}, step {progress.global_step}; state saved in "
                         f"{run_dir / 'checkpoints'}; continue with --resume"
                     )
-            epoch_losses = torch.stack(losses).float().cpu() if losses else torch.zeros(0)
-            _check_finite(epoch_losses, progress.global_step - len(epoch_losses) + 1, epoch)
+            if losses:
+                _check_finite(torch.stack(losses).float().cpu(), progress.global_step - len(losses) + 1, epoch)
+            progress.add_losses(losses)
+            train_loss = progress.epoch_loss_sum / max(progress.epoch_loss_steps, 1)
 
             val_logits = predict_logits(model, val_loader, accelerator, n["validation"])
             val = calibration_report(softmax(val_logits), labels["validation"], recipe.eval.n_bins)
-            record = {"epoch": epoch + 1, "step": progress.global_step,
-                      "train_loss": float(epoch_losses.mean()) if len(epoch_losses) else None,
-                      **{f"val_{k}": v for k, v in val.items()}}
+            record = {
+                "epoch": epoch + 1,
+                "step": progress.global_step,
+                "train_loss": train_loss,
+                **{f"val_{k}": v for k, v in val.items()},
+            }
             progress.history.append(record)
-            accelerator.log({k.replace("val_", "val/", 1): v for k, v in record.items() if k.startswith("val_")},
-                            step=progress.global_step)
-            logger.info(f"epoch {epoch + 1}: loss {record['train_loss']:.4f} val acc {val['accuracy']:.4f} "
-                        f"ece {val['ece']:.4f}", main_process_only=True)
+            accelerator.log(
+                {k.replace("val_", "val/", 1): v for k, v in record.items() if k.startswith("val_")},
+                step=progress.global_step,
+            )
+            logger.info(
+                f"epoch {epoch + 1}: loss {record['train_loss']:.4f} val acc {val['accuracy']:.4f} "
+                f"ece {val['ece']:.4f}",
+                main_process_only=True,
+            )
             if val["accuracy"] > progress.best_val_accuracy:
                 progress.best_val_accuracy = val["accuracy"]
                 progress.best_epoch = epoch + 1
@@ -328,28 +385,66 @@ def train(
                 atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in progress.history))
             progress.epoch = epoch + 1
             progress.step_in_epoch = 0
+            progress.epoch_loss_sum, progress.epoch_loss_steps = 0.0, 0
             save_state()
 
-    metrics = _final_evaluation(recipe, accelerator, model, unwrapped, featurizer, run_dir,
-                                val_loader, test_loader, n, labels, progress, model_info, facts)
+    metrics = _final_evaluation(
+        recipe,
+        accelerator,
+        model,
+        unwrapped,
+        featurizer,
+        run_dir,
+        val_loader,
+        test_loader,
+        n,
+        labels,
+        progress,
+        model_info,
+        facts,
+    )
     accelerator.end_training()
     return metrics
 
 
-def _final_evaluation(recipe, accelerator, model, unwrapped, featurizer, run_dir, val_loader,
-                      test_loader, n, labels, progress, model_info, facts) -> dict:
+def _final_evaluation(
+    recipe,
+    accelerator,
+    model,
+    unwrapped,
+    featurizer,
+    run_dir,
+    val_loader,
+    test_loader,
+    n,
+    labels,
+    progress,
+    model_info,
+    facts,
+) -> dict:
     bins = recipe.eval.n_bins
     last = {
         "epoch": progress.epoch,
-        "val": calibration_report(softmax(predict_logits(model, val_loader, accelerator, n["validation"])), labels["validation"], bins),
-        "test": calibration_report(softmax(predict_logits(model, test_loader, accelerator, n["test"])), labels["test"], bins),
+        "val": calibration_report(
+            softmax(predict_logits(model, val_loader, accelerator, n["validation"])), labels["validation"], bins
+        ),
+        "test": calibration_report(
+            softmax(predict_logits(model, test_loader, accelerator, n["test"])), labels["test"], bins
+        ),
     }
     accelerator.wait_for_everyone()
     load_weights(unwrapped, run_dir / "model")
     report, val_logits, test_logits = evaluate_model(
-        recipe, accelerator, model, featurizer, val_loader, test_loader, n, labels)
-    metrics = {"method": recipe.method, "best_epoch": progress.best_epoch, **report,
-               "last": last, "history": progress.history, "data": facts}
+        recipe, accelerator, model, featurizer, val_loader, test_loader, n, labels
+    )
+    metrics = {
+        "method": recipe.method,
+        "best_epoch": progress.best_epoch,
+        **report,
+        "last": last,
+        "history": progress.history,
+        "data": facts,
+    }
     if accelerator.is_main_process:
         if "temperature_scaled" in metrics:
             info_path = run_dir / "model" / TEXTMIX_FILE
@@ -386,4 +481,3 @@ def _flat(recipe_yaml: str) -> dict:
 
     walk("", yaml.safe_load(recipe_yaml))
     return out
-

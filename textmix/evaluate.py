@@ -13,7 +13,11 @@ from textmix.task import model_inputs
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, loader, accelerator: Accelerator, n: int, mc_dropout: bool = False,
+    model: nn.Module,
+    loader,
+    accelerator: Accelerator,
+    n: int,
+    mc_dropout: bool = False,
     inputs_fn=model_inputs,
 ) -> np.ndarray:
     """Logits (N, K) of every example of a prepared loader, in dataset order, on every rank.
@@ -63,8 +67,11 @@ def mc_dropout_probs(model, loader, accelerator, n: int, samples: int, inputs_fn
 
 
 def post_hoc_report(
-    val_logits: np.ndarray, val_labels: np.ndarray, test_logits: np.ndarray,
-    test_labels: np.ndarray, n_bins: int,
+    val_logits: np.ndarray,
+    val_labels: np.ndarray,
+    test_logits: np.ndarray,
+    test_labels: np.ndarray,
+    n_bins: int,
 ) -> dict:
     """Temperature scaling fitted on validation; metrics of both splits after scaling."""
     temperature = fit_temperature(val_logits, val_labels)
@@ -149,9 +156,14 @@ def write_outputs(recipe, run_dir, val_logits, test_logits, labels, prefix: str 
     test_probs = softmax(test_logits)
     atomic_save_npz(
         run_dir / f"{prefix}predictions.npz",
-        val_logits=val_logits, val_probs=softmax(val_logits), val_labels=labels["validation"],
-        test_logits=test_logits, test_probs=test_probs, test_labels=labels["test"],
+        val_logits=val_logits,
+        val_probs=softmax(val_logits),
+        val_labels=labels["validation"],
+        test_logits=test_logits,
+        test_probs=test_probs,
+        test_labels=labels["test"],
     )
-    fig = reliability_diagram(test_probs, labels["test"], recipe.eval.n_bins,
-                              title=f"{recipe.data.name} {recipe.model.name} {recipe.method}")
+    fig = reliability_diagram(
+        test_probs, labels["test"], recipe.eval.n_bins, title=f"{recipe.data.name} {recipe.model.name} {recipe.method}"
+    )
     save_figure(fig, run_dir / f"{prefix}reliability.png")

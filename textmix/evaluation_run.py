@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from accelerate import Accelerator
 
 from textmix.data.features import load_featurizer
+from textmix.engine import make_accelerator
 from textmix.evaluate import evaluate_model, write_outputs
 from textmix.io import atomic_write_json
 from textmix.models import MODELS
@@ -30,18 +30,21 @@ def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
     entry = MODELS[recipe.model.name]
     if entry.cls is None:
         raise ValueError(f"model {recipe.model.name!r} has no class to reload it with")
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     featurizer = load_featurizer(run_dir / "model")
     model = entry.cls.from_pretrained(run_dir / "model")
     splits = load_splits(recipe.data)
     encoded = {name: encode_split(splits[name], featurizer) for name in ("validation", "test")}
-    loaders = [make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0)
-               for name in ("validation", "test")]
+    loaders = [
+        make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0)
+        for name in ("validation", "test")
+    ]
     model, val_loader, test_loader = accelerator.prepare(model, *loaders)
     n = {name: len(encoded[name]) for name in encoded}
     labels = {name: np.asarray(encoded[name]["label"]) for name in encoded}
-    report, val_logits, test_logits = evaluate_model(recipe, accelerator, model, featurizer,
-                                                     val_loader, test_loader, n, labels)
+    report, val_logits, test_logits = evaluate_model(
+        recipe, accelerator, model, featurizer, val_loader, test_loader, n, labels
+    )
     if accelerator.is_main_process:
         write_outputs(recipe, run_dir, val_logits, test_logits, labels, prefix="eval_")
         atomic_write_json(run_dir / "evaluation.json", report)

@@ -44,9 +44,7 @@ def predictive_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(dim=-1)
 
 
-def confidence_penalty_loss(
-    logits: torch.Tensor, targets: torch.Tensor, kappa: float
-) -> torch.Tensor:
+def confidence_penalty_loss(logits: torch.Tensor, targets: torch.Tensor, kappa: float) -> torch.Tensor:
     """Entropy-regularized loss (Pereyra et al. 2017): CE(z, y) − κ·mean H(softmax(z)).
 
     Args:

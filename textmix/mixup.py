@@ -37,9 +37,7 @@ def one_hot_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """
     if labels.dim() == 2:
         if labels.shape[1] != num_classes:
-            raise ValueError(
-                f"soft targets have {labels.shape[1]} columns but num_classes={num_classes}"
-            )
+            raise ValueError(f"soft targets have {labels.shape[1]} columns but num_classes={num_classes}")
         return labels.float()
     if labels.dim() != 1:
         raise ValueError(f"labels must have shape (B,) or (B, K), got {tuple(labels.shape)}")
@@ -71,9 +69,7 @@ class MixupPlan:
         if self.perm.dim() != 1:
             raise ValueError(f"perm must have shape (B,), got {tuple(self.perm.shape)}")
         if self.lam.dim() not in (0, 1) or (self.lam.dim() == 1 and len(self.lam) != len(self.perm)):
-            raise ValueError(
-                f"lam must be a scalar or have shape ({len(self.perm)},), got {tuple(self.lam.shape)}"
-            )
+            raise ValueError(f"lam must be a scalar or have shape ({len(self.perm)},), got {tuple(self.lam.shape)}")
 
     @property
     def batch_size(self) -> int:
@@ -88,9 +84,7 @@ class MixupPlan:
 
     def _check_batch(self, x: torch.Tensor, what: str) -> None:
         if x.shape[0] != self.batch_size:
-            raise ValueError(
-                f"{what} has batch size {x.shape[0]} but the plan was drawn for {self.batch_size}"
-            )
+            raise ValueError(f"{what} has batch size {x.shape[0]} but the plan was drawn for {self.batch_size}")
 
     def mix(self, x: torch.Tensor) -> torch.Tensor:
         """Mix features of any shape (B, ...). Zero positions in both inputs stay zero."""
@@ -122,7 +116,7 @@ class MixupPlan:
         return lam * y + (1.0 - lam) * y_partner
 
     @classmethod
-    def identity(cls, batch_size: int, device: torch.device | str | None = None) -> "MixupPlan":
+    def identity(cls, batch_size: int, device: torch.device | str | None = None) -> MixupPlan:
         """A plan that leaves every example and target unchanged (λ = 1, perm = identity)."""
         return cls(lam=torch.tensor(1.0, device=device), perm=torch.arange(batch_size, device=device))
 

@@ -57,8 +57,7 @@ def _collate_embeds(items, min_length: int):
     _, mask = pad_batch([[1] * len(it["inputs_embeds"]) for it in items], min_length=min_length)
     for row, it in enumerate(items):
         embeds[row, : len(it["inputs_embeds"])] = it["inputs_embeds"]
-    return {"inputs_embeds": embeds, "attention_mask": mask,
-            "index": torch.tensor([it["index"] for it in items])}
+    return {"inputs_embeds": embeds, "attention_mask": mask, "index": torch.tensor([it["index"] for it in items])}
 
 
 def _embeds_inputs(batch):
@@ -82,11 +81,18 @@ def ood_loaders(recipe, featurizer, model, test_loader) -> dict[str, tuple[DataL
             out[name] = (DataLoader(data, batch_size=batch_size, collate_fn=collate), len(data), model_inputs)
         elif name == "gaussian_noise":
             if not hasattr(model, "embed"):
-                raise ValueError(f"eval.ood gaussian_noise needs a model with an embed() method; {type(model).__name__} has none")
-            table = model.embed(torch.arange(2, featurizer.vocab_size, device=next(model.parameters()).device)).detach().cpu()
+                raise ValueError(
+                    f"eval.ood gaussian_noise needs a model with an embed() method; {type(model).__name__} has none"
+                )
+            table = (
+                model.embed(torch.arange(2, featurizer.vocab_size, device=next(model.parameters()).device))
+                .detach()
+                .cpu()
+            )
             data = _GaussianEmbeddings(lengths, table.mean(0), table.std(0), recipe.train.seed)
-            loader = DataLoader(data, batch_size=batch_size,
-                                collate_fn=lambda items: _collate_embeds(items, featurizer.min_length))
+            loader = DataLoader(
+                data, batch_size=batch_size, collate_fn=lambda items: _collate_embeds(items, featurizer.min_length)
+            )
             out[name] = (loader, len(data), _embeds_inputs)
         else:
             split = load_text_dataset(name)["test"]

@@ -23,11 +23,27 @@ def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "")
     filled = bins.count > 0
     left = bins.edges[:-1]
     width = np.diff(bins.edges)
-    ax.bar(left[filled], bins.accuracy[filled], width=width[filled], align="edge",
-           edgecolor="black", color="tab:blue", alpha=0.8, label="accuracy")
-    ax.bar(left[filled], (bins.confidence - bins.accuracy)[filled], bottom=bins.accuracy[filled],
-           width=width[filled], align="edge", color="tab:red", alpha=0.3, hatch="//",
-           label="gap to mean confidence")
+    ax.bar(
+        left[filled],
+        bins.accuracy[filled],
+        width=width[filled],
+        align="edge",
+        edgecolor="black",
+        color="tab:blue",
+        alpha=0.8,
+        label="accuracy",
+    )
+    ax.bar(
+        left[filled],
+        (bins.confidence - bins.accuracy)[filled],
+        bottom=bins.accuracy[filled],
+        width=width[filled],
+        align="edge",
+        color="tab:red",
+        alpha=0.3,
+        hatch="//",
+        label="gap to mean confidence",
+    )
     ax.plot(bins.confidence[filled], bins.accuracy[filled], "o", color="black", ms=3)
     ax.plot([0, 1], [0, 1], "--", color="gray")
     for x, w, acc, n in zip(left[filled], width[filled], bins.accuracy[filled], bins.count[filled]):
@@ -55,8 +71,13 @@ def draw_confidence_histogram(ax: Axes, probs, labels, n_bins: int = 15) -> None
     """Share of examples per confidence bin, with mean accuracy and confidence marked."""
     p, y = check_probs_labels(probs, labels)
     conf, pred = p.max(dim=1)
-    ax.hist(conf.numpy(), bins=np.linspace(0, 1, n_bins + 1), color="tab:gray",
-            weights=np.full(len(conf), 1 / len(conf)), edgecolor="black")
+    ax.hist(
+        conf.numpy(),
+        bins=np.linspace(0, 1, n_bins + 1),
+        color="tab:gray",
+        weights=np.full(len(conf), 1 / len(conf)),
+        edgecolor="black",
+    )
     ax.axvline(float((pred == y).double().mean()), color="tab:blue", ls="--", label="accuracy")
     ax.axvline(float(conf.mean()), color="tab:red", ls="--", label="mean confidence")
     ax.set_xlim(0, 1)
@@ -70,8 +91,7 @@ def joint_density(confidences, accuracies, title: str = "", bins: int = 20) -> F
     fig = Figure(figsize=(4.5, 4))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    h = ax.hist2d(np.asarray(confidences), np.asarray(accuracies), bins=bins,
-                  range=[[0, 1], [0, 1]], cmap="viridis")
+    h = ax.hist2d(np.asarray(confidences), np.asarray(accuracies), bins=bins, range=[[0, 1], [0, 1]], cmap="viridis")
     fig.colorbar(h[3], ax=ax, label="count")
     ax.plot([0, 1], [0, 1], "--", color="white")
     ax.set_xlabel("mean confidence")

@@ -210,7 +210,7 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     hub: HubConfig = field(default_factory=HubConfig)
 
-    def validate(self) -> "Recipe":
+    def validate(self) -> Recipe:
         """Check values that types alone cannot; raise RecipeError naming the key."""
         checks = [
             (self.method in METHODS, "method", f"one of {', '.join(METHODS)}"),
@@ -236,9 +236,7 @@ class Recipe:
             if not ok:
                 raise RecipeError(f"{key}={_get(self, key)!r} is invalid: must be {expected}")
         if self.mixup.alpha == 0 and self.method.startswith("mixup"):
-            raise RecipeError(
-                f"method={self.method} with mixup.alpha=0 never mixes; use method=baseline or alpha > 0"
-            )
+            raise RecipeError(f"method={self.method} with mixup.alpha=0 never mixes; use method=baseline or alpha > 0")
         return self
 
 
@@ -286,9 +284,8 @@ def _coerce(value, tp, key: str):
                 return float(value)  # PyYAML reads 2e-5 (no dot) as a string
             except ValueError:
                 pass
-    elif tp is str:
-        if isinstance(value, str):
-            return value
+    elif tp is str and isinstance(value, str):
+        return value
     raise RecipeError(f"{key} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
 
 
@@ -301,8 +298,8 @@ def _from_dict(cls, values: dict, prefix: str = ""):
     for key, value in values.items():
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
-            raise RecipeError(f"unknown recipe key {prefix}{key!r}{hint}")
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(names)}"
+            raise RecipeError(f"unknown recipe key '{prefix}{key}'{hint}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             kwargs[key] = _from_dict(tp, value or {}, f"{prefix}{key}.")
@@ -366,8 +363,14 @@ def recipe_fields() -> list[tuple[str, str, object, str]]:
             continue
         sub_hints = typing.get_type_hints(tp)
         for f in dataclasses.fields(tp):
-            rows.append((f"{section.name}.{f.name}", _type_name(sub_hints[f.name]),
-                         defaults[section.name][f.name], _describe(tp, f.name)))
+            rows.append(
+                (
+                    f"{section.name}.{f.name}",
+                    _type_name(sub_hints[f.name]),
+                    defaults[section.name][f.name],
+                    _describe(tp, f.name),
+                )
+            )
     return rows
 
 
@@ -379,7 +382,7 @@ def _describe(cls, name: str) -> str:
         if stripped.startswith(f"{name}:"):
             capture = True
             text.append(stripped[len(name) + 1 :].strip())
-        elif capture and stripped and not (":" in stripped.split()[0]):
+        elif capture and stripped and ":" not in stripped.split()[0]:
             text.append(stripped)
         elif capture:
             break

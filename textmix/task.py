@@ -29,15 +29,25 @@ def load_splits(config: DataConfig) -> DatasetDict:
     """The recipe's dataset as train / validation / test (``text``, ``label``)."""
     if config.name == "custom":
         splits = load_custom_dataset(
-            config.path, config.text_column, config.label_column,
-            config.val_fraction, config.test_fraction, config.split_seed,
+            config.path,
+            config.text_column,
+            config.label_column,
+            config.val_fraction,
+            config.test_fraction,
+            config.split_seed,
         )
     else:
         if config.name not in DATASETS:
             raise DataError(f"unknown dataset data.name={config.name!r}; known: {', '.join(DATASETS)}, custom")
         splits = load_text_dataset(
-            config.name, config.path, config.label_set, config.val_fraction,
-            config.test_fraction, config.split_seed, config.cv_folds, config.fold,
+            config.name,
+            config.path,
+            config.label_set,
+            config.val_fraction,
+            config.test_fraction,
+            config.split_seed,
+            config.cv_folds,
+            config.fold,
         )
     if config.max_train_examples is not None and config.max_train_examples < len(splits["train"]):
         fraction = config.max_train_examples / len(splits["train"])
@@ -66,8 +76,11 @@ def build_featurizer(recipe: Recipe, splits: DatasetDict, kv=None):
     extra = []
     if kv is not None:
         extra = [
-            t for name in ("validation", "test") for text in splits[name]["text"]
-            for t in tokenize(text) if t in kv.key_to_index
+            t
+            for name in ("validation", "test")
+            for text in splits[name]["text"]
+            for t in tokenize(text)
+            if t in kv.key_to_index
         ]
     vocab = Vocabulary.build(train_tokens, recipe.data.min_freq, extra)
     min_length = max(recipe.model.filter_sizes) if recipe.model.name == "kim_cnn" else 1
@@ -95,8 +108,10 @@ def build_model(recipe: Recipe, splits: DatasetDict) -> tuple[nn.Module, object,
             coverage = token_coverage([featurizer.tokenize(t) for t in splits["train"]["text"]], kv)
             logger.info("%s (train split, %s)", coverage, recipe.data.vectors)
             facts["coverage"] = {
-                "types": coverage.type_rate, "tokens": coverage.token_rate,
-                "types_found": coverage.types_found, "types_total": coverage.types_total,
+                "types": coverage.type_rate,
+                "tokens": coverage.token_rate,
+                "types_found": coverage.types_found,
+                "types_total": coverage.types_total,
             }
     else:
         featurizer = build_featurizer(recipe, splits)
@@ -122,7 +137,10 @@ def encode_split(split: Dataset, featurizer) -> Dataset:
     """Add ``input_ids`` and ``index`` (row number) with ``datasets.map``."""
     return split.map(
         lambda batch, idx: {"input_ids": [featurizer.encode(t) for t in batch["text"]], "index": idx},
-        batched=True, with_indices=True, remove_columns=["text"], desc="encoding",
+        batched=True,
+        with_indices=True,
+        remove_columns=["text"],
+        desc="encoding",
     )
 
 
@@ -133,6 +151,9 @@ def make_loader(encoded: Dataset, featurizer, batch_size: int, shuffle: bool, se
     return DataLoader(
         encoded,
         batch_sampler=sampler,
+        # its own generator: creating an iterator must not draw from the global RNG, or a
+        # resumed run (which creates one more iterator) would get different dropout masks
+        generator=torch.Generator().manual_seed(seed),
         collate_fn=lambda examples: collate(examples, featurizer.pad_id, featurizer.min_length),
     )
 

@@ -26,8 +26,13 @@ class BucketBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(
-        self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
-        pool_batches: int = 50, drop_last: bool = False,
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        pool_batches: int = 50,
+        drop_last: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -133,14 +133,56 @@ def _is_imdb_folder(folder: Path) -> bool:
 
 TREC_COARSE = ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]  # CogComp/trec coarse_label order
 TREC_FINE = [
-    "ABBR:abb", "ABBR:exp", "ENTY:animal", "ENTY:body", "ENTY:color", "ENTY:cremat",
-    "ENTY:currency", "ENTY:dismed", "ENTY:event", "ENTY:food", "ENTY:instru", "ENTY:lang",
-    "ENTY:letter", "ENTY:other", "ENTY:plant", "ENTY:product", "ENTY:religion", "ENTY:sport",
-    "ENTY:substance", "ENTY:symbol", "ENTY:techmeth", "ENTY:termeq", "ENTY:veh", "ENTY:word",
-    "DESC:def", "DESC:desc", "DESC:manner", "DESC:reason", "HUM:gr", "HUM:ind", "HUM:title",
-    "HUM:desc", "LOC:city", "LOC:country", "LOC:mount", "LOC:other", "LOC:state", "NUM:code",
-    "NUM:count", "NUM:date", "NUM:dist", "NUM:money", "NUM:ord", "NUM:other", "NUM:period",
-    "NUM:perc", "NUM:speed", "NUM:temp", "NUM:volsize", "NUM:weight",
+    "ABBR:abb",
+    "ABBR:exp",
+    "ENTY:animal",
+    "ENTY:body",
+    "ENTY:color",
+    "ENTY:cremat",
+    "ENTY:currency",
+    "ENTY:dismed",
+    "ENTY:event",
+    "ENTY:food",
+    "ENTY:instru",
+    "ENTY:lang",
+    "ENTY:letter",
+    "ENTY:other",
+    "ENTY:plant",
+    "ENTY:product",
+    "ENTY:religion",
+    "ENTY:sport",
+    "ENTY:substance",
+    "ENTY:symbol",
+    "ENTY:techmeth",
+    "ENTY:termeq",
+    "ENTY:veh",
+    "ENTY:word",
+    "DESC:def",
+    "DESC:desc",
+    "DESC:manner",
+    "DESC:reason",
+    "HUM:gr",
+    "HUM:ind",
+    "HUM:title",
+    "HUM:desc",
+    "LOC:city",
+    "LOC:country",
+    "LOC:mount",
+    "LOC:other",
+    "LOC:state",
+    "NUM:code",
+    "NUM:count",
+    "NUM:date",
+    "NUM:dist",
+    "NUM:money",
+    "NUM:ord",
+    "NUM:other",
+    "NUM:period",
+    "NUM:perc",
+    "NUM:speed",
+    "NUM:temp",
+    "NUM:volsize",
+    "NUM:weight",
 ]  # CogComp/trec fine_label order
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -225,8 +267,12 @@ def _load_from_hub(name: str, label_set: str) -> dict[str, Dataset]:
 
 
 def _finish_splits(
-    parts: dict[str, Dataset], val_fraction: float, test_fraction: float, seed: int,
-    cv_folds: int, fold: int,
+    parts: dict[str, Dataset],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    cv_folds: int,
+    fold: int,
 ) -> DatasetDict:
     """Carve the missing validation (and test) splits, seeded and stratified."""
     carved_from = None
@@ -242,7 +288,9 @@ def _finish_splits(
         parts["test"] = everything.select(test_idx)
         parts["train"] = everything.select(rest)
     elif cv_folds:
-        raise DataError("cross-validation (data.cv_folds) applies only to datasets without a test split (mr from raw files)")
+        raise DataError(
+            "cross-validation (data.cv_folds) applies only to datasets without a test split (mr from raw files)"
+        )
     if "validation" not in parts:
         train = parts["train"]
         if carved_from is not None:  # fractions are of the whole set: 80/10/10, not 81/9/10
@@ -280,9 +328,7 @@ def load_text_dataset(
     info = DATASETS[name]
     label_set = label_set or next(iter(info.label_columns))
     if label_set not in info.label_columns:
-        raise DataError(
-            f"dataset {name!r} has label sets {list(info.label_columns)}, not {label_set!r}"
-        )
+        raise DataError(f"dataset {name!r} has label sets {list(info.label_columns)}, not {label_set!r}")
     if cv_folds and not 0 <= fold < cv_folds:
         raise DataError(f"data.fold must be in [0, {cv_folds - 1}] for {cv_folds} folds, got {fold}")
     folder = find_local(name, path)
@@ -351,9 +397,7 @@ def load_custom_dataset(
     columns = raw[next(iter(files))].column_names
     for what, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in columns:
-            raise DataError(
-                f"data.{what}={column!r} is not a column of {path}; available columns: {columns}"
-            )
+            raise DataError(f"data.{what}={column!r} is not a column of {path}; available columns: {columns}")
     values = [v for split in raw.values() for v in split[label_column]]
     if any(v is None for v in values):
         raise DataError(f"label column {label_column!r} of {path} has empty values")

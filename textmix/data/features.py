@@ -47,14 +47,16 @@ class WordFeaturizer:
 
     def save(self, folder: str | Path) -> None:
         config = {
-            "kind": self.kind, "lowercase": self.tokenizer.lowercase,
-            "max_length": self.tokenizer.max_length, "min_length": self.min_length,
+            "kind": self.kind,
+            "lowercase": self.tokenizer.lowercase,
+            "max_length": self.tokenizer.max_length,
+            "min_length": self.min_length,
             "tokens": self.vocab.tokens,
         }
         Path(folder, FEATURIZER_FILE).write_text(json.dumps(config, ensure_ascii=False))
 
     @classmethod
-    def from_config(cls, config: dict, folder: Path) -> "WordFeaturizer":
+    def from_config(cls, config: dict, folder: Path) -> WordFeaturizer:
         return cls(Vocabulary(config["tokens"]), config["lowercase"], config["max_length"], config["min_length"])
 
 
@@ -77,7 +79,7 @@ class HFFeaturizer:
         self.pad_id = tokenizer.pad_token_id
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, max_length: int = 128) -> "HFFeaturizer":
+    def from_pretrained(cls, name_or_path: str, max_length: int = 128) -> HFFeaturizer:
         from transformers import AutoTokenizer
 
         return cls(AutoTokenizer.from_pretrained(name_or_path), max_length)
@@ -101,7 +103,7 @@ class HFFeaturizer:
         Path(folder, FEATURIZER_FILE).write_text(json.dumps(config))
 
     @classmethod
-    def from_config(cls, config: dict, folder: Path) -> "HFFeaturizer":
+    def from_config(cls, config: dict, folder: Path) -> HFFeaturizer:
         return cls.from_pretrained(str(folder), config["max_length"])
 
 

@@ -29,8 +29,7 @@ def stratified_split(labels, fraction: float, seed: int) -> tuple[np.ndarray, np
     kept = np.setdiff1d(np.arange(len(labels)), held_out).astype(np.int64)
     if len(kept) == 0 or len(held_out) == 0:
         raise ValueError(
-            f"a {fraction:.0%} split of {len(labels)} examples leaves an empty part; "
-            "use more data or another fraction"
+            f"a {fraction:.0%} split of {len(labels)} examples leaves an empty part; use more data or another fraction"
         )
     return kept, held_out
 

@@ -72,9 +72,7 @@ class Vocabulary:
             raise ValueError("vocabulary tokens must be unique")
 
     @classmethod
-    def build(
-        cls, tokenized: Iterable[list[str]], min_freq: int = 1, extra: Iterable[str] = ()
-    ) -> "Vocabulary":
+    def build(cls, tokenized: Iterable[list[str]], min_freq: int = 1, extra: Iterable[str] = ()) -> Vocabulary:
         """Tokens seen at least ``min_freq`` times (most frequent first), then ``extra`` tokens.
 
         Args:

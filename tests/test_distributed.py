@@ -1,0 +1,54 @@
+"""Two gloo processes on CPU (accelerate launch --multi_gpu --num_processes 2)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.distributed
+
+RECIPE = {
+    "method": "mixup",
+    "data": {"name": "mr", "max_train_examples": 300},
+    "model": {"num_filters": 8},
+    "train": {"epochs": 1, "batch_size": 25, "eval_batch_size": 100},
+    "eval": {"ood": ["random_tokens"]},
+}
+
+
+def launch(*args, processes=2):
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [str(accelerate), "launch", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += ["--multi_gpu", "--num_processes", str(processes)] if processes > 1 else ["--num_processes", "1"]
+    result = subprocess.run([*command, "-m", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def test_two_process_training_and_evaluation_match_one_process(real_data, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    run = tmp_path / "run"
+    result = launch("textmix.train", "--config", str(recipe), "--output-dir", str(run))
+    assert result.stdout.count("test accuracy") == 1  # printed by the main process only
+    trained = json.loads((run / "metrics.json").read_text())
+    assert trained["test"]["n"] == 1066 and trained["val"]["n"] == 1066  # every example exactly once
+    assert trained["ood"]["random_tokens"]["n"] == 1066
+
+    launch("textmix.cli", "evaluate", str(run), processes=1)
+    one = json.loads((run / "evaluation.json").read_text())
+    shutil.move(run / "evaluation.json", tmp_path / "one.json")
+    launch("textmix.cli", "evaluate", str(run), processes=2)
+    two = json.loads((run / "evaluation.json").read_text())
+    for split in ("val", "test"):
+        assert one[split]["n"] == two[split]["n"] == 1066
+        assert two[split] == pytest.approx(one[split], abs=1e-9)
+        assert trained[split] == pytest.approx(one[split], abs=1e-9)
+    assert two["temperature_scaled"]["temperature"] == pytest.approx(one["temperature_scaled"]["temperature"], rel=1e-6)
+    assert two["ood"]["random_tokens"]["baseline"]["auroc"] == pytest.approx(
+        one["ood"]["random_tokens"]["baseline"]["auroc"]
+    )
