@@ -24,7 +24,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from textmix.calibration import calibration_report
-from textmix.evaluate import evaluate_model, predict_logits, softmax, write_outputs
+from textmix.evaluate import EvalSplits, evaluate_model, predict_logits, softmax, write_outputs
 from textmix.io import atomic_write_json, atomic_write_text, replace_dir
 from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
 from textmix.mixup import Mixup, one_hot_targets
@@ -388,59 +388,31 @@ def train(
             progress.epoch_loss_sum, progress.epoch_loss_steps = 0.0, 0
             save_state()
 
-    metrics = _final_evaluation(
-        recipe,
-        accelerator,
-        model,
-        unwrapped,
-        featurizer,
-        run_dir,
-        val_loader,
-        test_loader,
-        n,
-        labels,
-        progress,
-        model_info,
-        facts,
-    )
+    splits = EvalSplits(val_loader, test_loader, n, labels)
+    metrics = _final_evaluation(recipe, accelerator, model, featurizer, run_dir, splits, progress, facts)
     accelerator.end_training()
     return metrics
 
 
-def _final_evaluation(
-    recipe,
-    accelerator,
-    model,
-    unwrapped,
-    featurizer,
-    run_dir,
-    val_loader,
-    test_loader,
-    n,
-    labels,
-    progress,
-    model_info,
-    facts,
-) -> dict:
-    bins = recipe.eval.n_bins
+def _final_evaluation(recipe, accelerator, model, featurizer, run_dir, splits, progress, facts) -> dict:
+    """Last-epoch metrics, then every metric of the best checkpoint; writes the run's outputs."""
+
+    def report(name: str, loader) -> dict:
+        logits = predict_logits(model, loader, accelerator, splits.n[name])
+        return calibration_report(softmax(logits), splits.labels[name], recipe.eval.n_bins)
+
     last = {
         "epoch": progress.epoch,
-        "val": calibration_report(
-            softmax(predict_logits(model, val_loader, accelerator, n["validation"])), labels["validation"], bins
-        ),
-        "test": calibration_report(
-            softmax(predict_logits(model, test_loader, accelerator, n["test"])), labels["test"], bins
-        ),
+        "val": report("validation", splits.val_loader),
+        "test": report("test", splits.test_loader),
     }
     accelerator.wait_for_everyone()
-    load_weights(unwrapped, run_dir / "model")
-    report, val_logits, test_logits = evaluate_model(
-        recipe, accelerator, model, featurizer, val_loader, test_loader, n, labels
-    )
+    load_weights(accelerator.unwrap_model(model), run_dir / "model")
+    best, val_logits, test_logits = evaluate_model(recipe, accelerator, model, featurizer, splits)
     metrics = {
         "method": recipe.method,
         "best_epoch": progress.best_epoch,
-        **report,
+        **best,
         "last": last,
         "history": progress.history,
         "data": facts,
@@ -451,7 +423,7 @@ def _final_evaluation(
             info = json.loads(info_path.read_text())
             info["temperature"] = metrics["temperature_scaled"]["temperature"]
             atomic_write_json(info_path, info)
-        write_outputs(recipe, run_dir, val_logits, test_logits, labels)
+        write_outputs(recipe, run_dir, val_logits, test_logits, splits.labels)
         atomic_write_json(run_dir / "metrics.json", metrics)
     accelerator.wait_for_everyone()
     return metrics

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -9,6 +11,16 @@ from accelerate import Accelerator
 
 from textmix.calibration import apply_temperature, calibration_report, fit_temperature, ood_auroc
 from textmix.task import model_inputs
+
+
+@dataclass
+class EvalSplits:
+    """Prepared validation and test loaders with their sizes and labels (dataset order)."""
+
+    val_loader: object
+    test_loader: object
+    n: dict[str, int]  # "validation" / "test" → number of examples
+    labels: dict[str, np.ndarray]
 
 
 @torch.no_grad()
@@ -103,7 +115,7 @@ def ood_report(in_probs: dict[str, np.ndarray], out_probs: dict[str, np.ndarray]
     }
 
 
-def evaluate_model(recipe, accelerator, model, featurizer, val_loader, test_loader, n, labels):
+def evaluate_model(recipe, accelerator, model, featurizer, splits: EvalSplits):
     """Every metric of a trained model: val / test, temperature scaling, MC dropout, OOD AUROC.
 
     Returns:
@@ -112,6 +124,7 @@ def evaluate_model(recipe, accelerator, model, featurizer, val_loader, test_load
     from accelerate.utils import set_seed
 
     bins = recipe.eval.n_bins
+    val_loader, test_loader, n, labels = splits.val_loader, splits.test_loader, splits.n, splits.labels
     val_logits = predict_logits(model, val_loader, accelerator, n["validation"])
     test_logits = predict_logits(model, test_loader, accelerator, n["test"])
     test_probs = softmax(test_logits)

@@ -8,7 +8,7 @@ import numpy as np
 
 from textmix.data.features import load_featurizer
 from textmix.engine import make_accelerator
-from textmix.evaluate import evaluate_model, write_outputs
+from textmix.evaluate import EvalSplits, evaluate_model, write_outputs
 from textmix.io import atomic_write_json
 from textmix.models import MODELS
 from textmix.recipe import RecipeError, load_recipe
@@ -43,7 +43,7 @@ def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
     n = {name: len(encoded[name]) for name in encoded}
     labels = {name: np.asarray(encoded[name]["label"]) for name in encoded}
     report, val_logits, test_logits = evaluate_model(
-        recipe, accelerator, model, featurizer, val_loader, test_loader, n, labels
+        recipe, accelerator, model, featurizer, EvalSplits(val_loader, test_loader, n, labels)
     )
     if accelerator.is_main_process:
         write_outputs(recipe, run_dir, val_logits, test_logits, labels, prefix="eval_")
