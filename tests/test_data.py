@@ -138,3 +138,20 @@ def test_custom_folder_with_splits(tmp_path):
     (tmp_path / "train.jsonl").write_text(json.dumps({"text": "x", "label": -1}) + "\n")
     with pytest.raises(DataError, match="must be >= 0"):
         load_custom_dataset(tmp_path)
+
+
+def test_custom_labels_outside_the_training_classes_and_empty_splits(tmp_path):
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(20)))
+    (tmp_path / "test.jsonl").write_text(json.dumps({"text": "x", "label": 5}) + "\n")
+    with pytest.raises(DataError, match="label '5' occurs in the test file .* but not in its train file"):
+        load_custom_dataset(tmp_path)
+
+    from textmix.recipe import recipe_from_dict
+    from textmix.task import load_splits
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "train.csv").write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)))
+    (empty / "test.csv").write_text("text,label\n")
+    with pytest.raises(DataError, match="cannot read the custom data files .*test.csv.* at least one row"):
+        load_splits(recipe_from_dict({"data": {"name": "custom", "path": str(empty)}}).data)

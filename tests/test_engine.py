@@ -242,6 +242,6 @@ def test_minilm_one_epoch_on_an_mr_subset_beats_chance(real_data, tmp_path):
 def test_kim_cnn_non_static_reaches_75_percent_on_mr(real_data, tmp_path):
     from textmix.recipe import load_recipe
 
-    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "mr" / "kim_cnn_baseline.yaml")
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "mr" / "kim_cnn_mixup.yaml")
     metrics = engine.train(recipe, tmp_path / "kim")
     assert metrics["test"]["accuracy"] >= 0.75, metrics["test"]

@@ -393,7 +393,13 @@ def load_custom_dataset(
         raise DataError(
             f"custom data files must share one format among {sorted(CUSTOM_FORMATS)}, got {sorted(suffixes)}"
         )
-    raw = load_dataset(CUSTOM_FORMATS[suffixes.pop()], data_files=files)
+    try:
+        raw = load_dataset(CUSTOM_FORMATS[suffixes.pop()], data_files=files)
+    except Exception as error:  # unreadable or empty files: name them instead of a deep traceback
+        raise DataError(
+            f"cannot read the custom data files {files}: {type(error).__name__}: {error} "
+            "(each file needs a header and at least one row)"
+        ) from None
     columns = raw[next(iter(files))].column_names
     for what, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in columns:
@@ -415,6 +421,14 @@ def load_custom_dataset(
         split: _dataset([str(t) for t in part[text_column]], [to_id[v] for v in part[label_column]], names)
         for split, part in raw.items()
     }
+    trained = set(parts["train"]["label"])
+    for split, part in parts.items():
+        unseen = sorted(set(part["label"]) - trained)
+        if unseen:
+            raise DataError(
+                f"label {names[unseen[0]]!r} occurs in the {split} file of {path} but not in its train file; "
+                f"the model would have no output for it (train has {len(trained)} of {len(names)} classes)"
+            )
     if "all" not in parts and "test" not in parts:
         parts["all"] = parts.pop("train")
     return _finish_splits(parts, val_fraction, test_fraction, seed, 0, 0)
