@@ -141,7 +141,9 @@ def test_custom_folder_with_splits(tmp_path):
 
 
 def test_custom_labels_outside_the_training_classes_and_empty_splits(tmp_path):
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(20)))
+    (tmp_path / "train.jsonl").write_text(
+        "".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(20))
+    )
     (tmp_path / "test.jsonl").write_text(json.dumps({"text": "x", "label": 5}) + "\n")
     with pytest.raises(DataError, match="label '5' occurs in the test file .* but not in its train file"):
         load_custom_dataset(tmp_path)

@@ -14,10 +14,21 @@ from textmix.mixup import Mixup, MixupPlan
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # load_model needs the text stack (transformers, gensim); import it only when asked for
+    if name == "load_model":
+        from textmix.hub import load_model
+
+        return load_model
+    raise AttributeError(f"module 'textmix' has no attribute {name!r}")
+
+
 __all__ = [
     "Mixup",
     "MixupPlan",
     "calibration_report",
+    "load_model",
     "confidence_penalty_loss",
     "expected_calibration_error",
     "overconfidence_error",

@@ -62,6 +62,36 @@ def run_evaluate(args) -> int:
     return 0
 
 
+def run_push(args) -> int:
+    from textmix.hub import push_run
+
+    where = push_run(Path(args.run_dir), args.repo_id, private=args.private, dry_run=args.dry_run)
+    print(f"wrote the upload folder {where}" if args.dry_run else f"pushed to {where}")
+    return 0
+
+
+def run_predict(args) -> int:
+    import json
+
+    from textmix.hub import load_model
+
+    texts = list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise FileNotFoundError(f"--file {path} does not exist")
+        texts += [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    if not texts:
+        raise ValueError("give texts to classify as arguments or with --file (one text per line)")
+    model = load_model(args.model)
+    for result in model.predict(texts, abstain_below=args.abstain_below):
+        if args.jsonl:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            print(f"{result['label']}\t{result['probability']:.4f}\t{result['text']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="textmix", description="Embedding mixup and calibration for text classifiers")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,8 +107,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override eval.* keys, e.g. --set eval.mc_dropout_samples=10",
     )
+    push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
+    push.add_argument("run_dir")
+    push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--dry-run", metavar="OUT_DIR", help="only write the folder that would be uploaded")
+    predict = commands.add_parser("predict", help="classify texts with calibrated probabilities")
+    predict.add_argument("model", help="run directory, model folder or Hub repository id")
+    predict.add_argument("texts", nargs="*", help="texts to classify")
+    predict.add_argument("--file", help="a file with one text per line")
+    predict.add_argument(
+        "--abstain-below",
+        type=float,
+        metavar="P",
+        help="answer 'abstain' when the calibrated winning probability is below P",
+    )
+    predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
     args = parser.parse_args(argv)
-    return _run(run_train if args.command == "train" else run_evaluate, args)
+    commands_by_name = {"train": run_train, "evaluate": run_evaluate, "push": run_push, "predict": run_predict}
+    return _run(commands_by_name[args.command], args)
 
 
 def _run(command, args) -> int:
@@ -86,6 +133,7 @@ def _run(command, args) -> int:
     from textmix.data.datasets import DataError
     from textmix.data.vectors import VectorsError
     from textmix.engine import NonFiniteLossError, RunDirError
+    from textmix.hub import HubError
     from textmix.recipe import RecipeError
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
@@ -98,7 +146,9 @@ def _run(command, args) -> int:
         VectorsError,
         RunDirError,
         NonFiniteLossError,
+        HubError,
         FileNotFoundError,
+        FileExistsError,
         ValueError,
     ) as error:
         print(f"textmix: error: {error}", file=sys.stderr)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from textmix.calibration import calibration_report
 from textmix.evaluate import EvalSplits, evaluate_model, predict_logits, softmax, write_outputs
+from textmix.hub import TEXTMIX_FILE, push_run
 from textmix.io import atomic_write_json, atomic_write_text, replace_dir
 from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
 from textmix.mixup import Mixup, one_hot_targets
@@ -32,8 +33,6 @@ from textmix.recipe import Recipe, dump_recipe
 from textmix.task import build_model, encode_split, load_splits, make_loader, model_inputs
 
 logger = get_logger(__name__)
-
-TEXTMIX_FILE = "textmix.json"
 
 
 class RunDirError(RuntimeError):
@@ -425,6 +424,9 @@ def _final_evaluation(recipe, accelerator, model, featurizer, run_dir, splits, p
             atomic_write_json(info_path, info)
         write_outputs(recipe, run_dir, val_logits, test_logits, splits.labels)
         atomic_write_json(run_dir / "metrics.json", metrics)
+        if recipe.hub.push:
+            url = push_run(run_dir, recipe.hub.repo_id, private=recipe.hub.private)
+            logger.info(f"pushed the best model to {url}", main_process_only=True)
     accelerator.wait_for_everyone()
     return metrics
 
