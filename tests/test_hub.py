@@ -8,16 +8,23 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import data_dir
 
 import textmix
 import textmix.engine as engine
 import textmix.hub as hub
-from conftest import data_dir
 from textmix.recipe import recipe_from_dict
 
 SECRET = "hf_textmixTestTokenThatMustNeverBeWritten"
-UPLOAD_FILES = {"README.md", "config.json", "featurizer.json", "metrics.json", "model.safetensors",
-                "reliability.png", "textmix.json"}
+UPLOAD_FILES = {
+    "README.md",
+    "config.json",
+    "featurizer.json",
+    "metrics.json",
+    "model.safetensors",
+    "reliability.png",
+    "textmix.json",
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +33,14 @@ def run_dir(tmp_path_factory):
     if folder is None:
         pytest.skip("real data not found: set TEXTMIX_DATA_DIR to the shared data folder (../shared/data)")
     os.environ["TEXTMIX_DATA_DIR"] = str(folder)
-    recipe = recipe_from_dict({"method": "mixup", "data": {"name": "mr", "max_train_examples": 400},
-                               "model": {"num_filters": 16}, "train": {"epochs": 2, "batch_size": 25}})
+    recipe = recipe_from_dict(
+        {
+            "method": "mixup",
+            "data": {"name": "mr", "max_train_examples": 400},
+            "model": {"num_filters": 16},
+            "train": {"epochs": 2, "batch_size": 25},
+        }
+    )
     run = tmp_path_factory.mktemp("hub") / "run"
     engine.train(recipe, run)
     return run
@@ -126,7 +139,10 @@ def test_predict_cli(run_dir, tmp_path):
     command = [sys.executable, "-m", "textmix.cli", "predict", str(run_dir)]
     out = subprocess.run([*command, "--file", str(texts), "--jsonl"], capture_output=True, text=True, check=True)
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["text"] for r in rows] == ["a gripping , funny and moving film", "the plot is a mess and the acting is wooden"]
+    assert [r["text"] for r in rows] == [
+        "a gripping , funny and moving film",
+        "the plot is a mess and the acting is wooden",
+    ]
     expected = textmix.load_model(run_dir).predict_proba([r["text"] for r in rows])
     for row, probs in zip(rows, expected):
         assert row["probability"] == pytest.approx(probs.max())
@@ -159,8 +175,13 @@ def test_transformer_round_trip(tmp_path):
 def test_recipe_hub_section_pushes_at_the_end(real_data, tmp_path, monkeypatch):
     pushed = []
     monkeypatch.setattr(engine, "push_run", lambda run, repo, private: pushed.append((run, repo, private)) or "url")
-    recipe = recipe_from_dict({"data": {"name": "mr", "max_train_examples": 200}, "model": {"num_filters": 4},
-                               "train": {"epochs": 1, "batch_size": 50},
-                               "hub": {"push": True, "repo_id": "someone/x", "private": True}})
+    recipe = recipe_from_dict(
+        {
+            "data": {"name": "mr", "max_train_examples": 200},
+            "model": {"num_filters": 4},
+            "train": {"epochs": 1, "batch_size": 50},
+            "hub": {"push": True, "repo_id": "someone/x", "private": True},
+        }
+    )
     engine.train(recipe, tmp_path / "run")
     assert pushed == [(tmp_path / "run", "someone/x", True)]

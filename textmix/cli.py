@@ -62,6 +62,22 @@ def run_evaluate(args) -> int:
     return 0
 
 
+def run_sweep(args) -> int:
+    from textmix.sweep import parse_grid, parse_seeds, sweep
+
+    out = Path(args.out or Path("runs") / f"sweep_{Path(args.config).stem}")
+    sweep(args.config, parse_grid(args.grid), parse_seeds(args.seeds), args.overrides, out)
+    return 0
+
+
+def run_report(args) -> int:
+    from textmix.report import report
+
+    aggregate = report([Path(r) for r in args.run_dirs], Path(args.out))
+    print(f"wrote {args.out}/README.md, results.json and {len(aggregate['figures'])} figures")
+    return 0
+
+
 def run_push(args) -> int:
     from textmix.hub import push_run
 
@@ -107,6 +123,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override eval.* keys, e.g. --set eval.mc_dropout_samples=10",
     )
+    sweep = commands.add_parser("sweep", help="train a grid of settings x seeds (finished runs are skipped)")
+    sweep.add_argument("config", help="YAML recipe")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a recipe key and its values, e.g. --grid mixup.alpha=0.1,0.2,0.4 (repeatable)",
+    )
+    sweep.add_argument("--seeds", default="1", help="comma-separated training seeds (default 1)")
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key for every run",
+    )
+    sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
+    report = commands.add_parser("report", help="tables and figures over finished runs")
+    report.add_argument("run_dirs", nargs="+")
+    report.add_argument("--out", required=True, help="output folder")
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
     push.add_argument("run_dir")
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
@@ -124,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
     args = parser.parse_args(argv)
-    commands_by_name = {"train": run_train, "evaluate": run_evaluate, "push": run_push, "predict": run_predict}
+    commands_by_name = {
+        "train": run_train,
+        "evaluate": run_evaluate,
+        "sweep": run_sweep,
+        "report": run_report,
+        "push": run_push,
+        "predict": run_predict,
+    }
     return _run(commands_by_name[args.command], args)
 
 

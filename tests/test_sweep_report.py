@@ -1,0 +1,58 @@
+"""textmix sweep (grid × seeds, skip finished) and textmix report (tables, figures, aggregate)."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from textmix.recipe import RecipeError
+from textmix.report import report
+from textmix.sweep import parse_grid, parse_seeds, plan_sweep, sweep
+
+RECIPE = {"method": "mixup", "data": {"name": "mr", "max_train_examples": 200}, "model": {"num_filters": 4},
+          "train": {"epochs": 1, "batch_size": 50}}
+
+
+def test_grid_parsing_and_validation(tmp_path):
+    assert parse_grid(["mixup.alpha=0.1,0.4", "method=baseline,mixup"]) == {
+        "mixup.alpha": [0.1, 0.4], "method": ["baseline", "mixup"]}
+    assert parse_seeds("1,2,3") == [1, 2, 3]
+    for bad in (["mixup.alpha"], ["a=1", "a=2"]):
+        with pytest.raises(RecipeError):
+            parse_grid(bad)
+    with pytest.raises(RecipeError, match="distinct integers"):
+        parse_seeds("1,1")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    with pytest.raises(RecipeError, match="mixup.alpha=-1.0 is invalid"):  # checked before any training
+        plan_sweep(recipe, {"mixup.alpha": [0.2, -1]}, [1], [], tmp_path / "out")
+    runs = plan_sweep(recipe, {"mixup.alpha": [0.2, 1.0]}, [1, 2], [], tmp_path / "out")
+    assert [r.name for r, _ in runs] == ["alpha=0.2_seed=1", "alpha=0.2_seed=2", "alpha=1.0_seed=1", "alpha=1.0_seed=2"]
+    assert [(rec.mixup.alpha, rec.train.seed) for _, rec in runs] == [(0.2, 1), (0.2, 2), (1.0, 1), (1.0, 2)]
+
+
+def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    out = tmp_path / "sweep"
+    first = sweep(recipe, {"mixup.alpha": [0.2, 1.0]}, [1, 2], [], out)
+    assert [row["status"] for row in first] == ["trained"] * 4
+    again = sweep(recipe, {"mixup.alpha": [0.2, 1.0]}, [1, 2], [], out)
+    assert [row["status"] for row in again] == ["skipped (finished)"] * 4
+    assert [row["test_ece"] for row in again] == [row["test_ece"] for row in first]
+    sweep(recipe, {"method": ["baseline"]}, [1, 2], [], out)
+
+    aggregate = report(sorted(out.iterdir()), tmp_path / "report")
+    files = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"README.md", "results.json", "metrics_by_method.png", "reliability_mr_kim_cnn.png",
+            "alpha_mr_kim_cnn.png"} <= files
+    settings = [g["setting"] for g in aggregate["groups"]]
+    assert settings == ["baseline", "mixup α=0.2", "mixup α=1"]
+    eces = [json.loads((out / f"alpha=0.2_seed={s}" / "metrics.json").read_text())["test"]["ece"] for s in (1, 2)]
+    group = aggregate["groups"][1]
+    assert group["seeds"] == 2
+    assert group["test"]["ece"]["mean"] == pytest.approx(np.mean(eces))
+    assert group["test"]["ece"]["std"] == pytest.approx(np.std(eces, ddof=1))
+    table = (tmp_path / "report" / "README.md").read_text()
+    assert "| mixup α=0.2 | 2 | " in table and f"{100 * np.mean(eces):.2f} ± {100 * np.std(eces, ddof=1):.2f}" in table
