@@ -10,19 +10,16 @@ from pathlib import Path
 EXIT_INTERRUPTED = 130
 
 
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
 def add_train_arguments(parser: argparse.ArgumentParser, recipe_flag: bool) -> None:
     if recipe_flag:
         parser.add_argument("--config", required=True, help="YAML recipe")
     else:
         parser.add_argument("config", help="YAML recipe")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe key, e.g. --set train.epochs=3 (repeatable)",
-    )
+    add_set_argument(parser, "override a recipe key, e.g. --set train.epochs=3 (repeatable)")
     parser.add_argument("--output-dir", help="run directory (default: train.output_dir or runs/<recipe name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the output directory")
     parser.add_argument("--overwrite", action="store_true", help="delete the output directory first")
@@ -115,14 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(train, recipe_flag=False)
     evaluate = commands.add_parser("evaluate", help="re-evaluate a finished run (writes evaluation.json)")
     evaluate.add_argument("run_dir")
-    evaluate.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override eval.* keys, e.g. --set eval.mc_dropout_samples=10",
-    )
+    add_set_argument(evaluate, "override eval.* keys, e.g. --set eval.mc_dropout_samples=10")
     sweep = commands.add_parser("sweep", help="train a grid of settings x seeds (finished runs are skipped)")
     sweep.add_argument("config", help="YAML recipe")
     sweep.add_argument(
@@ -133,14 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a recipe key and its values, e.g. --grid mixup.alpha=0.1,0.2,0.4 (repeatable)",
     )
     sweep.add_argument("--seeds", default="1", help="comma-separated training seeds (default 1)")
-    sweep.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe key for every run",
-    )
+    add_set_argument(sweep, "override a recipe key for every run")
     sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+")
