@@ -29,7 +29,7 @@ from textmix.hub import TEXTMIX_FILE, push_run
 from textmix.io import atomic_write_json, atomic_write_text, replace_dir
 from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
 from textmix.mixup import Mixup, one_hot_targets
-from textmix.recipe import Recipe, dump_recipe
+from textmix.recipe import Recipe, dump_recipe, recipe_to_dict
 from textmix.task import build_model, encode_split, load_splits, make_loader, model_inputs
 
 logger = get_logger(__name__)
@@ -283,7 +283,7 @@ def train(
             f"resumed from {checkpoint} (epoch {progress.epoch}, step {progress.step_in_epoch})", main_process_only=True
         )
     if accelerator.is_main_process:
-        accelerator.init_trackers("textmix", config=_flat(dump_recipe(recipe)))
+        accelerator.init_trackers("textmix", config=_flat(recipe_to_dict(recipe)))
 
     n = {name: len(encoded[name]) for name in ("validation", "test")}
     labels = {name: np.asarray(encoded[name]["label"]) for name in ("validation", "test")}
@@ -441,17 +441,12 @@ def _check_finite(losses: torch.Tensor, first_step: int, epoch: int) -> None:
         )
 
 
-def _flat(recipe_yaml: str) -> dict:
-    import yaml
-
+def _flat(values: dict, prefix: str = "") -> dict:
+    """Nested recipe dict → {"section.key": scalar} for trackers (lists become strings)."""
     out = {}
-
-    def walk(prefix, value):
+    for key, value in values.items():
         if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}{k}.", v)
+            out.update(_flat(value, f"{prefix}{key}."))
         else:
-            out[prefix.rstrip(".")] = value if isinstance(value, (int, float, str, bool)) else str(value)
-
-    walk("", yaml.safe_load(recipe_yaml))
+            out[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
     return out

@@ -218,27 +218,29 @@ def find_local(name: str, path: str | os.PathLike | None) -> Path | None:
     """
     info = DATASETS[name]
 
-    def holds(folder: Path) -> bool:
+    def holding(folder: Path) -> Path | None:
+        """``folder`` itself, or its ``aclImdb`` tree for IMDB, if it holds the dataset."""
         if all((folder / f).is_file() for f in info.local_files):
-            return True
+            return folder
         if name == "imdb":
-            return _is_imdb_folder(folder) or _is_imdb_folder(folder / "aclImdb")
-        return False
+            for candidate in (folder, folder / "aclImdb"):
+                if _is_imdb_folder(candidate):
+                    return candidate
+        return None
 
     if path is not None:
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise DataError(f"data.path {str(folder)!r} for dataset {name!r} is not a folder")
-        if not holds(folder):
+        found = holding(folder)
+        if found is None:
             raise DataError(
                 f"data.path {str(folder)!r} does not hold {name!r} in its original format: "
                 f"expected the files {', '.join(info.local_files)}"
             )
-        return folder
+        return found
     root = os.environ.get(DATA_DIR_ENV)
-    if root and holds(Path(root) / name):
-        return Path(root) / name
-    return None
+    return holding(Path(root) / name) if root else None
 
 
 def _load_from_hub(name: str, label_set: str) -> dict[str, Dataset]:
@@ -333,8 +335,6 @@ def load_text_dataset(
         raise DataError(f"data.fold must be in [0, {cv_folds - 1}] for {cv_folds} folds, got {fold}")
     folder = find_local(name, path)
     if folder is not None:
-        if name == "imdb" and not (folder / "train.jsonl.gz").exists() and (folder / "aclImdb").is_dir():
-            folder = folder / "aclImdb"
         parts = info.reader(folder, label_set)
     else:
         parts = _load_from_hub(name, label_set)
