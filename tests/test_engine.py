@@ -44,6 +44,8 @@ def test_run_writes_every_output(real_data, tmp_path):
         "predictions.npz",
         "reliability.png",
         "log.jsonl",
+        "epoch_predictions.npz",
+        "scores.npz",
         "model/config.json",
         "model/model.safetensors",
         "model/featurizer.json",
@@ -71,6 +73,26 @@ def test_run_writes_every_output(real_data, tmp_path):
     assert predictions["test_probs"].shape == (1066, 2)
     best = saved["history"][saved["best_epoch"] - 1]
     assert best["val_accuracy"] == pytest.approx(saved["val"]["accuracy"])  # model = best epoch
+    assert sum(saved["data"]["train_label_counts"]) == saved["data"]["splits"]["train"]
+
+    # per-epoch validation predictions agree with the logged per-epoch accuracy and confidence
+    with np.load(run / "epoch_predictions.npz") as epochs:
+        assert sorted(epochs) == ["confidence_1", "confidence_2", "correct_1", "correct_2"]
+        for record in saved["history"]:
+            e = record["epoch"]
+            assert epochs[f"correct_{e}"].mean() == pytest.approx(record["val_accuracy"])
+            assert epochs[f"confidence_{e}"].mean() == pytest.approx(record["val_mean_confidence"], abs=1e-6)
+    # winning scores: the test split and every OOD set, for every scoring method
+    with np.load(run / "scores.npz") as scores:
+        methods = ("baseline", "temperature_scaled", "mc_dropout")
+        assert sorted(scores) == sorted(
+            f"{s}/{m}" for s in ("test", "random_tokens", "gaussian_noise") for m in methods
+        )
+        np.testing.assert_allclose(scores["test/baseline"], predictions["test_probs"].max(1), rtol=1e-6)
+        from textmix.calibration import ood_auroc
+
+        auroc = ood_auroc(scores["test/mc_dropout"], scores["random_tokens/mc_dropout"])
+        assert auroc == pytest.approx(saved["ood"]["random_tokens"]["mc_dropout"]["auroc"])
 
     # the saved model reproduces the run's test probabilities
     from textmix.data.features import load_featurizer
@@ -126,6 +148,9 @@ def test_interrupt_and_resume_give_the_same_result(real_data, tmp_path, monkeypa
         engine.train(recipe, tmp_path / "interrupted")
     resumed = engine.train(recipe, tmp_path / "interrupted", resume=True)
     assert resumed == reference
+    for name in ("epoch_predictions.npz", "scores.npz"):
+        with np.load(tmp_path / "straight" / name) as a, np.load(tmp_path / "interrupted" / name) as b:
+            assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a), name
 
 
 def test_finished_run_is_protected(real_data, tmp_path):

@@ -7,16 +7,23 @@ import pytest
 import yaml
 
 from textmix.recipe import RecipeError
-from textmix.report import report
+from textmix.report import mixed_label_entropy, report
 from textmix.sweep import parse_grid, parse_seeds, plan_sweep, sweep
 
-RECIPE = {"method": "mixup", "data": {"name": "mr", "max_train_examples": 200}, "model": {"num_filters": 4},
-          "train": {"epochs": 1, "batch_size": 50}}
+RECIPE = {
+    "method": "mixup",
+    "data": {"name": "mr", "max_train_examples": 200},
+    "model": {"num_filters": 4},
+    "train": {"epochs": 2, "batch_size": 50},
+    "eval": {"ood": ["random_tokens"], "mc_dropout_samples": 2},
+}
 
 
 def test_grid_parsing_and_validation(tmp_path):
     assert parse_grid(["mixup.alpha=0.1,0.4", "method=baseline,mixup"]) == {
-        "mixup.alpha": [0.1, 0.4], "method": ["baseline", "mixup"]}
+        "mixup.alpha": [0.1, 0.4],
+        "method": ["baseline", "mixup"],
+    }
     assert parse_seeds("1,2,3") == [1, 2, 3]
     for bad in (["mixup.alpha"], ["a=1", "a=2"]):
         with pytest.raises(RecipeError):
@@ -45,8 +52,17 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
 
     aggregate = report(sorted(out.iterdir()), tmp_path / "report")
     files = {p.name for p in (tmp_path / "report").iterdir()}
-    assert {"README.md", "results.json", "metrics_by_method.png", "reliability_mr_kim_cnn.png",
-            "alpha_mr_kim_cnn.png"} <= files
+    assert {
+        "README.md",
+        "results.json",
+        "metrics_by_method.png",
+        "reliability_mr_kim_cnn.png",
+        "alpha_mr_kim_cnn.png",
+        "label_entropy_mr_kim_cnn.png",
+        "ood_mr_kim_cnn.png",
+        "joint_density_mr_kim_cnn.png",
+        "curves_mr_kim_cnn.png",
+    } <= files
     settings = [g["setting"] for g in aggregate["groups"]]
     assert settings == ["baseline", "mixup α=0.2", "mixup α=1"]
     eces = [json.loads((out / f"alpha=0.2_seed={s}" / "metrics.json").read_text())["test"]["ece"] for s in (1, 2)]
@@ -56,3 +72,21 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
     assert group["test"]["ece"]["std"] == pytest.approx(np.std(eces, ddof=1))
     table = (tmp_path / "report" / "README.md").read_text()
     assert "| mixup α=0.2 | 2 | " in table and f"{100 * np.mean(eces):.2f} ± {100 * np.std(eces, ddof=1):.2f}" in table
+    aurocs = [
+        json.loads((out / f"method=baseline_seed={s}" / "metrics.json").read_text())["ood"]["random_tokens"][
+            "mc_dropout"
+        ]["auroc"]
+        for s in (1, 2)
+    ]
+    ood_row = next(line for line in table.splitlines() if line.startswith("| mr / kim_cnn | baseline | random_tokens"))
+    assert ood_row.endswith(f"| {100 * np.mean(aurocs):.2f} ± {100 * np.std(aurocs, ddof=1):.2f} |")
+
+
+def test_mixed_label_entropy_matches_hand_computed_cases():
+    assert np.all(mixed_label_entropy([300, 0], alpha=1.0, batch_size=50, draws=1000) == 0)  # one class
+    # λ ≈ 0.5 (α large): a pair of different labels has entropy ln 2, a pair of equal labels 0
+    h = mixed_label_entropy([5000, 5000], alpha=1e4, batch_size=100, draws=20_000)
+    assert np.all((h < 1e-6) | (np.abs(h - np.log(2)) < 1e-3))
+    assert np.mean(h > 0.5) == pytest.approx(0.5, abs=0.02)
+    # α small: λ near 0 or 1, so most mixed labels are nearly pure
+    assert mixed_label_entropy([5000, 5000], alpha=0.1, batch_size=100).mean() < 0.5 * h.mean()

@@ -1,13 +1,19 @@
 """The training loop: one recipe → one run directory, on one process or many (accelerate).
 
 RUN_DIR holds ``recipe.yaml`` (resolved), ``metrics.json``, ``predictions.npz``, ``reliability.png``,
-``log.jsonl`` (one line per epoch), ``model/`` (best-validation-accuracy checkpoint,
-``save_pretrained`` form) and ``checkpoints/`` (``accelerator.save_state`` for ``--resume``).
+``log.jsonl`` (one line per epoch), ``epoch_predictions.npz`` (validation confidence and
+correctness after every epoch), ``scores.npz`` (winning scores of the test split and of every OOD
+set, per scoring method), ``model/`` (best-validation-accuracy checkpoint, ``save_pretrained``
+form) and ``checkpoints/`` (``accelerator.save_state`` for ``--resume``).
+
+The engine is modality-free: ``recipe.task`` picks the module (``textmix.task`` or
+``vision.task``) whose ``setup(recipe)`` returns the model, loaders and input function.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -24,13 +30,13 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from textmix.calibration import calibration_report
-from textmix.evaluate import EvalSplits, evaluate_model, predict_logits, softmax, write_outputs
-from textmix.hub import TEXTMIX_FILE, push_run
-from textmix.io import atomic_write_json, atomic_write_text, replace_dir
+from textmix.evaluate import RunData, evaluate_model, predict_logits, softmax, write_outputs
+from textmix.io import TEXTMIX_FILE, atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
 from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
 from textmix.mixup import Mixup, one_hot_targets
 from textmix.recipe import Recipe, dump_recipe, recipe_to_dict
-from textmix.task import build_model, encode_split, load_splits, make_loader, model_inputs
+
+TASK_MODULES = {"text": "textmix.task", "vision": "vision.task"}
 
 logger = get_logger(__name__)
 
@@ -73,13 +79,19 @@ class Progress:
         self.__dict__.update(state)
 
 
-def make_mixer(recipe: Recipe, seed: int) -> Mixup | None:
+def task_module(recipe: Recipe):
+    """The module (``check_names``, ``setup``) of the recipe's task."""
+    return importlib.import_module(TASK_MODULES[recipe.task])
+
+
+def make_mixer(recipe: Recipe, seed: int, sites: int = 1) -> Mixup | None:
     if recipe.method not in ("mixup", "mixup_features_only"):
         return None
     return Mixup(
         alpha=recipe.mixup.alpha,
         per_sample=recipe.mixup.per_sample,
         mode="features_only" if recipe.method == "mixup_features_only" else "full",
+        sites=sites,
         generator=torch.Generator().manual_seed(seed),
     )
 
@@ -160,17 +172,6 @@ def make_accelerator(**kwargs) -> Accelerator:
     return Accelerator(cpu=several and not torch.cuda.is_available(), **kwargs)
 
 
-def check_names(recipe: Recipe) -> None:
-    """Fail before any data is loaded when a dataset or model name is unknown."""
-    from textmix.data.datasets import DATASETS, DataError
-    from textmix.models import MODELS
-
-    if recipe.data.name not in DATASETS and recipe.data.name != "custom":
-        raise DataError(f"unknown dataset data.name={recipe.data.name!r}; known: {', '.join(DATASETS)}, custom")
-    if recipe.model.name not in MODELS:
-        raise ValueError(f"unknown model model.name={recipe.model.name!r}; known: {', '.join(sorted(MODELS))}")
-
-
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> bool:
     """Check the run directory; return True if the run is already finished (resume of a done run)."""
     finished = (run_dir / "metrics.json").exists()
@@ -232,7 +233,8 @@ def train(
         accelerator: an existing Accelerator (default: a new one with tensorboard tracking).
     """
     run_dir = Path(run_dir)
-    check_names(recipe)
+    task = task_module(recipe)
+    task.check_names(recipe)
     accelerator = accelerator or make_accelerator(
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard")),
@@ -246,31 +248,27 @@ def train(
     set_seed(recipe.train.seed)
 
     with accelerator.main_process_first():
-        splits = load_splits(recipe.data)
-        model, featurizer, facts = build_model(recipe, splits)
-        encoded = {name: encode_split(split, featurizer) for name, split in splits.items()}
-    if recipe.train.batch_size > len(encoded["train"]):
+        data: RunData = task.setup(recipe)
+    n_train = len(data.loaders["train"].dataset)
+    if recipe.train.batch_size > n_train:
         raise ValueError(
-            f"train.batch_size={recipe.train.batch_size} is larger than the training set "
-            f"({len(encoded['train'])} examples); lower it"
+            f"train.batch_size={recipe.train.batch_size} is larger than the training set ({n_train} examples); lower it"
         )
-    num_classes = facts["num_classes"]
-    label_names = list(splits["train"].features["label"].names)
+    facts, num_classes = data.facts, data.facts["num_classes"]
     logger.info(f"data {recipe.data.name}: {facts['splits']}, {num_classes} classes", main_process_only=True)
 
-    train_loader = make_loader(encoded["train"], featurizer, recipe.train.batch_size, True, recipe.train.seed)
-    eval_loaders = {
-        name: make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0)
-        for name in ("validation", "test")
-    }
-    train_sampler = train_loader.batch_sampler
-    optimizer = make_optimizer(recipe, model)
+    train_sampler = data.loaders["train"].batch_sampler
+    optimizer = make_optimizer(recipe, data.model)
     model, optimizer, train_loader, val_loader, test_loader = accelerator.prepare(
-        model, optimizer, train_loader, eval_loaders["validation"], eval_loaders["test"]
+        data.model, optimizer, data.loaders["train"], data.loaders["validation"], data.loaders["test"]
     )
+    data.loaders = {"train": train_loader, "validation": val_loader, "test": test_loader}
     scheduler = accelerator.prepare(make_scheduler(recipe, optimizer, len(train_loader), accelerator.num_processes))
-    # each rank draws its own λ and pairing
-    mixer = make_mixer(recipe, seed=recipe.train.seed * 100_003 + accelerator.process_index)
+    unwrapped = accelerator.unwrap_model(model)
+    # each rank draws its own λ and pairing (and mixing site, for manifold mixup)
+    mixer = make_mixer(
+        recipe, seed=recipe.train.seed * 100_003 + accelerator.process_index, sites=getattr(unwrapped, "mix_sites", 1)
+    )
     progress = Progress()
     accelerator.register_for_checkpointing(progress)
     if mixer is not None:
@@ -285,13 +283,12 @@ def train(
     if accelerator.is_main_process:
         accelerator.init_trackers("textmix", config=_flat(recipe_to_dict(recipe)))
 
-    n = {name: len(encoded[name]) for name in ("validation", "test")}
-    labels = {name: np.asarray(encoded[name]["label"]) for name in ("validation", "test")}
-    unwrapped = accelerator.unwrap_model(model)
+    featurizer, labels, n = data.featurizer, data.labels, data.n
+    epoch_predictions = _load_epoch_predictions(run_dir) if checkpoint is not None else {}
     model_info = {
         "model": recipe.model.name,
         "num_classes": num_classes,
-        "label_names": label_names,
+        "label_names": data.label_names,
         "method": recipe.method,
         "dataset": recipe.data.name,
     }
@@ -322,7 +319,7 @@ def train(
             )
             for batch in bar:
                 plan = mixer.plan(len(batch["labels"]), accelerator.device) if mixer is not None else None
-                logits = model(**model_inputs(batch), plan=plan)
+                logits = model(**data.inputs_fn(batch), plan=plan)
                 targets = (
                     plan.mix_targets(batch["labels"], num_classes)
                     if plan is not None
@@ -357,8 +354,10 @@ def train(
             progress.add_losses(losses)
             train_loss = progress.epoch_loss_sum / max(progress.epoch_loss_steps, 1)
 
-            val_logits = predict_logits(model, val_loader, accelerator, n["validation"])
-            val = calibration_report(softmax(val_logits), labels["validation"], recipe.eval.n_bins)
+            val_probs = softmax(predict_logits(model, val_loader, accelerator, n["validation"], data.inputs_fn))
+            val = calibration_report(val_probs, labels["validation"], recipe.eval.n_bins)
+            epoch_predictions[f"confidence_{epoch + 1}"] = val_probs.max(1).astype(np.float32)
+            epoch_predictions[f"correct_{epoch + 1}"] = val_probs.argmax(1) == labels["validation"]
             record = {
                 "epoch": epoch + 1,
                 "step": progress.global_step,
@@ -382,39 +381,43 @@ def train(
                     save_model(unwrapped, featurizer, run_dir / "model", {**model_info, "epoch": epoch + 1})
             if accelerator.is_main_process:
                 atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in progress.history))
+                atomic_save_npz(run_dir / "epoch_predictions.npz", **epoch_predictions)
             progress.epoch = epoch + 1
             progress.step_in_epoch = 0
             progress.epoch_loss_sum, progress.epoch_loss_steps = 0.0, 0
             save_state()
 
-    splits = EvalSplits(val_loader, test_loader, n, labels)
-    metrics = _final_evaluation(recipe, accelerator, model, featurizer, run_dir, splits, progress, facts)
+    metrics = _final_evaluation(recipe, accelerator, model, data, run_dir, progress)
     accelerator.end_training()
     return metrics
 
 
-def _final_evaluation(recipe, accelerator, model, featurizer, run_dir, splits, progress, facts) -> dict:
+def _load_epoch_predictions(run_dir: Path) -> dict:
+    path = run_dir / "epoch_predictions.npz"
+    if not path.is_file():
+        return {}
+    with np.load(path) as saved:
+        return dict(saved)
+
+
+def _final_evaluation(recipe, accelerator, model, data: RunData, run_dir, progress) -> dict:
     """Last-epoch metrics, then every metric of the best checkpoint; writes the run's outputs."""
 
-    def report(name: str, loader) -> dict:
-        logits = predict_logits(model, loader, accelerator, splits.n[name])
-        return calibration_report(softmax(logits), splits.labels[name], recipe.eval.n_bins)
+    def report(name: str) -> dict:
+        logits = predict_logits(model, data.loaders[name], accelerator, data.n[name], data.inputs_fn)
+        return calibration_report(softmax(logits), data.labels[name], recipe.eval.n_bins)
 
-    last = {
-        "epoch": progress.epoch,
-        "val": report("validation", splits.val_loader),
-        "test": report("test", splits.test_loader),
-    }
+    last = {"epoch": progress.epoch, "val": report("validation"), "test": report("test")}
     accelerator.wait_for_everyone()
     load_weights(accelerator.unwrap_model(model), run_dir / "model")
-    best, val_logits, test_logits = evaluate_model(recipe, accelerator, model, featurizer, splits)
+    best, val_logits, test_logits, scores = evaluate_model(recipe, accelerator, model, data)
     metrics = {
         "method": recipe.method,
         "best_epoch": progress.best_epoch,
         **best,
         "last": last,
         "history": progress.history,
-        "data": facts,
+        "data": data.facts,
     }
     if accelerator.is_main_process:
         if "temperature_scaled" in metrics:
@@ -422,9 +425,12 @@ def _final_evaluation(recipe, accelerator, model, featurizer, run_dir, splits, p
             info = json.loads(info_path.read_text())
             info["temperature"] = metrics["temperature_scaled"]["temperature"]
             atomic_write_json(info_path, info)
-        write_outputs(recipe, run_dir, val_logits, test_logits, splits.labels)
+        write_outputs(recipe, run_dir, val_logits, test_logits, data.labels)
+        atomic_save_npz(run_dir / "scores.npz", **scores)
         atomic_write_json(run_dir / "metrics.json", metrics)
         if recipe.hub.push:
+            from textmix.hub import push_run
+
             url = push_run(run_dir, recipe.hub.repo_id, private=recipe.hub.private)
             logger.info(f"pushed the best model to {url}", main_process_only=True)
     accelerator.wait_for_everyone()

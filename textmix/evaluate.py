@@ -2,25 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 from accelerate import Accelerator
 
-from textmix.calibration import apply_temperature, calibration_report, fit_temperature, ood_auroc
-from textmix.task import model_inputs
+from textmix.calibration import apply_temperature, calibration_report, entropy, fit_temperature, ood_auroc
 
 
 @dataclass
-class EvalSplits:
-    """Prepared validation and test loaders with their sizes and labels (dataset order)."""
+class RunData:
+    """What a task (text or vision) hands the engine: model, loaders and how to feed the model.
 
-    val_loader: object
-    test_loader: object
-    n: dict[str, int]  # "validation" / "test" → number of examples
+    Args:
+        model: the module; ``forward(**inputs_fn(batch), plan=None)`` returns (B, K) logits.
+        featurizer: anything with ``save(folder)``: what turns raw inputs into model inputs.
+        facts: dict logged to metrics.json (``num_classes``, split sizes, train label counts...).
+        label_names: class names in label-id order.
+        loaders: ``train`` / ``validation`` / ``test`` DataLoaders; batches carry ``labels``
+            and ``index`` (row number in the split). The train loader's batch sampler has
+            ``set_epoch``.
+        labels: ``validation`` / ``test`` → (N,) labels in dataset order.
+        inputs_fn: batch → keyword arguments of the model.
+        ood_loaders: ``(recipe, unwrapped model, test loader)`` → {name: (loader, size, inputs_fn)}
+            for ``eval.ood``.
+        perturb: ``(inputs, mu, generator)`` → inputs moved ``mu`` along a random unit direction
+            (``eval.perturbation``); None when the task's inputs are discrete.
+    """
+
+    model: nn.Module
+    featurizer: object
+    facts: dict
+    label_names: list[str]
+    loaders: dict
     labels: dict[str, np.ndarray]
+    inputs_fn: Callable[[dict], dict]
+    ood_loaders: Callable | None = None
+    perturb: Callable | None = None
+    n: dict[str, int] = field(init=False)
+
+    def __post_init__(self):
+        self.n = {name: len(labels) for name, labels in self.labels.items()}
 
 
 @torch.no_grad()
@@ -29,8 +54,8 @@ def predict_logits(
     loader,
     accelerator: Accelerator,
     n: int,
+    inputs_fn: Callable[[dict], dict],
     mc_dropout: bool = False,
-    inputs_fn=model_inputs,
 ) -> np.ndarray:
     """Logits (N, K) of every example of a prepared loader, in dataset order, on every rank.
 
@@ -69,11 +94,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
 
-def mc_dropout_probs(model, loader, accelerator, n: int, samples: int, inputs_fn=model_inputs) -> np.ndarray:
+def mc_dropout_probs(model, loader, accelerator, n: int, samples: int, inputs_fn) -> np.ndarray:
     """Mean softmax over ``samples`` stochastic passes (Gal & Ghahramani 2016)."""
     total = None
     for _ in range(samples):
-        probs = softmax(predict_logits(model, loader, accelerator, n, mc_dropout=True, inputs_fn=inputs_fn))
+        probs = softmax(predict_logits(model, loader, accelerator, n, inputs_fn, mc_dropout=True))
         total = probs if total is None else total + probs
     return total / samples
 
@@ -115,18 +140,22 @@ def ood_report(in_probs: dict[str, np.ndarray], out_probs: dict[str, np.ndarray]
     }
 
 
-def evaluate_model(recipe, accelerator, model, featurizer, splits: EvalSplits):
-    """Every metric of a trained model: val / test, temperature scaling, MC dropout, OOD AUROC.
+def evaluate_model(recipe, accelerator, model, data: RunData):
+    """Every metric of a trained model: val / test, temperature scaling, MC dropout, OOD AUROC,
+    perturbation away from the data.
+
+    ``data.loaders`` must be prepared by ``accelerator``.
 
     Returns:
-        (report dict, validation logits (N_val, K), test logits (N_test, K)).
+        (report dict, validation logits (N_val, K), test logits (N_test, K), winning scores:
+        {"<set>/<scoring>": (N,)} for the test split ("test/...") and every OOD set).
     """
     from accelerate.utils import set_seed
 
-    bins = recipe.eval.n_bins
-    val_loader, test_loader, n, labels = splits.val_loader, splits.test_loader, splits.n, splits.labels
-    val_logits = predict_logits(model, val_loader, accelerator, n["validation"])
-    test_logits = predict_logits(model, test_loader, accelerator, n["test"])
+    bins, fn = recipe.eval.n_bins, data.inputs_fn
+    test_loader, n, labels = data.loaders["test"], data.n, data.labels
+    val_logits = predict_logits(model, data.loaders["validation"], accelerator, n["validation"], fn)
+    test_logits = predict_logits(model, test_loader, accelerator, n["test"], fn)
     test_probs = softmax(test_logits)
     report = {
         "val": calibration_report(softmax(val_logits), labels["validation"], bins),
@@ -140,17 +169,16 @@ def evaluate_model(recipe, accelerator, model, featurizer, splits: EvalSplits):
     samples = recipe.eval.mc_dropout_samples
     if samples:
         set_seed(recipe.train.seed)
-        probs = mc_dropout_probs(model, test_loader, accelerator, n["test"], samples)
+        probs = mc_dropout_probs(model, test_loader, accelerator, n["test"], samples, fn)
         report["mc_dropout"] = {"samples": samples, "test": calibration_report(probs, labels["test"], bins)}
         scored["mc_dropout"] = probs
+    scores = {f"test/{method}": winning_scores(probs) for method, probs in scored.items()}
     if recipe.eval.ood:
-        from textmix.ood import ood_loaders
-
         report["ood"] = {}
         unwrapped = accelerator.unwrap_model(model)
-        for name, (loader, size, inputs_fn) in ood_loaders(recipe, featurizer, unwrapped, test_loader).items():
+        for name, (loader, size, inputs_fn) in data.ood_loaders(recipe, unwrapped, test_loader).items():
             loader = accelerator.prepare(loader)
-            logits = predict_logits(model, loader, accelerator, size, inputs_fn=inputs_fn)
+            logits = predict_logits(model, loader, accelerator, size, inputs_fn)
             out = {"baseline": softmax(logits)}
             if "temperature_scaled" in scored:
                 out["temperature_scaled"] = softmax(logits / report["temperature_scaled"]["temperature"])
@@ -158,7 +186,35 @@ def evaluate_model(recipe, accelerator, model, featurizer, splits: EvalSplits):
                 set_seed(recipe.train.seed)
                 out["mc_dropout"] = mc_dropout_probs(model, loader, accelerator, size, samples, inputs_fn)
             report["ood"][name] = {"n": size, **ood_report(scored, out)}
-    return report, val_logits, test_logits
+            scores.update({f"{name}/{method}": winning_scores(probs) for method, probs in out.items()})
+    if recipe.eval.perturbation:
+        report["perturbation"] = perturbation_report(recipe, accelerator, model, data)
+    return report, val_logits, test_logits, scores
+
+
+def perturbation_report(recipe, accelerator, model, data: RunData) -> list[dict]:
+    """Accuracy, mean winning score and mean entropy on the test split moved ``μ`` along a random
+    unit direction per example, x + μ·d/‖d‖ with d ~ U(−1, 1)^m, for each μ of
+    ``eval.perturbation`` (the paper's Figure 10: leaving the convex hull of the data)."""
+    if data.perturb is None:
+        raise ValueError("eval.perturbation needs continuous inputs (task: vision); this task's inputs are tokens")
+    rows = []
+    for k, mu in enumerate(recipe.eval.perturbation):
+        generator = torch.Generator().manual_seed(recipe.train.seed * 1000 + k * 10 + accelerator.process_index)
+
+        def inputs_fn(batch, mu=mu, generator=generator):
+            return data.perturb(data.inputs_fn(batch), mu, generator)
+
+        probs = softmax(predict_logits(model, data.loaders["test"], accelerator, data.n["test"], inputs_fn))
+        rows.append(
+            {
+                "mu": float(mu),
+                "accuracy": float((probs.argmax(1) == data.labels["test"]).mean()),
+                "winning_score": float(winning_scores(probs).mean()),
+                "entropy": float(entropy(probs).mean()),
+            }
+        )
+    return rows
 
 
 def write_outputs(recipe, run_dir, val_logits, test_logits, labels, prefix: str = "") -> None:

@@ -8,11 +8,11 @@ import numpy as np
 
 from textmix.data.features import load_featurizer
 from textmix.engine import make_accelerator
-from textmix.evaluate import EvalSplits, evaluate_model, write_outputs
+from textmix.evaluate import RunData, evaluate_model, write_outputs
 from textmix.io import atomic_write_json
 from textmix.models import MODELS
 from textmix.recipe import RecipeError, load_recipe
-from textmix.task import encode_split, load_splits, make_loader
+from textmix.task import encode_split, label_names, load_splits, make_loader, model_inputs
 
 
 def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
@@ -27,12 +27,16 @@ def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
         if not assignment.startswith("eval."):
             raise RecipeError(f"textmix evaluate only overrides eval.* keys, got {assignment!r}")
     recipe = load_recipe(run_dir / "recipe.yaml", overrides)
+    if recipe.task != "text":
+        raise RecipeError(f"textmix evaluate re-evaluates text runs; {run_dir} is a {recipe.task} run")
     entry = MODELS[recipe.model.name]
     if entry.cls is None:
         raise ValueError(f"model {recipe.model.name!r} has no class to reload it with")
     accelerator = make_accelerator()
     featurizer = load_featurizer(run_dir / "model")
     model = entry.cls.from_pretrained(run_dir / "model")
+    from textmix.ood import ood_loaders
+
     splits = load_splits(recipe.data)
     encoded = {name: encode_split(splits[name], featurizer) for name in ("validation", "test")}
     loaders = [
@@ -40,12 +44,18 @@ def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
         for name in ("validation", "test")
     ]
     model, val_loader, test_loader = accelerator.prepare(model, *loaders)
-    n = {name: len(encoded[name]) for name in encoded}
-    labels = {name: np.asarray(encoded[name]["label"]) for name in encoded}
-    report, val_logits, test_logits = evaluate_model(
-        recipe, accelerator, model, featurizer, EvalSplits(val_loader, test_loader, n, labels)
+    data = RunData(
+        model=model,
+        featurizer=featurizer,
+        facts={},
+        label_names=label_names(splits),
+        loaders={"validation": val_loader, "test": test_loader},
+        labels={name: np.asarray(encoded[name]["label"]) for name in encoded},
+        inputs_fn=model_inputs,
+        ood_loaders=lambda recipe, model, test_loader: ood_loaders(recipe, featurizer, model, test_loader),
     )
+    report, val_logits, test_logits, _ = evaluate_model(recipe, accelerator, model, data)
     if accelerator.is_main_process:
-        write_outputs(recipe, run_dir, val_logits, test_logits, labels, prefix="eval_")
+        write_outputs(recipe, run_dir, val_logits, test_logits, data.labels, prefix="eval_")
         atomic_write_json(run_dir / "evaluation.json", report)
     return report

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from textmix.data.features import collate, load_featurizer
+from textmix.io import TEXTMIX_FILE
 from textmix.models import MODELS
 
-TEXTMIX_FILE = "textmix.json"
 WEIGHTS_FILE = "model.safetensors"
 # Files a textmix model folder may hold; a Hub download fetches only these (no pickles).
 SAFE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md", "*.png"]

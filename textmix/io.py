@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+TEXTMIX_FILE = "textmix.json"  # labels, temperature and facts next to a saved model
+
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)

@@ -57,11 +57,14 @@ class MixupPlan:
         mode: ``"full"`` mixes the targets with the same λ; ``"features_only"`` mixes the
             features but keeps the hard label of the nearer example (λ >= 0.5 → y_i, else
             y_perm[i]; a tie at exactly 0.5 keeps y_i).
+        site: where a model with several mix points mixes this batch (0 = its input; manifold
+            mixup draws it per batch). Models with one mix point ignore it.
     """
 
     lam: torch.Tensor
     perm: torch.Tensor
     mode: str = "full"
+    site: int = 0
 
     def __post_init__(self):
         if self.mode not in MIX_MODES:
@@ -130,6 +133,8 @@ class Mixup:
             default, shape ()).
         mode: ``"full"`` (features and labels) or ``"features_only"`` (features mixed, hard
             label of the nearer example kept; the paper's Section 5 ablation).
+        sites: number of mix points to choose from; each plan draws its ``site`` uniformly from
+            ``range(sites)`` (manifold mixup, Verma et al. 2019). 1: always site 0.
         generator: the ``torch.Generator`` all randomness comes from (CPU). Give each
             distributed rank its own seed so that ranks draw different λ and permutations.
     """
@@ -139,6 +144,7 @@ class Mixup:
         alpha: float,
         per_sample: bool = False,
         mode: str = "full",
+        sites: int = 1,
         generator: torch.Generator | None = None,
     ):
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
@@ -147,6 +153,9 @@ class Mixup:
             raise ValueError(f"alpha must be >= 0 (0 disables mixing), got {alpha}")
         if mode not in MIX_MODES:
             raise ValueError(f"mode must be one of {MIX_MODES}, got {mode!r}")
+        if not isinstance(sites, int) or sites < 1:
+            raise ValueError(f"sites must be an integer >= 1, got {sites!r}")
+        self.sites = sites
         self.alpha = float(alpha)
         self.per_sample = per_sample
         self.mode = mode
@@ -171,7 +180,9 @@ class Mixup:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         lam = self.sample_lam(batch_size)
         perm = torch.randperm(batch_size, generator=self.generator)
-        return MixupPlan(lam=lam.to(device), perm=perm.to(device), mode=self.mode)
+        # drawn only when there is a choice, so single-site plans keep their random stream
+        site = int(torch.randint(self.sites, (), generator=self.generator)) if self.sites > 1 else 0
+        return MixupPlan(lam=lam.to(device), perm=perm.to(device), mode=self.mode, site=site)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

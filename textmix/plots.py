@@ -86,17 +86,23 @@ def draw_confidence_histogram(ax: Axes, probs, labels, n_bins: int = 15) -> None
     ax.legend(fontsize=7)
 
 
-def joint_density(confidences, accuracies, title: str = "", bins: int = 20) -> Figure:
-    """2-D histogram of per-example (or per-batch) confidence against accuracy (paper Figure 1)."""
-    fig = Figure(figsize=(4.5, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+def draw_joint_density(ax: Axes, confidences, accuracies, title: str = "", bins: int = 20):
+    """2-D histogram of confidence against accuracy (per example or per batch) on ``ax``; returns
+    the image for a colorbar."""
     h = ax.hist2d(np.asarray(confidences), np.asarray(accuracies), bins=bins, range=[[0, 1], [0, 1]], cmap="viridis")
-    fig.colorbar(h[3], ax=ax, label="count")
     ax.plot([0, 1], [0, 1], "--", color="white")
     ax.set_xlabel("mean confidence")
     ax.set_ylabel("accuracy")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
+    return h[3]
+
+
+def joint_density(confidences, accuracies, title: str = "", bins: int = 20) -> Figure:
+    """Confidence-accuracy joint density as a figure (paper Figure 1)."""
+    fig = Figure(figsize=(4.5, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    fig.colorbar(draw_joint_density(ax, confidences, accuracies, title, bins), ax=ax, label="count")
     fig.tight_layout()
     return fig
 

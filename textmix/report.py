@@ -1,9 +1,20 @@
 """``textmix report RUN_DIR... --out DIR``: tables (mean ± std over seeds) and figures.
 
 Runs are grouped by dataset, model and method settings (α, ε, κ); seeds are the repetitions.
-Writes ``README.md`` (markdown tables), ``results.json`` (the aggregate) and PNG figures:
-accuracy / ECE / OE per dataset and method, reliability diagrams baseline vs the best mixup
-setting (test predictions of all seeds pooled), and ECE / OE / accuracy against α.
+Writes ``README.md`` (markdown tables), ``results.json`` (the aggregate) and PNG figures, each
+drawn when the runs hold what it needs:
+
+1. ``metrics_by_method.png``: accuracy / ECE / OE per dataset and method (paper Figure 4),
+2. ``reliability_<ds>_<model>.png``: baseline vs the best mixup setting, seeds pooled,
+3. ``alpha_<ds>_<model>.png``: ECE / OE / accuracy against α (Figure 2 h–j),
+4. ``label_entropy_<ds>_<model>.png``: entropy of the mixed training labels per α (Figure 5),
+5. ``ood_<ds>_<model>.png``: winning scores in- vs out-of-distribution per scoring method, with
+   AUROC (Section 7, Table 1); needs ``eval.ood``,
+6. ``joint_density_<ds>_<model>.png``: accuracy vs confidence of validation mini-batches at
+   several epochs (Figure 1),
+7. ``perturbation_<ds>_<model>.png``: accuracy, winning score and entropy against the distance μ
+   from the data (Figure 10); needs ``eval.perturbation``,
+8. ``curves_<ds>_<model>.png``: training loss, validation accuracy and ECE per epoch (Figure 7).
 """
 
 from __future__ import annotations
@@ -18,8 +29,10 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from textmix.calibration import entropy
 from textmix.io import atomic_write_json, atomic_write_text
-from textmix.plots import draw_reliability, save_figure
+from textmix.mixup import Mixup
+from textmix.plots import draw_joint_density, draw_reliability, save_figure
 
 METRICS = ("accuracy", "ece", "oe", "mce", "nll", "brier")
 SCALED = ("ece", "oe", "nll")
@@ -36,6 +49,7 @@ class Group:
     setting: str
     runs: list[Path] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)
+    recipes: list[dict] = field(default_factory=list)
 
     def values(self, key: str, split: str = "test") -> np.ndarray:
         if split == "temperature_scaled":
@@ -53,7 +67,8 @@ def describe(recipe: dict, method: str) -> tuple[float | None, str]:
         alpha = float(recipe["mixup"]["alpha"])
         extra = ", per-sample λ" if recipe["mixup"]["per_sample"] else ""
         point = recipe["mixup"]["mix_point"]
-        where = "" if point == "embeddings" else f", at {point}"
+        usual = "input" if recipe.get("task") == "vision" else "embeddings"
+        where = "" if point == usual else f", at {point}"
         return alpha, f"{method} α={alpha:g}{extra}{where}"
     if method == "label_smoothing":
         return None, f"label_smoothing ε={recipe['loss']['label_smoothing']:g}"
@@ -74,6 +89,7 @@ def collect(run_dirs: list[Path]) -> list[Group]:
         group = groups.setdefault(key, Group(key[0], key[1], metrics["method"], alpha, setting))
         group.runs.append(run)
         group.metrics.append(metrics)
+        group.recipes.append(recipe)
     return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.method != "baseline", g.setting))
 
 
@@ -163,6 +179,180 @@ def figure_alpha(baseline: Group | None, sweep: list[Group]) -> Figure:
     return fig
 
 
+SCORINGS = {"baseline": "softmax", "temperature_scaled": "temperature scaled", "mc_dropout": "MC dropout"}
+
+
+def mixed_label_entropy(label_counts: list[int], alpha: float, batch_size: int, draws: int = 20_000, seed: int = 0):
+    """Entropies (nats) of ``draws`` mixed training targets drawn by textmix's Mixup (one λ per
+    batch of ``batch_size``) from labels with these class counts (the paper's Figure 5)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    pool = np.repeat(np.arange(len(label_counts)), label_counts)
+    mixer = Mixup(alpha, generator=torch.Generator().manual_seed(seed))
+    out = []
+    while sum(len(h) for h in out) < draws:
+        batch = torch.from_numpy(rng.choice(pool, size=batch_size, replace=False))
+        out.append(entropy(mixer.plan(batch_size).mix_targets(batch, len(label_counts)).numpy()))
+    return np.concatenate(out)[:draws]
+
+
+def figure_label_entropy(sweep: list[Group]) -> Figure:
+    counts = sweep[0].metrics[0]["data"]["train_label_counts"]
+    batch_size = min(sweep[0].recipes[0]["train"]["batch_size"], sum(counts))
+    alphas = sorted({g.alpha for g in sweep})
+    fig, axes = _figure(3.6 * len(alphas), 3.4, cols=len(alphas))
+    for ax, alpha in zip(axes[0], alphas):
+        h = mixed_label_entropy(counts, alpha, batch_size)
+        ax.hist(h, bins=np.linspace(0, np.log(2), 15), weights=np.full(len(h), 1 / len(h)), color="tab:blue")
+        ax.set_title(f"α={alpha:g}: mean {h.mean():.3f} nats", fontsize=9)
+        ax.set_xlabel("label entropy (nats; max ln 2)")
+    axes[0][0].set_ylabel("share of training labels")
+    fig.suptitle(f"{sweep[0].dataset}: entropy of mixed training labels\n({len(counts)} classes, batch {batch_size})")
+    fig.tight_layout()
+    return fig
+
+
+def _scores(group: Group) -> dict[str, np.ndarray]:
+    """Winning scores of all seeds pooled: {"<set>/<scoring>": (N · seeds,)}."""
+    pooled = defaultdict(list)
+    for run in group.runs:
+        with np.load(run / "scores.npz") as scores:
+            for key in scores:
+                pooled[key].append(scores[key])
+    return {key: np.concatenate(v) for key, v in pooled.items()}
+
+
+def figure_ood(groups: list[Group]) -> Figure:
+    """Rows: settings; columns: scoring methods; in-distribution vs each OOD set, AUROC in the legend."""
+    scorings = [m for m in SCORINGS if all(f"test/{m}" in _scores(g) for g in groups)]
+    fig, axes = _figure(4.2 * len(scorings), 3.2 * len(groups), rows=len(groups), cols=len(scorings))
+    bins = np.linspace(0, 1, 26)
+    for row, group in enumerate(groups):
+        scores = _scores(group)
+        for col, scoring in enumerate(scorings):
+            ax = axes[row][col]
+            ax.hist(scores[f"test/{scoring}"], bins=bins, density=True, alpha=0.5, label="test (in)")
+            for name in group.metrics[0]["ood"]:
+                auroc = np.mean([m["ood"][name][scoring]["auroc"] for m in group.metrics])
+                ax.hist(
+                    scores[f"{name}/{scoring}"],
+                    bins=bins,
+                    density=True,
+                    histtype="step",
+                    lw=1.5,
+                    label=f"{name}: AUROC {auroc:.3f}",
+                )
+            ax.set_title(f"{group.setting} — {SCORINGS[scoring]}", fontsize=9)
+            ax.set_xlabel("winning score")
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: in- vs out-of-distribution winning scores")
+    fig.tight_layout()
+    return fig
+
+
+def batch_points(confidence: np.ndarray, correct: np.ndarray, size: int = 25, seed: int = 0):
+    """(mean confidence, accuracy) of random disjoint chunks of ``size`` examples."""
+    order = np.random.default_rng(seed).permutation(len(confidence))[: len(confidence) // size * size]
+    chunks = order.reshape(-1, size)
+    return confidence[chunks].mean(1), correct[chunks].mean(1)
+
+
+def figure_joint_density(groups: list[Group]) -> Figure:
+    """Accuracy vs confidence of validation mini-batches (25 examples, seeds pooled) at the first,
+    a middle and the last epoch, one row per setting (the paper's Figure 1)."""
+    epochs = len(groups[0].metrics[0]["history"])
+    chosen = sorted({1, max(1, epochs // 3), epochs})
+    fig, axes = _figure(3.6 * len(chosen), 3.3 * len(groups), rows=len(groups), cols=len(chosen))
+    for row, group in enumerate(groups):
+        for col, epoch in enumerate(chosen):
+            conf, acc = [], []
+            for seed, run in enumerate(group.runs):
+                with np.load(run / "epoch_predictions.npz") as saved:
+                    c, a = batch_points(saved[f"confidence_{epoch}"], saved[f"correct_{epoch}"], seed=seed)
+                conf.append(c)
+                acc.append(a)
+            draw_joint_density(
+                axes[row][col], np.concatenate(conf), np.concatenate(acc), f"{group.setting}, epoch {epoch}", bins=15
+            )
+    fig.tight_layout()
+    return fig
+
+
+def figure_perturbation(groups: list[Group]) -> Figure:
+    """Accuracy, winning score and entropy against μ (log scale), one line per setting."""
+    fig, axes = _figure(12, 3.5, cols=3)
+    for ax, key in zip(axes[0], ("accuracy", "winning_score", "entropy")):
+        for group in groups:
+            rows = [m["perturbation"] for m in group.metrics]
+            mu = [r["mu"] for r in rows[0]]
+            ax.plot(mu, np.mean([[r[key] for r in run] for run in rows], axis=0), marker="o", label=group.setting)
+        ax.set_xscale("log")
+        ax.set_xlabel("μ (distance moved from the test image)")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: test images moved to x + μ·d/‖d‖")
+    fig.tight_layout()
+    return fig
+
+
+def figure_curves(groups: list[Group]) -> Figure:
+    """Training loss, validation accuracy and validation ECE per epoch (mean over seeds)."""
+    fig, axes = _figure(12, 3.5, cols=3)
+    for ax, key in zip(axes[0], ("train_loss", "val_accuracy", "val_ece")):
+        for group in groups:
+            histories = [m["history"] for m in group.metrics]
+            length = min(len(h) for h in histories)
+            values = np.mean([[h[e][key] for e in range(length)] for h in histories], axis=0)
+            ax.plot(range(1, length + 1), values, label=group.setting)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.legend(fontsize=6)
+    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: training curves")
+    fig.tight_layout()
+    return fig
+
+
+def ood_table(groups: list[Group]) -> str:
+    """AUROC (mean ± std over seeds) per setting, OOD set and scoring method."""
+    rows = []
+    for g in groups:
+        if not all("ood" in m for m in g.metrics):
+            continue
+        for name in g.metrics[0]["ood"]:
+            cells = [f"{g.dataset} / {g.model}", g.setting, name]
+            for scoring in SCORINGS:
+                values = np.array([m["ood"][name][scoring]["auroc"] for m in g.metrics if scoring in m["ood"][name]])
+                cells.append(mean_std(values))
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    header = "| data / model | setting | OOD set | " + " | ".join(f"AUROC {v}" for v in SCORINGS.values()) + " |"
+    return "\n".join(
+        ["### Out-of-distribution detection (AUROC of the winning score, %)", "", header, "|" + "---|" * 6, *rows, ""]
+    )
+
+
+def perturbation_table(groups: list[Group]) -> str:
+    rows = []
+    for g in groups:
+        if not all("perturbation" in m for m in g.metrics):
+            continue
+        for k, row in enumerate(g.metrics[0]["perturbation"]):
+            cells = [f"{g.dataset} / {g.model}", g.setting, f"{row['mu']:g}"]
+            for key in ("accuracy", "winning_score", "entropy"):
+                cells.append(f"{np.mean([m['perturbation'][k][key] for m in g.metrics]):.4f}")
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    header = "| data / model | setting | μ | accuracy | winning score | entropy (nats) |"
+    return "\n".join(["### Moving away from the data: x + μ·d/‖d‖", "", header, "|" + "---|" * 6, *rows, ""])
+
+
+def _has(group: Group, file: str) -> bool:
+    return all((run / file).is_file() for run in group.runs)
+
+
 def report(run_dirs: list[Path], out: Path) -> dict:
     """Write the tables, figures and aggregate of ``run_dirs`` to ``out``; return the aggregate."""
     if not run_dirs:
@@ -184,6 +374,20 @@ def report(run_dirs: list[Path], out: Path) -> dict:
             name = f"alpha_{dataset}_{model}.png"
             save_figure(figure_alpha(baseline, mixups), out / name)
             figures.append(name)
+        with_counts = [g for g in mixups if all("train_label_counts" in m["data"] for m in g.metrics)]
+        shown = [g for g in (baseline, *mixups) if g is not None]
+        drawers = [
+            ("label_entropy", with_counts, figure_label_entropy),
+            ("ood", [g for g in shown if _has(g, "scores.npz") and all("ood" in m for m in g.metrics)], figure_ood),
+            ("joint_density", [g for g in shown if _has(g, "epoch_predictions.npz")], figure_joint_density),
+            ("perturbation", [g for g in members if all("perturbation" in m for m in g.metrics)], figure_perturbation),
+            ("curves", members, figure_curves),
+        ]
+        for kind, chosen, draw in drawers:
+            if chosen:
+                name = f"{kind}_{dataset}_{model}.png"
+                save_figure(draw(chosen), out / name)
+                figures.append(name)
     aggregate = {
         "groups": [
             {
@@ -208,5 +412,6 @@ def report(run_dirs: list[Path], out: Path) -> dict:
     }
     atomic_write_json(out / "results.json", aggregate)
     images = "\n".join(f"![{name}]({name})" for name in figures)
-    atomic_write_text(out / "README.md", f"# textmix report\n\n{tables(groups)}\n{images}\n")
+    text = "\n".join(t for t in (tables(groups), ood_table(groups), perturbation_table(groups)) if t)
+    atomic_write_text(out / "README.md", f"# textmix report\n\n{text}\n{images}\n")
     return aggregate

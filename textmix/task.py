@@ -1,4 +1,4 @@
-"""From a recipe to data, featurizer and model: everything a run needs before its first step."""
+"""Text task: from a recipe to data, featurizer, model and loaders (everything before the first step)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from textmix.data.datasets import DATASETS, DataError, load_custom_dataset, load
 from textmix.data.features import HFFeaturizer, WordFeaturizer, collate
 from textmix.data.splits import stratified_split
 from textmix.data.tokenize import Vocabulary
+from textmix.evaluate import RunData
 from textmix.models import MODELS
 from textmix.models.transformer import resolve_checkpoint
 from textmix.recipe import DataConfig, Recipe
@@ -160,3 +161,34 @@ def make_loader(encoded: Dataset, featurizer, batch_size: int, shuffle: bool, se
 
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def check_names(recipe: Recipe) -> None:
+    """Fail before any data is loaded when a dataset or model name is unknown."""
+    if recipe.data.name not in DATASETS and recipe.data.name != "custom":
+        raise DataError(f"unknown dataset data.name={recipe.data.name!r}; known: {', '.join(DATASETS)}, custom")
+    if recipe.model.name not in MODELS:
+        raise ValueError(f"unknown model model.name={recipe.model.name!r}; known: {', '.join(sorted(MODELS))}")
+
+
+def setup(recipe: Recipe) -> RunData:
+    """Splits → featurizer and model → encoded splits → length-bucketed loaders."""
+    from textmix.ood import ood_loaders
+
+    splits = load_splits(recipe.data)
+    model, featurizer, facts = build_model(recipe, splits)
+    encoded = {name: encode_split(split, featurizer) for name, split in splits.items()}
+    facts["train_label_counts"] = np.bincount(encoded["train"]["label"], minlength=facts["num_classes"]).tolist()
+    loaders = {"train": make_loader(encoded["train"], featurizer, recipe.train.batch_size, True, recipe.train.seed)}
+    for name in ("validation", "test"):
+        loaders[name] = make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0)
+    return RunData(
+        model=model,
+        featurizer=featurizer,
+        facts=facts,
+        label_names=label_names(splits),
+        loaders=loaders,
+        labels={name: np.asarray(encoded[name]["label"]) for name in ("validation", "test")},
+        inputs_fn=model_inputs,
+        ood_loaders=lambda recipe, model, test_loader: ood_loaders(recipe, featurizer, model, test_loader),
+    )

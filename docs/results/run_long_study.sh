@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The long part of the text study: MiniLM on MR and TREC (baseline vs mixup), Kim CNN on IMDB
+# (baseline vs mixup at MR's best alpha), 3 seeds each. Restartable: finished runs are skipped,
+# interrupted ones resumed. On the 2-core CPU it ran with OMP_NUM_THREADS=1 beside development. Usage:
+#   TEXTMIX_DATA_DIR=../shared/data bash docs/results/run_long_study.sh [runs/study]
+set -euo pipefail
+out=${1:-runs/study}
+seeds=1,2,3
+for ds in trec mr; do
+  textmix sweep recipes/$ds/minilm_baseline.yaml --seeds $seeds --out $out/$ds/minilm_baseline
+  textmix sweep recipes/$ds/minilm_mixup.yaml --seeds $seeds --out $out/$ds/minilm_mixup
+done
+textmix sweep recipes/imdb/kim_cnn_baseline.yaml --seeds $seeds --out $out/imdb/baseline
+textmix sweep recipes/imdb/kim_cnn_mixup.yaml --grid mixup.alpha=1.0 --seeds $seeds --out $out/imdb/mixup
