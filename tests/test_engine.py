@@ -74,6 +74,7 @@ def test_run_writes_every_output(real_data, tmp_path):
     best = saved["history"][saved["best_epoch"] - 1]
     assert best["val_accuracy"] == pytest.approx(saved["val"]["accuracy"])  # model = best epoch
     assert sum(saved["data"]["train_label_counts"]) == saved["data"]["splits"]["train"]
+    assert [t["train_examples"] for t in saved["timing"]] == [saved["data"]["splits"]["train"]] * 2
 
     # per-epoch validation predictions agree with the logged per-epoch accuracy and confidence
     with np.load(run / "epoch_predictions.npz") as epochs:
@@ -115,14 +116,21 @@ def test_run_writes_every_output(real_data, tmp_path):
     np.testing.assert_allclose(probs, predictions["test_probs"][:5], atol=1e-5)
 
 
+def untimed(run: Path) -> dict:
+    """metrics.json without wall-clock timing (the only part that may differ between equal runs)."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert all(t["train_seconds"] > 0 for t in metrics.pop("timing"))
+    return metrics
+
+
 def test_same_seed_same_metrics(real_data, tmp_path):
     recipe = small_recipe(eval={"ood": []}, train__epochs=1)
     engine.train(recipe, tmp_path / "a")
     engine.train(recipe, tmp_path / "b")
-    assert (tmp_path / "a" / "metrics.json").read_bytes() == (tmp_path / "b" / "metrics.json").read_bytes()
+    assert untimed(tmp_path / "a") == untimed(tmp_path / "b")
     other = small_recipe(eval={"ood": []}, train__epochs=1, train__seed=2)
     engine.train(other, tmp_path / "c")
-    assert (tmp_path / "a" / "metrics.json").read_bytes() != (tmp_path / "c" / "metrics.json").read_bytes()
+    assert untimed(tmp_path / "a") != untimed(tmp_path / "c")
 
 
 def test_interrupt_and_resume_give_the_same_result(real_data, tmp_path, monkeypatch):
@@ -147,6 +155,7 @@ def test_interrupt_and_resume_give_the_same_result(real_data, tmp_path, monkeypa
     with pytest.raises(engine.RunDirError, match="unfinished run; pass --resume"):
         engine.train(recipe, tmp_path / "interrupted")
     resumed = engine.train(recipe, tmp_path / "interrupted", resume=True)
+    assert [t["train_examples"] for t in resumed.pop("timing")] == [t["train_examples"] for t in reference.pop("timing")]
     assert resumed == reference
     for name in ("epoch_predictions.npz", "scores.npz"):
         with np.load(tmp_path / "straight" / name) as a, np.load(tmp_path / "interrupted" / name) as b:

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,10 @@ class Progress:
     best_epoch: int = -1
     epoch_loss_sum: float = 0.0  # losses of this epoch's steps before an interruption
     epoch_loss_steps: int = 0
+    epoch_seconds: float = 0.0  # wall time of this epoch's training steps so far
+    epoch_examples: int = 0  # training examples of this epoch so far, all processes
     history: list = field(default_factory=list)
+    timing: list = field(default_factory=list)  # per epoch; apart from history, which is reproducible
 
     def add_losses(self, losses: list[torch.Tensor]) -> None:
         """Fold step losses into the running sum, in step order (so resumed sums are identical)."""
@@ -311,6 +315,7 @@ def train(
             if progress.step_in_epoch:
                 loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
             losses = []
+            started = time.perf_counter()
             bar = tqdm(
                 loader,
                 desc=f"epoch {epoch + 1}/{recipe.train.epochs}",
@@ -335,6 +340,7 @@ def train(
                 if hasattr(unwrapped, "after_optimizer_step"):
                     unwrapped.after_optimizer_step()
                 losses.append(loss.detach())
+                progress.epoch_examples += len(batch["labels"]) * accelerator.num_processes
                 progress.step_in_epoch += 1
                 progress.global_step += 1
                 if progress.global_step % recipe.train.log_every == 0:
@@ -343,6 +349,7 @@ def train(
                     accelerator.log({"train/loss": float(recent.mean())}, step=progress.global_step)
                     bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
                 if stop.requested:
+                    progress.epoch_seconds += time.perf_counter() - started
                     progress.add_losses(losses)
                     save_state()
                     raise TrainingInterrupted(
@@ -352,6 +359,15 @@ def train(
             if losses:
                 _check_finite(torch.stack(losses).float().cpu(), progress.global_step - len(losses) + 1, epoch)
             progress.add_losses(losses)
+            progress.epoch_seconds += time.perf_counter() - started
+            progress.timing.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_seconds": progress.epoch_seconds,
+                    "train_examples": progress.epoch_examples,
+                    "examples_per_second": progress.epoch_examples / max(progress.epoch_seconds, 1e-9),
+                }
+            )
             train_loss = progress.epoch_loss_sum / max(progress.epoch_loss_steps, 1)
 
             val_probs = softmax(predict_logits(model, val_loader, accelerator, n["validation"], data.inputs_fn))
@@ -385,6 +401,7 @@ def train(
             progress.epoch = epoch + 1
             progress.step_in_epoch = 0
             progress.epoch_loss_sum, progress.epoch_loss_steps = 0.0, 0
+            progress.epoch_seconds, progress.epoch_examples = 0.0, 0
             save_state()
 
     metrics = _final_evaluation(recipe, accelerator, model, data, run_dir, progress)
@@ -417,6 +434,7 @@ def _final_evaluation(recipe, accelerator, model, data: RunData, run_dir, progre
         **best,
         "last": last,
         "history": progress.history,
+        "timing": progress.timing,
         "data": data.facts,
     }
     if accelerator.is_main_process:

@@ -1,0 +1,96 @@
+"""Mixup's cost per training step (forward, backward, optimizer) against the same step without it.
+
+    TEXTMIX_DATA_DIR=../shared/data python bench/mixup_overhead.py [--steps 30] [--repeats 5]
+
+The same model, optimizer and real MR batches (from the engine's own loader) run a baseline step
+and a mixup step alternately; each repetition times ``--steps`` steps of each, interleaved, and the
+ratio mixup / baseline is reported as median and spread over repetitions. Kim CNN (embedding mixup)
+and MiniLM (mixup on the word embeddings with the union attention mask). Writes
+bench/results/mixup_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+from bench.common import spread, write_result
+from textmix.engine import make_mixer, make_optimizer, training_loss
+from textmix.mixup import one_hot_targets
+from textmix.recipe import load_recipe
+from textmix.task import setup
+
+RECIPES = {"kim_cnn": "recipes/mr/kim_cnn_mixup.yaml", "minilm": "recipes/mr/minilm_mixup.yaml"}
+
+
+def step_fn(recipe, model, optimizer, mixer, num_classes):
+    def step(batch):
+        plan = mixer.plan(len(batch["labels"])) if mixer is not None else None
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], plan=plan)
+        labels = batch["labels"]
+        targets = plan.mix_targets(labels, num_classes) if plan else one_hot_targets(labels, num_classes)
+        loss = training_loss(recipe, logits, targets)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if hasattr(model, "after_optimizer_step"):
+            model.after_optimizer_step()
+
+    return step
+
+
+def measure(name: str, steps: int, repeats: int) -> dict:
+    recipe = load_recipe(RECIPES[name])
+    data = setup(recipe)
+    model = data.model.train()
+    optimizer = make_optimizer(recipe, model)
+    n = data.facts["num_classes"]
+    variants = {
+        "baseline": step_fn(recipe, model, optimizer, None, n),
+        "mixup": step_fn(recipe, model, optimizer, make_mixer(recipe, seed=0), n),
+    }
+    batches = list(itertools.islice(iter(data.loaders["train"]), steps))
+    for batch in batches[:3]:  # warm-up
+        for step in variants.values():
+            step(batch)
+    seconds = {v: [] for v in variants}
+    for _ in range(repeats):
+        for variant, step in variants.items():
+            start = time.perf_counter()
+            for batch in batches:
+                step(batch)
+            seconds[variant].append((time.perf_counter() - start) / len(batches))
+    ratios = [m / b for m, b in zip(seconds["mixup"], seconds["baseline"])]
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches) / len(batches)
+    return {
+        "model": name,
+        "recipe": RECIPES[name],
+        "batch_size": recipe.train.batch_size,
+        "mean_tokens_per_batch": tokens,
+        "steps_per_repeat": len(batches),
+        "repeats": repeats,
+        "step_seconds": {v: spread(s) for v, s in seconds.items()},
+        "ratio": spread(ratios),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="kim_cnn,minilm")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    rows = [measure(name, args.steps, args.repeats) for name in args.models.split(",")]
+    print(f"{'model':10s} {'baseline ms':>12s} {'mixup ms':>10s} {'ratio median':>13s} {'ratio min..max':>16s}")
+    for r in rows:
+        b, m, q = r["step_seconds"]["baseline"], r["step_seconds"]["mixup"], r["ratio"]
+        print(
+            f"{r['model']:10s} {1000 * b['median']:12.1f} {1000 * m['median']:10.1f} {q['median']:13.3f}"
+            f" {q['min']:7.3f}..{q['max']:.3f}"
+        )
+    write_result("mixup_overhead", {"target_ratio": 1.03, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
