@@ -125,3 +125,18 @@ def test_invalid_arguments():
         plan.mix(torch.randn(3, 2))
     with pytest.raises(ValueError, match="num_classes=3"):
         plan.mix_targets(torch.rand(4, 2), 3)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_lambda_is_torch_beta_sample_and_leaves_the_global_rng_alone(per_sample):
+    mixer = Mixup(0.3, per_sample=per_sample, generator=torch.Generator().manual_seed(11))
+    seed = int(torch.randint(0, 2**62, (), generator=torch.Generator().manual_seed(11)))
+    shape = (6,) if per_sample else ()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        expected = torch.distributions.Beta(torch.full(shape, 0.3), torch.full(shape, 0.3)).sample()
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    lam = mixer.sample_lam(6)
+    assert torch.equal(lam, expected) and lam.shape == shape
+    assert torch.equal(torch.get_rng_state(), before)

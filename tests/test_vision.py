@@ -208,6 +208,10 @@ def test_engine_trains_and_evaluates_an_image_model(real_data, tmp_path):
     with torch.no_grad():
         probs = torch.softmax(model.eval()(test.test_images[:8].float() / 255), 1).numpy()
     np.testing.assert_allclose(probs, np.load(tmp_path / "run" / "predictions.npz")["test_probs"][:8], atol=1e-5)
+    from textmix.hub import HubError, prepare_upload
+
+    with pytest.raises(HubError, match="is a vision run; Hub sharing and predict support text models"):
+        prepare_upload(tmp_path / "run", "me/cifar", tmp_path / "upload")
 
 
 def test_vision_recipe_errors(real_data, tmp_path):

@@ -60,10 +60,15 @@ def run_evaluate(args) -> int:
 
 
 def run_sweep(args) -> int:
+    from textmix.engine import TrainingInterrupted
     from textmix.sweep import parse_grid, parse_seeds, sweep
 
     out = Path(args.out or Path("runs") / f"sweep_{Path(args.config).stem}")
-    sweep(args.config, parse_grid(args.grid), parse_seeds(args.seeds), args.overrides, out)
+    try:
+        sweep(args.config, parse_grid(args.grid), parse_seeds(args.seeds), args.overrides, out, args.dry_run)
+    except TrainingInterrupted as stop:
+        logging.getLogger("textmix").warning(f"{stop}; run the same sweep command again to continue")
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -125,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--seeds", default="1", help="comma-separated training seeds (default 1)")
     add_set_argument(sweep, "override a recipe key for every run")
     sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
+    sweep.add_argument("--dry-run", action="store_true", help="check every recipe and list the runs; train nothing")
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+")
     report.add_argument("--out", required=True, help="output folder")

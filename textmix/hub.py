@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from textmix.data.features import collate, load_featurizer
 from textmix.io import TEXTMIX_FILE
@@ -235,6 +236,9 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Pa
     for required in ("metrics.json", "recipe.yaml", f"model/{TEXTMIX_FILE}", f"model/{WEIGHTS_FILE}"):
         if not (run_dir / required).is_file():
             raise FileNotFoundError(f"{run_dir / required} is missing: push needs a finished textmix run")
+    task = (yaml.safe_load((run_dir / "recipe.yaml").read_text()) or {}).get("task", "text")
+    if task != "text":
+        raise HubError(f"{run_dir} is a {task} run; Hub sharing and predict support text models")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} is not empty; choose an empty or new folder for --dry-run")
     out_dir.mkdir(parents=True, exist_ok=True)

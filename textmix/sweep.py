@@ -60,12 +60,21 @@ def plan_sweep(recipe_path: str | Path, grid: dict[str, list], seeds: list[int],
 
 
 def sweep(
-    recipe_path: str | Path, grid: dict[str, list], seeds: list[int], overrides: list[str], out: Path
+    recipe_path: str | Path,
+    grid: dict[str, list],
+    seeds: list[int],
+    overrides: list[str],
+    out: Path,
+    dry_run: bool = False,
 ) -> list[dict]:
-    """Train every run of the grid that is not finished yet; return one status row per run."""
+    """Train every run of the grid that is not finished yet; return one status row per run.
+
+    Args:
+        dry_run: validate every recipe and print what each run would do, without training.
+    """
     from accelerate import PartialState
 
-    from textmix.engine import train
+    from textmix.engine import task_module, train
 
     runs = plan_sweep(recipe_path, grid, seeds, overrides, out)
     rows = []
@@ -73,6 +82,11 @@ def sweep(
         finished = (run_dir / "metrics.json").exists()
         started = (run_dir / "checkpoints").exists()
         status = "skipped (finished)" if finished else "resumed" if started else "trained"
+        if dry_run:
+            task_module(recipe).check_names(recipe)
+            rows.append({"run": str(run_dir), "status": f"would be {status}"})
+            print(f"{rows[-1]['status']:30s} {run_dir}")
+            continue
         metrics = train(recipe, run_dir, resume=True)  # skips a finished run, continues a started one
         rows.append(
             {

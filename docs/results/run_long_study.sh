@@ -6,9 +6,10 @@
 set -euo pipefail
 out=${1:-runs/study}
 seeds=1,2,3
-for ds in trec mr; do
-  textmix sweep recipes/$ds/minilm_baseline.yaml --seeds $seeds --out $out/$ds/minilm_baseline
-  textmix sweep recipes/$ds/minilm_mixup.yaml --seeds $seeds --out $out/$ds/minilm_mixup
-done
+textmix sweep recipes/trec/minilm_baseline.yaml --seeds $seeds --out $out/trec/minilm_baseline
+textmix sweep recipes/trec/minilm_mixup.yaml --seeds $seeds --out $out/trec/minilm_mixup
 textmix sweep recipes/imdb/kim_cnn_baseline.yaml --seeds $seeds --out $out/imdb/baseline
 textmix sweep recipes/imdb/kim_cnn_mixup.yaml --grid mixup.alpha=1.0 --seeds $seeds --out $out/imdb/mixup
+textmix sweep recipes/mr/minilm_baseline.yaml --seeds $seeds --out $out/mr/minilm_baseline
+textmix sweep recipes/mr/minilm_mixup.yaml --seeds $seeds --out $out/mr/minilm_mixup
+textmix report $out/trec/minilm_* $out/mr/minilm_* $out/imdb/* --out docs/results/long
