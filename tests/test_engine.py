@@ -155,7 +155,9 @@ def test_interrupt_and_resume_give_the_same_result(real_data, tmp_path, monkeypa
     with pytest.raises(engine.RunDirError, match="unfinished run; pass --resume"):
         engine.train(recipe, tmp_path / "interrupted")
     resumed = engine.train(recipe, tmp_path / "interrupted", resume=True)
-    assert [t["train_examples"] for t in resumed.pop("timing")] == [t["train_examples"] for t in reference.pop("timing")]
+    assert [t["train_examples"] for t in resumed.pop("timing")] == [
+        t["train_examples"] for t in reference.pop("timing")
+    ]
     assert resumed == reference
     for name in ("epoch_predictions.npz", "scores.npz"):
         with np.load(tmp_path / "straight" / name) as a, np.load(tmp_path / "interrupted" / name) as b:
