@@ -172,7 +172,8 @@ def test_finished_run_is_protected(real_data, tmp_path):
     assert engine.train(recipe, tmp_path / "run", resume=True) == json.loads(
         (tmp_path / "run" / "metrics.json").read_text()
     )
-    assert engine.train(recipe, tmp_path / "run", overwrite=True) == first
+    again = engine.train(recipe, tmp_path / "run", overwrite=True)
+    assert {**again, "timing": None} == {**first, "timing": None}  # wall-clock timing may differ
 
 
 def test_nan_loss_names_the_step(real_data, tmp_path, monkeypatch):

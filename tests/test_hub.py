@@ -174,7 +174,7 @@ def test_transformer_round_trip(tmp_path):
 
 def test_recipe_hub_section_pushes_at_the_end(real_data, tmp_path, monkeypatch):
     pushed = []
-    monkeypatch.setattr(engine, "push_run", lambda run, repo, private: pushed.append((run, repo, private)) or "url")
+    monkeypatch.setattr(hub, "push_run", lambda run, repo, private: pushed.append((run, repo, private)) or "url")
     recipe = recipe_from_dict(
         {
             "data": {"name": "mr", "max_train_examples": 200},
