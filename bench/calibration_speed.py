@@ -1,6 +1,6 @@
 """Calibration evaluator vs torchmetrics on N × K probabilities: time ratio and value difference.
 
-    python bench/calibration_speed.py [--n 1000000] [--k 10] [--repeats 5]
+    python -m bench.calibration_speed [--n 1000000] [--k 10] [--repeats 5]
 
 Prints a table and writes bench/results/calibration_speed.json. Both sides get the same float32
 probabilities; times are medians of interleaved repetitions (textmix includes input validation).
@@ -12,13 +12,13 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+from bench.common import timed
 from textmix.calibration import calibration_report, expected_calibration_error, overconfidence_error, reliability_bins
 
 
@@ -30,12 +30,6 @@ def numpy_ece(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> float:
     count = np.bincount(index, minlength=n_bins)
     gap = np.abs(np.bincount(index, correct, n_bins) - np.bincount(index, conf, n_bins))
     return float(gap.sum() / count.sum())
-
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
 
 
 def main() -> None:

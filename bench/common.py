@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -37,3 +38,10 @@ def write_result(name: str, result: dict) -> Path:
     path.write_text(json.dumps({"machine": machine(), **result}, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def timed(fn):
+    """(seconds, value) of one call of ``fn``."""
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value

@@ -13,16 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import spread, write_result
-
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+from bench.common import spread, timed, write_result
 
 
 def main() -> None:

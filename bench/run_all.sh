@@ -5,6 +5,6 @@ set -euo pipefail
 python -m bench.mixup_overhead --steps 30 --repeats 5
 python -m bench.trainer_throughput --steps 60 --repeats 2
 python -m bench.bucketing --datasets mr,imdb
-python bench/calibration_speed.py --n 1000000 --k 10 --repeats 5
+python -m bench.calibration_speed --n 1000000 --k 10 --repeats 5
 python -m bench.glove_cache --repeats 3
 python -m bench.distributed --epochs 2 --repeats 2

@@ -279,38 +279,48 @@ def figure_joint_density(groups: list[Group]) -> Figure:
     return fig
 
 
-def figure_perturbation(groups: list[Group]) -> Figure:
-    """Accuracy, winning score and entropy against μ (log scale), one line per setting."""
-    fig, axes = _figure(12, 3.5, cols=3)
-    for ax, key in zip(axes[0], ("accuracy", "winning_score", "entropy")):
+def _line_panels(groups: list[Group], keys: tuple[str, ...], series, xlabel: str, title: str, log_x: bool = False):
+    """One panel per key, one line per setting; ``series(group, key)`` → (x, y)."""
+    fig, axes = _figure(4 * len(keys), 3.5, cols=len(keys))
+    for ax, key in zip(axes[0], keys):
         for group in groups:
-            rows = [m["perturbation"] for m in group.metrics]
-            mu = [r["mu"] for r in rows[0]]
-            ax.plot(mu, np.mean([[r[key] for r in run] for run in rows], axis=0), marker="o", label=group.setting)
-        ax.set_xscale("log")
-        ax.set_xlabel("μ (distance moved from the test image)")
+            ax.plot(*series(group, key), marker="o" if log_x else None, label=group.setting)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(key.replace("_", " "))
         ax.legend(fontsize=7)
-    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: test images moved to x + μ·d/‖d‖")
+    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: {title}")
     fig.tight_layout()
     return fig
+
+
+def figure_perturbation(groups: list[Group]) -> Figure:
+    """Accuracy, winning score and entropy against μ (log scale), mean over seeds."""
+
+    def series(group, key):
+        rows = [m["perturbation"] for m in group.metrics]
+        return [r["mu"] for r in rows[0]], np.mean([[r[key] for r in run] for run in rows], axis=0)
+
+    return _line_panels(
+        groups,
+        ("accuracy", "winning_score", "entropy"),
+        series,
+        "μ (distance moved from the test image)",
+        "test images moved to x + μ·d/‖d‖",
+        log_x=True,
+    )
 
 
 def figure_curves(groups: list[Group]) -> Figure:
     """Training loss, validation accuracy and validation ECE per epoch (mean over seeds)."""
-    fig, axes = _figure(12, 3.5, cols=3)
-    for ax, key in zip(axes[0], ("train_loss", "val_accuracy", "val_ece")):
-        for group in groups:
-            histories = [m["history"] for m in group.metrics]
-            length = min(len(h) for h in histories)
-            values = np.mean([[h[e][key] for e in range(length)] for h in histories], axis=0)
-            ax.plot(range(1, length + 1), values, label=group.setting)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key.replace("_", " "))
-        ax.legend(fontsize=6)
-    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: training curves")
-    fig.tight_layout()
-    return fig
+
+    def series(group, key):
+        histories = [m["history"] for m in group.metrics]
+        length = min(len(h) for h in histories)
+        return range(1, length + 1), np.mean([[h[e][key] for e in range(length)] for h in histories], axis=0)
+
+    return _line_panels(groups, ("train_loss", "val_accuracy", "val_ece"), series, "epoch", "training curves")
 
 
 def ood_table(groups: list[Group]) -> str:
