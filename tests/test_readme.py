@@ -38,6 +38,7 @@ def test_main_command_trains_the_mr_mixup_recipe():
     command = fenced_after("<!-- main-command -->")
     assert "textmix train recipes/mr/kim_cnn_mixup.yaml" in command
     assert (REPO / "recipes" / "mr" / "kim_cnn_mixup.yaml").is_file()
+    assert "<!-- main-command -->" in (REPO / ".ci" / "run").read_text()  # .ci/run runs it verbatim
 
 
 def test_custom_model_example_runs_and_trains_with_the_engine(real_data, tmp_path, monkeypatch, capsys):
