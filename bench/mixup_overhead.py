@@ -80,13 +80,40 @@ def measure(name: str, steps: int, repeats: int) -> dict:
     }
 
 
+def lambda_draw_seconds(draws: int = 2000) -> dict:
+    """Seconds per λ draw: textmix's Mixup.sample_lam vs torch.distributions.Beta under fork_rng +
+    torch.manual_seed (what sample_lam did first; the same values)."""
+    import torch
+
+    from textmix.mixup import Mixup
+
+    mixer = Mixup(0.4, generator=torch.Generator().manual_seed(0))
+
+    def reference():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**62, (), generator=mixer.generator)))
+            conc = torch.full((), 0.4)
+            return torch.distributions.Beta(conc, conc).sample()
+
+    out = {}
+    for name, draw in (("textmix sample_lam", lambda: mixer.sample_lam(50)), ("distributions.Beta", reference)):
+        start = time.perf_counter()
+        for _ in range(draws):
+            draw()
+        out[name] = (time.perf_counter() - start) / draws
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="kim_cnn,minilm")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    rows = [measure(name, args.steps, args.repeats) for name in args.models.split(",")]
+    draws = lambda_draw_seconds()
+    for name, seconds in draws.items():
+        print(f"λ draw, {name}: {1e6 * seconds:.1f} µs")
+    rows = [measure(name, args.steps, args.repeats) for name in args.models.split(",") if name]
     print(f"{'model':10s} {'baseline ms':>12s} {'mixup ms':>10s} {'ratio median':>13s} {'ratio min..max':>16s}")
     for r in rows:
         b, m, q = r["step_seconds"]["baseline"], r["step_seconds"]["mixup"], r["ratio"]
@@ -94,7 +121,7 @@ def main() -> None:
             f"{r['model']:10s} {1000 * b['median']:12.1f} {1000 * m['median']:10.1f} {q['median']:13.3f}"
             f" {q['min']:7.3f}..{q['max']:.3f}"
         )
-    write_result("mixup_overhead", {"target_ratio": 1.03, "rows": rows})
+    write_result("mixup_overhead", {"target_ratio": 1.03, "lambda_draw_seconds": draws, "rows": rows})
 
 
 if __name__ == "__main__":

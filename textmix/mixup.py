@@ -170,7 +170,7 @@ class Mixup:
         # and restore it, so the draw is reproducible and the caller's RNG (dropout, shuffling)
         # is untouched. This is Beta(α, α).sample() = Dirichlet([α, α]).sample()[..., 0] without
         # the distribution objects and without torch.manual_seed (which also seeds every GPU):
-        # the same values, 16× faster (bench/mixup_overhead.py).
+        # the same values, about 17× faster (bench/mixup_overhead.py prints both timings).
         seed = int(torch.randint(0, 2**62, (), generator=self.generator))
         state = torch.get_rng_state()
         try:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -185,8 +186,6 @@ SCORINGS = {"baseline": "softmax", "temperature_scaled": "temperature scaled", "
 def mixed_label_entropy(label_counts: list[int], alpha: float, batch_size: int, draws: int = 20_000, seed: int = 0):
     """Entropies (nats) of ``draws`` mixed training targets drawn by textmix's Mixup (one λ per
     batch of ``batch_size``) from labels with these class counts (the paper's Figure 5)."""
-    import torch
-
     rng = np.random.default_rng(seed)
     pool = np.repeat(np.arange(len(label_counts)), label_counts)
     mixer = Mixup(alpha, generator=torch.Generator().manual_seed(seed))

@@ -93,7 +93,7 @@ def load_image_dataset(name: str, path: str | None = None) -> ImageSplits:
             return _cached(root, lambda: _read_image_folders(root / "train", root / "test"))
         if info.local and (root / info.local_file).is_file():
             file = root / info.local_file
-            return _cached(file, lambda: _read_local(name, file))
+            return _cached(file, lambda: _read_local(file))
         if name == "imagefolder":
             raise ImageDataError(f"data.path={str(root)!r} must hold train/ and test/ folders of class sub-folders")
         return _read_torchvision(name, root, download=False)
@@ -102,7 +102,7 @@ def load_image_dataset(name: str, path: str | None = None) -> ImageSplits:
     shared = os.environ.get(DATA_ENV)
     if shared and info.local and (Path(shared) / info.local).is_file():
         file = Path(shared) / info.local
-        return _cached(file, lambda: _read_local(name, file))
+        return _cached(file, lambda: _read_local(file))
     return _read_torchvision(name, cache_dir() / "torchvision", download=True)
 
 
@@ -165,7 +165,7 @@ def _read_image_folders(train: Path, test: Path) -> ImageSplits:
     return ImageSplits(*parts, classes=classes)
 
 
-def _read_local(name: str, file: Path) -> ImageSplits:
+def _read_local(file: Path) -> ImageSplits:
     if file.name.endswith(".tar.gz"):
         return _read_jpeg_archive(file)
     return _read_mnist_csv(file)
