@@ -81,6 +81,18 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
     ood_row = next(line for line in table.splitlines() if line.startswith("| mr / kim_cnn | baseline | random_tokens"))
     assert ood_row.endswith(f"| {100 * np.mean(aurocs):.2f} ± {100 * np.std(aurocs, ddof=1):.2f} |")
 
+    chosen = report(sorted(out.iterdir()), tmp_path / "chosen", figure_kinds=["ood", "reliability"])
+    assert sorted(chosen["figures"]) == ["ood_mr_kim_cnn.png", "reliability_mr_kim_cnn.png"]
+    assert {p.name for p in (tmp_path / "chosen").glob("*.png")} == set(chosen["figures"])
+    with pytest.raises(ValueError, match=r"unknown figure kind\(s\) \['oods'\]; choose from metrics_by_method"):
+        report(sorted(out.iterdir()), tmp_path / "bad", figure_kinds=["oods"])
+
+    report([out / "alpha=1.0_seed=1"], tmp_path / "one_seed", figure_kinds=[])
+    accuracy = json.loads((out / "alpha=1.0_seed=1" / "metrics.json").read_text())["test"]["accuracy"]
+    one_seed_table = (tmp_path / "one_seed" / "README.md").read_text()
+    assert f"| mixup α=1 | 1 | {100 * accuracy:.2f} | " in one_seed_table  # no "± 0.00" for one seed
+    assert "±" not in one_seed_table.split("| mixup α=1 | 1 |")[1].splitlines()[0]
+
 
 def test_mixed_label_entropy_matches_hand_computed_cases():
     assert np.all(mixed_label_entropy([300, 0], alpha=1.0, batch_size=50, draws=1000) == 0)  # one class

@@ -75,7 +75,8 @@ def run_sweep(args) -> int:
 def run_report(args) -> int:
     from textmix.report import report
 
-    aggregate = report([Path(r) for r in args.run_dirs], Path(args.out))
+    kinds = None if args.figures is None else [k.strip() for k in args.figures.split(",") if k.strip()]
+    aggregate = report([Path(r) for r in args.run_dirs], Path(args.out), figure_kinds=kinds)
     print(f"wrote {args.out}/README.md, results.json and {len(aggregate['figures'])} figures")
     return 0
 
@@ -134,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+")
     report.add_argument("--out", required=True, help="output folder")
+    report.add_argument(
+        "--figures",
+        help="comma-separated figure kinds to draw (default: all): metrics_by_method, reliability, alpha, "
+        "label_entropy, ood, joint_density, perturbation, curves",
+    )
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
     push.add_argument("run_dir")
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")

@@ -97,8 +97,9 @@ def collect(run_dirs: list[Path]) -> list[Group]:
 def mean_std(values: np.ndarray, scale: float = 100.0) -> str:
     if len(values) == 0:
         return "—"
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{scale * values.mean():.2f} ± {scale * std:.2f}"
+    if len(values) == 1:  # one seed has no spread; "± 0.00" would claim one
+        return f"{scale * values[0]:.2f}"
+    return f"{scale * values.mean():.2f} ± {scale * values.std(ddof=1):.2f}"
 
 
 def tables(groups: list[Group]) -> str:
@@ -362,27 +363,55 @@ def _has(group: Group, file: str) -> bool:
     return all((run / file).is_file() for run in group.runs)
 
 
-def report(run_dirs: list[Path], out: Path) -> dict:
-    """Write the tables, figures and aggregate of ``run_dirs`` to ``out``; return the aggregate."""
+FIGURE_KINDS = (
+    "metrics_by_method",
+    "reliability",
+    "alpha",
+    "label_entropy",
+    "ood",
+    "joint_density",
+    "perturbation",
+    "curves",
+)
+
+
+def check_figure_kinds(kinds: list[str]) -> None:
+    unknown = [k for k in kinds if k not in FIGURE_KINDS]
+    if unknown:
+        raise ValueError(f"unknown figure kind(s) {unknown}; choose from {', '.join(FIGURE_KINDS)}")
+
+
+def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = None) -> dict:
+    """Write the tables, figures and aggregate of ``run_dirs`` to ``out``; return the aggregate.
+
+    Args:
+        run_dirs: finished run directories (each with ``metrics.json`` and ``recipe.yaml``).
+        out: output folder, created if missing.
+        figure_kinds: which figures to draw (names from ``FIGURE_KINDS``); None draws every one
+            the runs hold data for. Tables and ``results.json`` are always written.
+    """
     if not run_dirs:
         raise ValueError("textmix report needs at least one run directory")
+    wanted = set(FIGURE_KINDS if figure_kinds is None else figure_kinds)
+    check_figure_kinds(list(wanted))
     groups = collect(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
     figures = []
-    save_figure(figure_metrics(groups), out / "metrics_by_method.png")
-    figures.append("metrics_by_method.png")
+
+    def draw(kind: str, name: str, make_figure, *inputs) -> None:
+        if kind in wanted:
+            save_figure(make_figure(*inputs), out / name)
+            figures.append(name)
+
+    draw("metrics_by_method", "metrics_by_method.png", figure_metrics, groups)
     for (dataset, model), members in _by(groups, lambda g: (g.dataset, g.model)).items():
         baseline = next((g for g in members if g.method == "baseline"), None)
         mixups = [g for g in members if g.method == "mixup" and g.setting.count(",") == 0]
         if baseline is not None and mixups:
             best = min(mixups, key=lambda g: g.values("ece").mean())
-            name = f"reliability_{dataset}_{model}.png"
-            save_figure(figure_reliability(baseline, best), out / name)
-            figures.append(name)
+            draw("reliability", f"reliability_{dataset}_{model}.png", figure_reliability, baseline, best)
         if len(mixups) > 1:
-            name = f"alpha_{dataset}_{model}.png"
-            save_figure(figure_alpha(baseline, mixups), out / name)
-            figures.append(name)
+            draw("alpha", f"alpha_{dataset}_{model}.png", figure_alpha, baseline, mixups)
         with_counts = [g for g in mixups if all("train_label_counts" in m["data"] for m in g.metrics)]
         shown = [g for g in (baseline, *mixups) if g is not None]
         drawers = [
@@ -392,11 +421,9 @@ def report(run_dirs: list[Path], out: Path) -> dict:
             ("perturbation", [g for g in members if all("perturbation" in m for m in g.metrics)], figure_perturbation),
             ("curves", members, figure_curves),
         ]
-        for kind, chosen, draw in drawers:
+        for kind, chosen, make in drawers:
             if chosen:
-                name = f"{kind}_{dataset}_{model}.png"
-                save_figure(draw(chosen), out / name)
-                figures.append(name)
+                draw(kind, f"{kind}_{dataset}_{model}.png", make, chosen)
     aggregate = {
         "groups": [
             {
