@@ -208,6 +208,14 @@ def test_engine_trains_and_evaluates_an_image_model(real_data, tmp_path):
     with torch.no_grad():
         probs = torch.softmax(model.eval()(test.test_images[:8].float() / 255), 1).numpy()
     np.testing.assert_allclose(probs, np.load(tmp_path / "run" / "predictions.npz")["test_probs"][:8], atol=1e-5)
+    from textmix.report import report
+
+    aggregate = report([tmp_path / "run"], tmp_path / "report", figure_kinds=["ood", "perturbation"])
+    assert aggregate["figures"] == ["ood_cifar10_preact_resnet.png", "perturbation_cifar10_preact_resnet.png"]
+    table = (tmp_path / "report" / "README.md").read_text()
+    assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | 100 | {far['accuracy']:.4f} |" in table
+    mnist_auroc = 100 * metrics["ood"]["mnist"]["baseline"]["auroc"]
+    assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | mnist | {mnist_auroc:.2f} |" in table
     from textmix.hub import HubError, prepare_upload
 
     with pytest.raises(HubError, match="is a vision run; Hub sharing and predict support text models"):

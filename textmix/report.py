@@ -416,7 +416,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         shown = [g for g in (baseline, *mixups) if g is not None]
         drawers = [
             ("label_entropy", with_counts, figure_label_entropy),
-            ("ood", [g for g in shown if _has(g, "scores.npz") and all("ood" in m for m in g.metrics)], figure_ood),
+            ("ood", [g for g in members if _has(g, "scores.npz") and all("ood" in m for m in g.metrics)], figure_ood),
             ("joint_density", [g for g in shown if _has(g, "epoch_predictions.npz")], figure_joint_density),
             ("perturbation", [g for g in members if all("perturbation" in m for m in g.metrics)], figure_perturbation),
             ("curves", members, figure_curves),
