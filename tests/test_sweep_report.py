@@ -87,6 +87,18 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
     with pytest.raises(ValueError, match=r"unknown figure kind\(s\) \['oods'\]; choose from metrics_by_method"):
         report(sorted(out.iterdir()), tmp_path / "bad", figure_kinds=["oods"])
 
+    whole = report([out], tmp_path / "whole", figure_kinds=[])  # a sweep folder stands for its runs
+    assert whole["groups"] == aggregate["groups"]
+    unfinished = out / "alpha=2.0_seed=1"
+    unfinished.mkdir()
+    (unfinished / "recipe.yaml").write_text((out / "alpha=1.0_seed=1" / "recipe.yaml").read_text())
+    with pytest.raises(FileNotFoundError, match=r"sweep folder .* has unfinished runs \['alpha=2.0_seed=1'\]"):
+        report([out], tmp_path / "half")
+    with pytest.raises(FileNotFoundError, match="is neither a finished run"):
+        report([tmp_path / "report"], tmp_path / "nothing")
+    unfinished.joinpath("recipe.yaml").unlink()
+    unfinished.rmdir()
+
     report([out / "alpha=1.0_seed=1"], tmp_path / "one_seed", figure_kinds=[])
     accuracy = json.loads((out / "alpha=1.0_seed=1" / "metrics.json").read_text())["test"]["accuracy"]
     one_seed_table = (tmp_path / "one_seed" / "README.md").read_text()

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
     sweep.add_argument("--dry-run", action="store_true", help="check every recipe and list the runs; train nothing")
     report = commands.add_parser("report", help="tables and figures over finished runs")
-    report.add_argument("run_dirs", nargs="+")
+    report.add_argument("run_dirs", nargs="+", help="finished run directories or sweep folders (--out of sweep)")
     report.add_argument("--out", required=True, help="output folder")
     report.add_argument(
         "--figures",

@@ -78,11 +78,32 @@ def describe(recipe: dict, method: str) -> tuple[float | None, str]:
     return None, method
 
 
+def expand_run_dirs(paths: list[Path]) -> list[Path]:
+    """Run directories as given, with a sweep folder (``textmix sweep --out``) replaced by its runs.
+
+    Raises FileNotFoundError for a path that is neither a finished run nor a sweep folder whose
+    runs have all finished (a report over a half-finished sweep would silently drop seeds).
+    """
+    runs = []
+    for path in paths:
+        if (path / "metrics.json").is_file():
+            runs.append(path)
+            continue
+        children = sorted(c for c in path.iterdir() if (c / "recipe.yaml").is_file()) if path.is_dir() else []
+        unfinished = [c.name for c in children if not (c / "metrics.json").is_file()]
+        if not children:
+            raise FileNotFoundError(f"{path} is neither a finished run (no metrics.json) nor a sweep folder of runs")
+        if unfinished:
+            raise FileNotFoundError(
+                f"sweep folder {path} has unfinished runs {unfinished}; run the sweep again to finish them"
+            )
+        runs.extend(children)
+    return runs
+
+
 def collect(run_dirs: list[Path]) -> list[Group]:
     groups: dict[tuple, Group] = {}
-    for run in run_dirs:
-        if not (run / "metrics.json").is_file():
-            raise FileNotFoundError(f"{run} is not a finished run (no metrics.json)")
+    for run in expand_run_dirs(run_dirs):
         metrics = json.loads((run / "metrics.json").read_text())
         recipe = yaml.safe_load((run / "recipe.yaml").read_text())
         alpha, setting = describe(recipe, metrics["method"])
@@ -385,7 +406,8 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
     """Write the tables, figures and aggregate of ``run_dirs`` to ``out``; return the aggregate.
 
     Args:
-        run_dirs: finished run directories (each with ``metrics.json`` and ``recipe.yaml``).
+        run_dirs: finished run directories (each with ``metrics.json`` and ``recipe.yaml``) or
+            sweep folders (``textmix sweep --out``), which stand for all their runs.
         out: output folder, created if missing.
         figure_kinds: which figures to draw (names from ``FIGURE_KINDS``); None draws every one
             the runs hold data for. Tables and ``results.json`` are always written.
