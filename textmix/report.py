@@ -396,12 +396,6 @@ FIGURE_KINDS = (
 )
 
 
-def check_figure_kinds(kinds: list[str]) -> None:
-    unknown = [k for k in kinds if k not in FIGURE_KINDS]
-    if unknown:
-        raise ValueError(f"unknown figure kind(s) {unknown}; choose from {', '.join(FIGURE_KINDS)}")
-
-
 def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = None) -> dict:
     """Write the tables, figures and aggregate of ``run_dirs`` to ``out``; return the aggregate.
 
@@ -415,7 +409,9 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
     if not run_dirs:
         raise ValueError("textmix report needs at least one run directory")
     wanted = set(FIGURE_KINDS if figure_kinds is None else figure_kinds)
-    check_figure_kinds(list(wanted))
+    unknown = [k for k in figure_kinds or [] if k not in FIGURE_KINDS]  # in the order given
+    if unknown:
+        raise ValueError(f"unknown figure kind(s) {unknown}; choose from {', '.join(FIGURE_KINDS)}")
     groups = collect(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
     figures = []
