@@ -12,10 +12,16 @@ import numpy as np
 TEXTMIX_FILE = "textmix.json"  # labels, temperature and facts next to a saved model
 
 
+def temporary_path(path: Path, suffix: str = "") -> Path:
+    """A hidden sibling of ``path`` unique to this process, for writing before ``os.replace``:
+    concurrent writers of one file (parallel runs filling the same cache) never share it."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_path(path)
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
@@ -25,10 +31,11 @@ def atomic_write_json(path: str | os.PathLike, data) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+def atomic_save_npz(path: str | os.PathLike, compress: bool = True, **arrays: np.ndarray) -> Path:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path, ".npz")  # numpy appends .npz to any other name
+    (np.savez_compressed if compress else np.savez)(tmp, **arrays)
     os.replace(tmp, path)
     return path
 

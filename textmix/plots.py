@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from textmix.calibration import check_probs_labels, reliability_bins
+from textmix.io import temporary_path
 
 
 def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "") -> None:
@@ -111,7 +112,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary_path(path)
     fig.savefig(tmp, format="png", dpi=dpi)
     os.replace(tmp, path)
     return path

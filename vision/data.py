@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from textmix.io import atomic_save_npz
+
 CACHE_ENV = "TEXTMIX_CACHE"
 DATA_ENV = "TEXTMIX_DATA_DIR"
 
@@ -118,17 +120,15 @@ def _cached(source: Path, read) -> ImageSplits:
                 classes=[str(c) for c in saved["classes"]],
             )
     splits = read()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.stem}.tmp.npz")
-    np.savez(
-        tmp,
+    atomic_save_npz(
+        file,
+        compress=False,  # JPEG-decoded pixels barely compress; loading stays fast
         train_images=splits.train_images.numpy(),
         train_labels=splits.train_labels.numpy(),
         test_images=splits.test_images.numpy(),
         test_labels=splits.test_labels.numpy(),
         classes=np.asarray(splits.classes),
     )
-    os.replace(tmp, file)
     return splits
 
 

