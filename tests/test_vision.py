@@ -120,6 +120,47 @@ def test_image_folder_tree_and_match_images(tmp_path, monkeypatch):
     assert torch.equal(matched[:, 0], matched[:, 2])
 
 
+def _load_tree(root: str, results) -> None:
+    try:
+        results.put(vdata.load_image_dataset("imagefolder", root).train_images.shape[0])
+    except Exception as error:  # reported to the parent, which fails the test with it
+        results.put(repr(error))
+
+
+def test_parallel_runs_fill_one_cache_without_clashing(tmp_path, monkeypatch):
+    """Two processes decoding the same images into an empty cache both succeed (they once shared
+    one temporary file: the second rename found it gone)."""
+    import multiprocessing
+    import os
+
+    from PIL import Image
+
+    from textmix import io as textmix_io
+
+    monkeypatch.setenv("TEXTMIX_CACHE", str(tmp_path / "cache"))
+    for split in ("train", "test"):
+        (tmp_path / "tree" / split / "cat").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "tree" / split / "cat" / "0.png")
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(2), context.Queue()
+    rename = os.replace
+
+    def rename_when_both_have_written(src, dst):  # the interleaving that broke: write, write, rename, rename
+        barrier.wait(timeout=60)
+        rename(src, dst)
+
+    monkeypatch.setattr(textmix_io.os, "replace", rename_when_both_have_written)
+    workers = [context.Process(target=_load_tree, args=(str(tmp_path / "tree"), results)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join()
+    assert outcomes == [1, 1]
+    assert len(list((tmp_path / "cache" / "vision").glob("*.npz"))) == 1
+    assert not list((tmp_path / "cache" / "vision").glob(".*"))  # no temporary file left behind
+
+
 def test_dataset_errors_name_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTMIX_CACHE", str(tmp_path))
     monkeypatch.delenv("TEXTMIX_DATA_DIR", raising=False)
@@ -213,7 +254,7 @@ def test_engine_trains_and_evaluates_an_image_model(real_data, tmp_path):
     aggregate = report([tmp_path / "run"], tmp_path / "report", figure_kinds=["ood", "perturbation"])
     assert aggregate["figures"] == ["ood_cifar10_preact_resnet.png", "perturbation_cifar10_preact_resnet.png"]
     table = (tmp_path / "report" / "README.md").read_text()
-    assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | 100 | {far['accuracy']:.4f} |" in table
+    assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | 100 | {100 * far['accuracy']:.2f} | " in table
     mnist_auroc = 100 * metrics["ood"]["mnist"]["baseline"]["auroc"]
     assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | mnist | {mnist_auroc:.2f} |" in table
     from textmix.hub import HubError, prepare_upload
