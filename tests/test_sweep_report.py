@@ -1,6 +1,7 @@
 """textmix sweep (grid × seeds, skip finished) and textmix report (tables, figures, aggregate)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -98,6 +99,19 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
         report([tmp_path / "report"], tmp_path / "nothing")
     unfinished.joinpath("recipe.yaml").unlink()
     unfinished.rmdir()
+
+    longer = out / "alpha=1.0_seed=3"  # the same setting trained longer is another experiment, not a seed
+    longer.mkdir()
+    shutil.copy(out / "alpha=1.0_seed=1" / "metrics.json", longer)
+    recipe = yaml.safe_load((out / "alpha=1.0_seed=1" / "recipe.yaml").read_text())
+    recipe["train"].update(seed=3, epochs=5)
+    (longer / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ValueError, match=r"both 'mixup α=1' on mr / kim_cnn but their recipes differ in train.epochs;"):
+        report([out], tmp_path / "mixed")
+    recipe["train"]["epochs"] = 2  # only the seed differs: a repetition
+    (longer / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert report([out], tmp_path / "three", figure_kinds=[])["groups"][2]["seeds"] == 3
+    shutil.rmtree(longer)
 
     report([out / "alpha=1.0_seed=1"], tmp_path / "one_seed", figure_kinds=[])
     accuracy = json.loads((out / "alpha=1.0_seed=1" / "metrics.json").read_text())["test"]["accuracy"]

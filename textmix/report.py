@@ -101,7 +101,32 @@ def expand_run_dirs(paths: list[Path]) -> list[Path]:
     return runs
 
 
+# Recipe keys that may differ between the repetitions of one setting: what is repeated (seed, CV
+# fold, split seed) and what does not change the result (where and how often it logs or uploads).
+REPETITION_KEYS = ("train.seed", "data.fold", "data.split_seed", "train.output_dir", "train.log_every", "hub")
+
+
+def recipe_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted recipe keys whose values differ between ``a`` and ``b``, repetition keys left out."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        name = f"{prefix}{key}"
+        if any(name == r or name.startswith(f"{r}.") for r in REPETITION_KEYS):
+            continue
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += recipe_differences(va, vb, f"{name}.")
+        elif va != vb:
+            keys.append(name)
+    return keys
+
+
 def collect(run_dirs: list[Path]) -> list[Group]:
+    """Runs grouped by dataset, model and method setting.
+
+    Raises ValueError when two runs of one group differ in more than their repetition keys (say
+    12 and 45 epochs): averaging them as seeds would silently mix two experiments.
+    """
     groups: dict[tuple, Group] = {}
     for run in expand_run_dirs(run_dirs):
         metrics = json.loads((run / "metrics.json").read_text())
@@ -109,6 +134,12 @@ def collect(run_dirs: list[Path]) -> list[Group]:
         alpha, setting = describe(recipe, metrics["method"])
         key = (recipe["data"]["name"], recipe["model"]["name"], setting)
         group = groups.setdefault(key, Group(key[0], key[1], metrics["method"], alpha, setting))
+        differences = recipe_differences(group.recipes[0], recipe) if group.recipes else []
+        if differences:
+            raise ValueError(
+                f"runs {group.runs[0]} and {run} are both '{setting}' on {key[0]} / {key[1]} but their recipes "
+                f"differ in {', '.join(differences)}; they are not seeds of one experiment: report them separately"
+            )
         group.runs.append(run)
         group.metrics.append(metrics)
         group.recipes.append(recipe)
@@ -371,12 +402,12 @@ def perturbation_table(groups: list[Group]) -> str:
             continue
         for k, row in enumerate(g.metrics[0]["perturbation"]):
             cells = [f"{g.dataset} / {g.model}", g.setting, f"{row['mu']:g}"]
-            for key in ("accuracy", "winning_score", "entropy"):
-                cells.append(f"{np.mean([m['perturbation'][k][key] for m in g.metrics]):.4f}")
+            for key, scale in (("accuracy", 100), ("winning_score", 100), ("entropy", 1)):
+                cells.append(mean_std(np.array([m["perturbation"][k][key] for m in g.metrics]), scale))
             rows.append("| " + " | ".join(cells) + " |")
     if not rows:
         return ""
-    header = "| data / model | setting | μ | accuracy | winning score | entropy (nats) |"
+    header = "| data / model | setting | μ | accuracy % | winning score % | entropy (nats) |"
     return "\n".join(["### Moving away from the data: x + μ·d/‖d‖", "", header, "|" + "---|" * 6, *rows, ""])
 
 
