@@ -8,6 +8,4 @@ out=${1:-runs/vision}
 for method in baseline mixup; do
   textmix sweep recipes/vision/cifar10_small_$method.yaml --seeds 1 --out $out/$method
 done
-# Only the methods figure is committed (the per-model PNGs carry the dataset name and are kept out of the
-# repository); drop --figures to draw all of them (OOD, perturbation, reliability, ...) locally.
-textmix report $out/baseline/* $out/mixup/* --out docs/results/vision --figures metrics_by_method
+textmix report $out/baseline/* $out/mixup/* --out docs/results/vision/short
