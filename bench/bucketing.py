@@ -4,7 +4,7 @@
 
 Variants, same model, optimizer and batch size 50 (one training epoch each, in its own process so
 that its peak RSS is its own):
-- ``bucketed``: textmix's loader (BucketBatchSampler: shuffled pools of 50 batches sorted by length,
+- ``bucketed``: textmix's loader (EpochBatchSampler with lengths: shuffled pools of 50 batches sorted by length,
   each batch padded to its longest text),
 - ``random, per-batch padding``: shuffled batches padded to their longest text,
 - ``random, padded to max``: shuffled batches padded to the longest text of the dataset (400 tokens
@@ -28,24 +28,25 @@ def one(dataset: str, variant: str, max_steps: int | None) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from textmix.data.batching import BucketBatchSampler
-    from textmix.data.features import collate
-    from textmix.engine import make_optimizer
-    from textmix.recipe import load_recipe
-    from textmix.task import setup
+    from textmix.engine import load_recipe
+    from textmix.engine.methods import make_optimizer
+    from textmix.sampling import EpochBatchSampler
+    from textmix.text.features import collate
+    from textmix.text.task import TextTask
+    from textmix.text.tokenize import PAD_ID
 
     recipe = load_recipe(f"recipes/{dataset}/kim_cnn_baseline.yaml")
-    data = setup(recipe)
+    data = TextTask().setup(recipe)
     loader = data.loaders["train"]
-    encoded, featurizer = loader.dataset, data.featurizer
+    encoded = loader.dataset
     lengths = [len(ids) for ids in encoded["input_ids"]]
     longest = max(lengths)
     if variant != "bucketed":
-        pad_to = longest if variant == "random, padded to max" else featurizer.min_length
+        pad_to = longest if variant == "random, padded to max" else max(recipe.model.filter_sizes)
         loader = DataLoader(
             encoded,
-            batch_sampler=BucketBatchSampler(lengths, recipe.train.batch_size, shuffle=True, seed=1, pool_batches=1),
-            collate_fn=lambda examples: collate(examples, featurizer.pad_id, pad_to),
+            batch_sampler=EpochBatchSampler(len(lengths), recipe.train.batch_size, shuffle=True, seed=1),
+            collate_fn=lambda examples: collate(examples, PAD_ID, pad_to),
         )
     model = data.model.train()
     optimizer = make_optimizer(recipe, model)

@@ -22,10 +22,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    from textmix.data.tokenize import Vocabulary
-    from textmix.data.vectors import embedding_matrix, load_vectors
-    from textmix.recipe import load_recipe
-    from textmix.task import build_featurizer, load_splits
+    from textmix.engine import load_recipe
+    from textmix.text.task import build_featurizer, load_splits
+    from textmix.text.tokenize import Vocabulary
+    from textmix.text.vectors import embedding_matrix, load_vectors
 
     data_dir = Path(os.environ.get("TEXTMIX_DATA_DIR", "../shared/data"))
     sources = {

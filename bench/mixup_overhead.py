@@ -18,10 +18,10 @@ import statistics
 import time
 
 from bench.common import spread, write_result
-from textmix.engine import make_mixer, make_optimizer, training_loss
+from textmix.engine import load_recipe
+from textmix.engine.methods import make_mixer, make_optimizer, training_loss
 from textmix.mixup import one_hot_targets
-from textmix.recipe import load_recipe
-from textmix.task import setup
+from textmix.text.task import TextTask
 
 RECIPES = {"kim_cnn": "recipes/mr/kim_cnn_mixup.yaml", "minilm": "recipes/mr/minilm_mixup.yaml"}
 
@@ -44,7 +44,7 @@ def step_fn(recipe, model, optimizer, mixer, num_classes):
 
 def measure(name: str, steps: int, repeats: int) -> dict:
     recipe = load_recipe(RECIPES[name])
-    data = setup(recipe)
+    data = TextTask().setup(recipe)
     model = data.model.train()
     optimizer = make_optimizer(recipe, model)
     n = data.facts["num_classes"]

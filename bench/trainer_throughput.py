@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import spread, write_result
-from textmix.engine import train
-from textmix.models.transformer import resolve_checkpoint
-from textmix.recipe import load_recipe
-from textmix.task import load_splits
+from textmix.engine import load_recipe, train
+from textmix.text.models.transformer import resolve_checkpoint
+from textmix.text.task import load_splits
 
 RECIPE = "recipes/mr/minilm_mixup.yaml"
 

@@ -42,7 +42,7 @@ def test_main_command_trains_the_mr_mixup_recipe():
 
 
 def test_custom_model_example_runs_and_trains_with_the_engine(real_data, tmp_path, monkeypatch, capsys):
-    from textmix.models import MODELS
+    from textmix.text.models import MODELS
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "recipes").symlink_to(REPO / "recipes")

@@ -1,7 +1,9 @@
 """textmix: embedding-layer mixup and calibration for text classifiers.
 
-The modality-free core (:mod:`textmix.mixup`, :mod:`textmix.losses`, :mod:`textmix.calibration`)
-imports only torch, numpy and sklearn; text dependencies load with the modules that need them.
+The modality-free core (:mod:`textmix.mixup`, :mod:`textmix.losses`, :mod:`textmix.calibration`,
+:mod:`textmix.plots`, :mod:`textmix.sampling`, :mod:`textmix.splits`, :mod:`textmix.io`,
+:mod:`textmix.errors`) imports only torch, numpy, sklearn and matplotlib. The engine lives in
+:mod:`textmix.engine`, the text task in :mod:`textmix.text`, the image task in ``vision``.
 """
 
 from textmix.calibration import (
@@ -9,28 +11,30 @@ from textmix.calibration import (
     expected_calibration_error,
     overconfidence_error,
 )
+from textmix.errors import TextmixError
 from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
 from textmix.mixup import Mixup, MixupPlan
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
-def __getattr__(name):
-    # load_model needs the text stack (transformers, gensim); import it only when asked for
-    if name == "load_model":
-        from textmix.hub import load_model
+def load_model(source, device="cpu"):
+    """A trained text model from a run directory, a model folder or a Hub id, with calibrated
+    ``predict_proba`` / ``predict`` (see :func:`textmix.text.predict.load_model`). Imports the
+    text stack (transformers, gensim) only when called."""
+    from textmix.text.predict import load_model as load
 
-        return load_model
-    raise AttributeError(f"module 'textmix' has no attribute {name!r}")
+    return load(source, device)
 
 
 __all__ = [
     "Mixup",
     "MixupPlan",
+    "TextmixError",
     "calibration_report",
-    "load_model",
     "confidence_penalty_loss",
     "expected_calibration_error",
+    "load_model",
     "overconfidence_error",
     "smooth_targets",
     "soft_target_cross_entropy",

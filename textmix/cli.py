@@ -1,4 +1,8 @@
-"""The ``textmix`` command: ``textmix train RECIPE``, ``textmix evaluate RUN_DIR``."""
+"""The ``textmix`` command: train, evaluate, sweep, report, push, predict.
+
+Errors a user can fix (:class:`textmix.errors.TextmixError`) print as one line with exit status 2;
+anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+
+from textmix.errors import DataError, TextmixError, TrainingInterrupted
 
 EXIT_INTERRUPTED = 130
 
@@ -28,16 +34,11 @@ def add_train_arguments(parser: argparse.ArgumentParser, recipe_flag: bool) -> N
 def run_train(args) -> int:
     from accelerate import PartialState
 
-    from textmix.engine import TrainingInterrupted, train
-    from textmix.recipe import load_recipe
+    from textmix.engine import load_recipe, train
 
     recipe = load_recipe(args.config, args.overrides)
     run_dir = Path(args.output_dir or recipe.train.output_dir or Path("runs") / Path(args.config).stem)
-    try:
-        metrics = train(recipe, run_dir, resume=args.resume, overwrite=args.overwrite)
-    except TrainingInterrupted as stop:
-        logging.getLogger("textmix").warning(str(stop))
-        return EXIT_INTERRUPTED
+    metrics = train(recipe, run_dir, resume=args.resume, overwrite=args.overwrite)
     test = metrics["test"]
     if PartialState().is_main_process:
         print(
@@ -50,7 +51,7 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     from accelerate import PartialState
 
-    from textmix.evaluation_run import evaluate_run
+    from textmix.engine.evaluation_run import evaluate_run
 
     metrics = evaluate_run(Path(args.run_dir), args.overrides)
     test = metrics["test"]
@@ -60,20 +61,18 @@ def run_evaluate(args) -> int:
 
 
 def run_sweep(args) -> int:
-    from textmix.engine import TrainingInterrupted
-    from textmix.sweep import parse_grid, parse_seeds, sweep
+    from textmix.engine.sweep import parse_grid, parse_seeds, sweep
 
     out = Path(args.out or Path("runs") / f"sweep_{Path(args.config).stem}")
     try:
         sweep(args.config, parse_grid(args.grid), parse_seeds(args.seeds), args.overrides, out, args.dry_run)
     except TrainingInterrupted as stop:
-        logging.getLogger("textmix").warning(f"{stop}; run the same sweep command again to continue")
-        return EXIT_INTERRUPTED
+        raise TrainingInterrupted(f"{stop}; run the same sweep command again to continue") from None
     return 0
 
 
 def run_report(args) -> int:
-    from textmix.report import report
+    from textmix.engine.report import report
 
     kinds = None if args.figures is None else [k.strip() for k in args.figures.split(",") if k.strip()]
     aggregate = report([Path(r) for r in args.run_dirs], Path(args.out), figure_kinds=kinds)
@@ -82,7 +81,7 @@ def run_report(args) -> int:
 
 
 def run_push(args) -> int:
-    from textmix.hub import push_run
+    from textmix.text.hub import push_run
 
     where = push_run(Path(args.run_dir), args.repo_id, private=args.private, dry_run=args.dry_run)
     print(f"wrote the upload folder {where}" if args.dry_run else f"pushed to {where}")
@@ -92,16 +91,20 @@ def run_push(args) -> int:
 def run_predict(args) -> int:
     import json
 
-    from textmix.hub import load_model
+    from textmix.text.predict import load_model
 
     texts = list(args.texts)
     if args.file:
         path = Path(args.file)
         if not path.is_file():
-            raise FileNotFoundError(f"--file {path} does not exist")
-        texts += [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+            raise DataError(f"--file {path} does not exist")
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except UnicodeDecodeError as error:
+            raise DataError(f"--file {path} is not UTF-8 text ({error}); convert it to UTF-8") from None
+        texts += [line.rstrip("\r") for line in lines if line.strip()]
     if not texts:
-        raise ValueError("give texts to classify as arguments or with --file (one text per line)")
+        raise DataError("give texts to classify as arguments or with --file (one text per line)")
     model = load_model(args.model)
     for result in model.predict(texts, abstain_below=args.abstain_below):
         if args.jsonl:
@@ -169,28 +172,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(command, args) -> int:
-    """Run a command; known user errors become one clear line instead of a traceback."""
-    from textmix.data.datasets import DataError
-    from textmix.data.vectors import VectorsError
-    from textmix.engine import NonFiniteLossError, RunDirError
-    from textmix.hub import HubError
-    from textmix.recipe import RecipeError
-
+    """Run a command; user errors become one clear line instead of a traceback."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)
     try:
         return command(args)
-    except (
-        RecipeError,
-        DataError,
-        VectorsError,
-        RunDirError,
-        NonFiniteLossError,
-        HubError,
-        FileNotFoundError,
-        FileExistsError,
-        ValueError,
-    ) as error:
+    except TrainingInterrupted as stop:
+        logging.getLogger("textmix").warning(str(stop))
+        return EXIT_INTERRUPTED
+    except TextmixError as error:
         print(f"textmix: error: {error}", file=sys.stderr)
         return 2
 

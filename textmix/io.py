@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-TEXTMIX_FILE = "textmix.json"  # labels, temperature and facts next to a saved model
-
 
 def temporary_path(path: Path, suffix: str = "") -> Path:
     """A hidden sibling of ``path`` unique to this process, for writing before ``os.replace``:

@@ -22,14 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from textmix.errors import DataError
 from textmix.io import atomic_save_npz
+from textmix.splits import stratified_split
 
 CACHE_ENV = "TEXTMIX_CACHE"
 DATA_ENV = "TEXTMIX_DATA_DIR"
-
-
-class ImageDataError(ValueError):
-    """An image dataset cannot be found or read; the message names the fix."""
 
 
 @dataclass(frozen=True)
@@ -85,22 +83,22 @@ def cache_dir() -> Path:
 def load_image_dataset(name: str, path: str | None = None) -> ImageSplits:
     """Train and test images of ``name`` (see module docstring for where they come from)."""
     if name not in IMAGE_DATASETS:
-        raise ImageDataError(f"unknown image dataset data.name={name!r}; known: {', '.join(IMAGE_DATASETS)}")
+        raise DataError(f"unknown image dataset data.name={name!r}; known: {', '.join(IMAGE_DATASETS)}")
     info = IMAGE_DATASETS[name]
     if path is not None:
         root = Path(path).expanduser()
         if not root.exists():
-            raise ImageDataError(f"data.path={str(root)!r} does not exist")
+            raise DataError(f"data.path={str(root)!r} does not exist")
         if (root / "train").is_dir() and (root / "test").is_dir():
             return _cached(root, lambda: _read_image_folders(root / "train", root / "test"))
         if info.local and (root / info.local_file).is_file():
             file = root / info.local_file
             return _cached(file, lambda: _read_local(file))
         if name == "imagefolder":
-            raise ImageDataError(f"data.path={str(root)!r} must hold train/ and test/ folders of class sub-folders")
+            raise DataError(f"data.path={str(root)!r} must hold train/ and test/ folders of class sub-folders")
         return _read_torchvision(name, root, download=False)
     if name == "imagefolder":
-        raise ImageDataError("data.name=imagefolder needs data.path: a folder with train/ and test/ class sub-folders")
+        raise DataError("data.name=imagefolder needs data.path: a folder with train/ and test/ class sub-folders")
     shared = os.environ.get(DATA_ENV)
     if shared and info.local and (Path(shared) / info.local).is_file():
         file = Path(shared) / info.local
@@ -143,7 +141,7 @@ def _decode(data: bytes) -> np.ndarray:
 def _stack(images: list[np.ndarray], labels: list[int], where: str) -> tuple[torch.Tensor, torch.Tensor]:
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
-        raise ImageDataError(f"images in {where} have different shapes {sorted(shapes)[:3]}; resize them to one size")
+        raise DataError(f"images in {where} have different shapes {sorted(shapes)[:3]}; resize them to one size")
     return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.long)
 
 
@@ -151,7 +149,7 @@ def _read_image_folders(train: Path, test: Path) -> ImageSplits:
     """``<split>/<class>/<image>`` trees (ImageFolder layout); classes sorted by name."""
     classes = sorted(d.name for d in train.iterdir() if d.is_dir())
     if not classes:
-        raise ImageDataError(f"{train} has no class sub-folders")
+        raise DataError(f"{train} has no class sub-folders")
     parts = []
     for folder in (train, test):
         images, labels = [], []
@@ -160,7 +158,7 @@ def _read_image_folders(train: Path, test: Path) -> ImageSplits:
                 images.append(_decode(file.read_bytes()))
                 labels.append(label)
         if not images:
-            raise ImageDataError(f"{folder} holds no images in the class folders {classes}")
+            raise DataError(f"{folder} holds no images in the class folders {classes}")
         parts.extend(_stack(images, labels, str(folder)))
     return ImageSplits(*parts, classes=classes)
 
@@ -182,7 +180,7 @@ def _read_jpeg_archive(file: Path) -> ImageSplits:
             found[parts[-3]].setdefault(parts[-2], []).append((parts[-1], archive.extractfile(member).read()))
     classes = sorted(found["train"])
     if not classes or sorted(found["test"]) != classes:
-        raise ImageDataError(f"{file} must hold train/<class>/ and test/<class>/ images for the same classes")
+        raise DataError(f"{file} must hold train/<class>/ and test/<class>/ images for the same classes")
     parts = []
     for split in ("train", "test"):
         images, labels = [], []
@@ -196,12 +194,10 @@ def _read_jpeg_archive(file: Path) -> ImageSplits:
 
 def _read_mnist_csv(file: Path, test_fraction: float = 0.2) -> ImageSplits:
     """The MNIST 5k CSV (784 pixels, then the label); a stratified 20% (seed 0) is the test split."""
-    from textmix.data.splits import stratified_split
-
     with gzip.open(file, "rt") as handle:
         table = np.loadtxt(handle, delimiter=",", dtype=np.int64)
     if table.ndim != 2 or table.shape[1] != 785:
-        raise ImageDataError(f"{file} must have 785 columns (784 pixels + label), got shape {table.shape}")
+        raise DataError(f"{file} must have 785 columns (784 pixels + label), got shape {table.shape}")
     images = torch.from_numpy(table[:, :784].astype(np.uint8).reshape(-1, 1, 28, 28))
     labels = torch.from_numpy(table[:, 784])
     train, test = stratified_split(labels.numpy(), test_fraction, seed=0)
@@ -219,7 +215,7 @@ def _read_torchvision(name: str, root: Path, download: bool) -> ImageSplits:
         try:
             dataset = cls(str(root), download=download, **kwargs)
         except Exception as error:  # noqa: BLE001 - torchvision raises URLError, RuntimeError, ...
-            raise ImageDataError(
+            raise DataError(
                 f"could not {'download' if download else 'read'} {info.torchvision} at {root} ({error}). Offline? "
                 f"Set data.path to a torchvision root or a folder with train/ and test/ class folders"
                 + (f", or set TEXTMIX_DATA_DIR to a folder holding {info.local}" if info.local else "")
@@ -239,12 +235,14 @@ def _read_torchvision(name: str, root: Path, download: bool) -> ImageSplits:
 
 
 def normalization(name: str, images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (mean, std) in [0, 1]: the table's values, computed from ``images`` otherwise."""
+    """Per-channel (mean, std) in [0, 1]: the table's values, computed from ``images`` otherwise. A
+    constant channel gets std 1 (it is only centred): dividing by 0 would make every input NaN."""
     info = IMAGE_DATASETS[name]
     if info.mean and len(info.mean) == images.shape[1]:
         return info.mean, info.std
     x = images.double() / 255  # (N, C, H, W)
-    return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).tolist())
+    std = x.std(dim=(0, 2, 3))
+    return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(torch.where(std > 0, std, 1.0).tolist())
 
 
 def match_images(images: torch.Tensor, channels: int, size: tuple[int, int]) -> torch.Tensor:
@@ -259,7 +257,7 @@ def match_images(images: torch.Tensor, channels: int, size: tuple[int, int]) -> 
         elif channels == 1:
             x = (x.float().mean(1, keepdim=True)).round().to(torch.uint8)
         else:
-            raise ImageDataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
+            raise DataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
         x = x.round().clamp(0, 255).to(torch.uint8)

@@ -1,29 +1,32 @@
-"""Vision task for the textmix engine: ``task: vision`` recipes train and evaluate image models.
+"""The vision task: ``task: vision`` recipes train and evaluate image models on the engine.
 
-Same recipe sections as text: ``data.name`` is an image dataset (``vision.data.IMAGE_DATASETS``),
-``model.name`` an image model (``vision.models.VISION_MODELS``, with ``model.options`` such as
-``width`` and ``blocks``), ``mixup.mix_point`` input / manifold / hidden:K. Batches carry
-``pixels`` (B, C, H, W) float in [0, 1], ``labels`` and ``index``.
+``data.name`` is an image dataset (``vision.data.IMAGE_DATASETS``), ``model.name`` an image model
+(``vision.models.VISION_MODELS``, with ``model.options`` such as ``width`` and ``blocks``),
+``mixup.mix_point`` input / manifold / hidden:K. Batches carry ``pixels`` (B, C, H, W) float in
+[0, 1], ``labels`` and ``index``. Imports the core and the engine, never the text task.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from textmix.data.batching import BucketBatchSampler
-from textmix.data.splits import stratified_split
-from textmix.evaluate import RunData
-from textmix.recipe import Recipe
-from vision.data import IMAGE_DATASETS, ImageDataError, load_image_dataset, match_images, normalization
+from textmix.engine.recipe import Recipe
+from textmix.engine.rundir import RunDir
+from textmix.engine.tasks import TaskData
+from textmix.errors import DataError, RecipeError
+from textmix.sampling import EpochBatchSampler
+from textmix.splits import stratified_split
+from vision.config import LEGACY_KEYS, VisionDataConfig, VisionModelConfig
+from vision.data import IMAGE_DATASETS, load_image_dataset, match_images, normalization
 from vision.models import VISION_MODELS, create_model, parse_mix_point
 
 OOD_NOISE = "gaussian_noise"
+INPUTS_FILE = "image_inputs.json"  # in model/: what the saved model expects
 
 
 class ImageSet(Dataset):
@@ -92,42 +95,8 @@ def perturb(inputs: dict, mu: float, generator: torch.Generator) -> dict:
     return {**inputs, "pixels": x + mu * d}
 
 
-@dataclass
-class ImageInputs:
-    """What a saved image model expects (written as featurizer.json next to the weights)."""
-
-    channels: int
-    size: tuple[int, int]
-    classes: list[str]
-
-    kind = "image"
-
-    def save(self, folder: str | Path) -> None:
-        config = {"kind": self.kind, "channels": self.channels, "size": list(self.size), "classes": self.classes}
-        Path(folder, "featurizer.json").write_text(json.dumps(config))
-
-
-def check_names(recipe: Recipe) -> None:
-    """Fail before any data is loaded on unknown names or settings text-only runs use."""
-    if recipe.data.name not in IMAGE_DATASETS:
-        raise ImageDataError(
-            f"unknown image dataset data.name={recipe.data.name!r}; known: {', '.join(IMAGE_DATASETS)}"
-        )
-    if recipe.model.name not in VISION_MODELS:
-        raise ValueError(f"unknown image model model.name={recipe.model.name!r}; known: {', '.join(VISION_MODELS)}")
-    if recipe.method.startswith("mixup"):
-        parse_mix_point(recipe.mixup.mix_point, 5)  # the name; K is checked against the model when built
-    for name in recipe.eval.ood:
-        if name != OOD_NOISE and name not in IMAGE_DATASETS:
-            raise ValueError(
-                f"eval.ood entry {name!r} is unknown; use {OOD_NOISE} or one of {', '.join(IMAGE_DATASETS)}"
-            )
-
-
 def _loader(images, labels, batch_size: int, train: bool, seed: int, augment: bool = False) -> DataLoader:
-    sampler = BucketBatchSampler(
-        [1] * len(images), batch_size, shuffle=train, seed=seed, pool_batches=1, drop_last=train
-    )
+    sampler = EpochBatchSampler(len(images), batch_size, shuffle=train, seed=seed, drop_last=train)
     return DataLoader(
         ImageSet(images, labels),
         batch_sampler=sampler,
@@ -136,9 +105,90 @@ def _loader(images, labels, batch_size: int, train: bool, seed: int, augment: bo
     )
 
 
-def setup(recipe: Recipe) -> RunData:
-    """Images → stratified validation split → model with the dataset's normalization → loaders."""
-    config = recipe.data
+def build_model(recipe: Recipe, num_classes: int, channels: int, mean=None, std=None) -> torch.nn.Module:
+    """The recipe's image model; option errors name the model section."""
+    kwargs = {} if mean is None else {"mean": mean, "std": std}
+    try:
+        return create_model(
+            recipe.model.name,
+            num_classes,
+            channels,
+            dropout=recipe.model.dropout,
+            mix_point=recipe.mixup.mix_point if recipe.mixes else "input",
+            **kwargs,
+            **recipe.model.options,
+        )
+    except (TypeError, ValueError) as error:
+        raise RecipeError(
+            f"model {recipe.model.name!r} cannot be built with model.options {recipe.model.options}: {error}"
+        ) from None
+
+
+def save_image_model(model: torch.nn.Module, folder: Path, inputs: dict) -> None:
+    from safetensors.torch import save_model
+
+    save_model(model, str(folder / RunDir.WEIGHTS))
+    (folder / INPUTS_FILE).write_text(json.dumps(inputs))
+
+
+class VisionTask:
+    """``task: vision``: image datasets, CIFAR-style ResNets / VGG / PreAct ResNets, pixel, hidden and
+    manifold mixup, OOD image sets and the perturbation study."""
+
+    sections = {"data": VisionDataConfig, "model": VisionModelConfig}
+    legacy_keys = LEGACY_KEYS
+    default_mix_point = "input"
+    repetition_keys = ("data.split_seed",)
+
+    def validate(self, recipe: Recipe) -> None:
+        """Names, mix point and OOD sets, before any data is loaded."""
+        if recipe.data.name not in IMAGE_DATASETS:
+            raise DataError(f"unknown image dataset data.name={recipe.data.name!r}; known: {', '.join(IMAGE_DATASETS)}")
+        if recipe.model.name not in VISION_MODELS:
+            known = ", ".join(VISION_MODELS)
+            raise RecipeError(f"unknown image model model.name={recipe.model.name!r}; known: {known}")
+        if recipe.mixes:
+            try:  # the name; K is checked against the model when it is built
+                parse_mix_point(recipe.mixup.mix_point, 5)
+            except ValueError as error:
+                raise RecipeError(str(error)) from None
+        for name in recipe.eval.ood:
+            if name != OOD_NOISE and name not in IMAGE_DATASETS:
+                known = ", ".join(IMAGE_DATASETS)
+                raise RecipeError(f"eval.ood entry {name!r} is unknown; use {OOD_NOISE} or one of {known}")
+
+    def setup(self, recipe: Recipe) -> TaskData:
+        """Images → stratified validation split → model with the dataset's normalization → loaders."""
+        images, labels, classes = _splits(recipe.data)
+        channels, size = images["train"].shape[1], tuple(images["train"].shape[-2:])
+        mean, std = normalization(recipe.data.name, images["train"])
+        model = build_model(recipe, len(classes), channels, mean, std)
+        b, seed = recipe.train.batch_size, recipe.train.seed
+        loaders = {"train": _loader(images["train"], labels["train"], b, True, seed, augment=recipe.data.augment)}
+        facts = {
+            "num_classes": len(classes),
+            "splits": {name: len(v) for name, v in images.items()},
+            "train_label_counts": np.bincount(labels["train"].numpy(), minlength=len(classes)).tolist(),
+            "image_shape": [channels, *size],
+            "normalization": {"mean": list(mean), "std": list(std)},
+        }
+        return _task_data(recipe, model, images, labels, classes, loaders, facts)
+
+    def load_for_evaluation(self, recipe: Recipe, model_dir: Path) -> TaskData:
+        from safetensors.torch import load_model
+
+        images, labels, classes = _splits(recipe.data)
+        inputs = json.loads((model_dir / INPUTS_FILE).read_text())
+        model = build_model(recipe, len(inputs["classes"]), inputs["channels"])
+        load_model(model, str(model_dir / RunDir.WEIGHTS))  # normalization buffers included
+        return _task_data(recipe, model, images, labels, classes, {}, {})
+
+    def after_training(self, recipe: Recipe, run_dir: RunDir) -> None:
+        """Nothing to do after training."""
+
+
+def _splits(config: VisionDataConfig) -> tuple[dict, dict, list[str]]:
+    """uint8 images and labels of train / validation / test (validation carved from train)."""
     data = load_image_dataset(config.name, config.path)
     train, val = stratified_split(data.train_labels.numpy(), config.val_fraction, config.split_seed)
     if config.max_train_examples is not None and config.max_train_examples < len(train):
@@ -148,28 +198,14 @@ def setup(recipe: Recipe) -> RunData:
         train = train[keep]
     images = {"train": data.train_images[train], "validation": data.train_images[val], "test": data.test_images}
     labels = {"train": data.train_labels[train], "validation": data.train_labels[val], "test": data.test_labels}
-    num_classes = len(data.classes)
-    channels, size = images["train"].shape[1], tuple(images["train"].shape[-2:])
-    mean, std = normalization(config.name, images["train"])
-    try:
-        model = create_model(
-            recipe.model.name,
-            num_classes,
-            channels,
-            mean=mean,
-            std=std,
-            dropout=recipe.model.dropout,
-            mix_point=recipe.mixup.mix_point if recipe.method.startswith("mixup") else "input",
-            **recipe.model.options,
-        )
-    except TypeError as error:
-        raise ValueError(
-            f"model.options {recipe.model.options} do not fit model {recipe.model.name!r}: {error}"
-        ) from None
-    b, eb, seed = recipe.train.batch_size, recipe.train.eval_batch_size, recipe.train.seed
-    loaders = {"train": _loader(images["train"], labels["train"], b, True, seed, augment=config.augment)}
+    return images, labels, list(data.classes)
+
+
+def _task_data(recipe, model, images, labels, classes, loaders, facts) -> TaskData:
+    eb, seed = recipe.train.eval_batch_size, recipe.train.seed
     for name in ("validation", "test"):
         loaders[name] = _loader(images[name], labels[name], eb, False, 0)
+    channels, size = images["train"].shape[1], tuple(images["train"].shape[-2:])
 
     def ood_loaders(recipe, model, test_loader) -> dict:
         out = {}
@@ -184,20 +220,15 @@ def setup(recipe: Recipe) -> RunData:
             out[name] = (loader, len(dataset), model_inputs)
         return out
 
-    return RunData(
+    inputs = {"channels": channels, "size": list(size), "classes": classes}
+    return TaskData(
         model=model,
-        featurizer=ImageInputs(channels, size, data.classes),
-        facts={
-            "num_classes": num_classes,
-            "splits": {name: len(v) for name, v in images.items()},
-            "train_label_counts": np.bincount(labels["train"].numpy(), minlength=num_classes).tolist(),
-            "image_shape": [channels, *size],
-            "normalization": {"mean": list(mean), "std": list(std)},
-        },
-        label_names=list(data.classes),
+        facts=facts,
+        label_names=classes,
         loaders=loaders,
         labels={name: labels[name].numpy() for name in ("validation", "test")},
         inputs_fn=model_inputs,
+        save_model=lambda model, folder: save_image_model(model, folder, inputs),
         ood_loaders=ood_loaders,
         perturb=perturb,
     )

@@ -1,0 +1,286 @@
+"""The training engine end to end on real MR data (small subsets, few epochs)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import textmix.engine as engine
+from textmix.engine import methods
+from textmix.engine.recipe import recipe_from_dict
+from textmix.errors import NonFiniteLossError, RunDirError, TrainingInterrupted
+
+SMALL = {
+    "method": "mixup",
+    "data": {"name": "mr", "max_train_examples": 300},
+    "model": {"num_filters": 8},
+    "train": {"epochs": 2, "batch_size": 25, "log_every": 4},
+    "eval": {"mc_dropout_samples": 2, "ood": ["random_tokens", "gaussian_noise"]},
+}
+
+
+def small_recipe(**changes):
+    values = json.loads(json.dumps(SMALL))
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            values.setdefault(section, {})[name] = value
+        else:
+            values[section] = value
+    return recipe_from_dict(values)
+
+
+def test_run_writes_every_output(real_data, tmp_path):
+    metrics = engine.train(small_recipe(), tmp_path / "run")
+    run = tmp_path / "run"
+    for name in (
+        "recipe.yaml",
+        "metrics.json",
+        "predictions.npz",
+        "reliability.png",
+        "log.jsonl",
+        "epoch_predictions.npz",
+        "scores.npz",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/featurizer.json",
+        "model/textmix.json",
+    ):
+        assert (run / name).is_file(), name
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert {"val", "test", "best_epoch", "method", "history"} <= saved.keys()
+    for split, n in (("val", 1066), ("test", 1066)):
+        assert set(saved[split]) >= {"accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence", "n"}
+        assert saved[split]["n"] == n
+    assert saved["method"] == "mixup" and 1 <= saved["best_epoch"] <= 2
+    assert [h["epoch"] for h in saved["history"]] == [1, 2]
+    assert saved["last"]["epoch"] == 2
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2
+    assert saved["temperature_scaled"]["temperature"] > 0
+    assert saved["temperature_scaled"]["test"]["accuracy"] == saved["test"]["accuracy"]
+    assert saved["temperature_scaled"]["val"]["nll"] <= saved["val"]["nll"] + 1e-9
+    assert set(saved["ood"]) == {"random_tokens", "gaussian_noise"}
+    assert 0 <= saved["ood"]["random_tokens"]["baseline"]["auroc"] <= 1
+    assert saved["mc_dropout"]["test"]["n"] == 1066
+    assert yaml.safe_load((run / "recipe.yaml").read_text())["train"]["epochs"] == 2
+    predictions = np.load(run / "predictions.npz")
+    assert predictions["test_probs"].shape == (1066, 2)
+    best = saved["history"][saved["best_epoch"] - 1]
+    assert best["val_accuracy"] == pytest.approx(saved["val"]["accuracy"])  # model = best epoch
+    assert sum(saved["data"]["train_label_counts"]) == saved["data"]["splits"]["train"]
+    assert [t["train_examples"] for t in saved["timing"]] == [saved["data"]["splits"]["train"]] * 2
+
+    # per-epoch validation predictions agree with the logged per-epoch accuracy and confidence
+    with np.load(run / "epoch_predictions.npz") as epochs:
+        assert sorted(epochs) == ["confidence_1", "confidence_2", "correct_1", "correct_2"]
+        for record in saved["history"]:
+            e = record["epoch"]
+            assert epochs[f"correct_{e}"].mean() == pytest.approx(record["val_accuracy"])
+            assert epochs[f"confidence_{e}"].mean() == pytest.approx(record["val_mean_confidence"], abs=1e-6)
+    # winning scores: the test split and every OOD set, for every scoring method
+    with np.load(run / "scores.npz") as scores:
+        methods = ("baseline", "temperature_scaled", "mc_dropout")
+        assert sorted(scores) == sorted(
+            f"{s}/{m}" for s in ("test", "random_tokens", "gaussian_noise") for m in methods
+        )
+        np.testing.assert_allclose(scores["test/baseline"], predictions["test_probs"].max(1), rtol=1e-6)
+        from textmix.calibration import ood_auroc
+
+        auroc = ood_auroc(scores["test/mc_dropout"], scores["random_tokens/mc_dropout"])
+        assert auroc == pytest.approx(saved["ood"]["random_tokens"]["mc_dropout"]["auroc"])
+
+    # the saved model reproduces the run's test probabilities
+    from textmix.text.features import load_featurizer
+    from textmix.text.models import KimCNN
+
+    model = KimCNN.from_pretrained(run / "model").eval()
+    featurizer = load_featurizer(run / "model")
+    from textmix.text.task import load_splits
+
+    texts = load_splits(small_recipe().data)["test"]["text"][:5]
+    from textmix.text.features import collate
+
+    batch = collate(
+        [{"input_ids": featurizer.encode(t), "label": 0, "index": i} for i, t in enumerate(texts)],
+        featurizer.pad_id,
+        featurizer.min_length,
+    )
+    with torch.no_grad():
+        probs = torch.softmax(model(batch["input_ids"], batch["attention_mask"]), 1).numpy()
+    np.testing.assert_allclose(probs, predictions["test_probs"][:5], atol=1e-5)
+
+
+def untimed(run: Path) -> dict:
+    """metrics.json without wall-clock timing (the only part that may differ between equal runs)."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert all(t["train_seconds"] > 0 for t in metrics.pop("timing"))
+    return metrics
+
+
+def test_same_seed_same_metrics(real_data, tmp_path):
+    recipe = small_recipe(eval={"ood": []}, train__epochs=1)
+    engine.train(recipe, tmp_path / "a")
+    engine.train(recipe, tmp_path / "b")
+    assert untimed(tmp_path / "a") == untimed(tmp_path / "b")
+    other = small_recipe(eval={"ood": []}, train__epochs=1, train__seed=2)
+    engine.train(other, tmp_path / "c")
+    assert untimed(tmp_path / "a") != untimed(tmp_path / "c")
+
+
+def test_interrupt_and_resume_give_the_same_result(real_data, tmp_path, monkeypatch):
+    recipe = small_recipe(eval={"ood": []})
+    reference = engine.train(recipe, tmp_path / "straight")
+
+    calls = {"n": 0}
+    original = methods.training_loss
+
+    def interrupt_at_step_17(*args):
+        calls["n"] += 1
+        if calls["n"] == 17:  # mid-way through epoch 2 (12 steps per epoch)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args)
+
+    monkeypatch.setattr(methods, "training_loss", interrupt_at_step_17)
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        engine.train(recipe, tmp_path / "interrupted")
+    assert not (tmp_path / "interrupted" / "metrics.json").exists()
+    assert (tmp_path / "interrupted" / "checkpoints" / "step_17").is_dir()
+    monkeypatch.setattr(methods, "training_loss", original)
+    with pytest.raises(RunDirError, match="unfinished run; pass --resume"):
+        engine.train(recipe, tmp_path / "interrupted")
+    resumed = engine.train(recipe, tmp_path / "interrupted", resume=True)
+    assert [t["train_examples"] for t in resumed.pop("timing")] == [
+        t["train_examples"] for t in reference.pop("timing")
+    ]
+    assert resumed == reference
+    for name in ("epoch_predictions.npz", "scores.npz"):
+        with np.load(tmp_path / "straight" / name) as a, np.load(tmp_path / "interrupted" / name) as b:
+            assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a), name
+
+
+def test_finished_run_is_protected(real_data, tmp_path):
+    recipe = small_recipe(eval={"ood": []}, train__epochs=1)
+    first = engine.train(recipe, tmp_path / "run")
+    with pytest.raises(RunDirError, match="already holds a finished run"):
+        engine.train(recipe, tmp_path / "run")
+    assert engine.train(recipe, tmp_path / "run", resume=True) == json.loads(
+        (tmp_path / "run" / "metrics.json").read_text()
+    )
+    again = engine.train(recipe, tmp_path / "run", overwrite=True)
+    assert {**again, "timing": None} == {**first, "timing": None}  # wall-clock timing may differ
+
+
+def test_nan_loss_names_the_step(real_data, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = methods.training_loss
+
+    def nan_at_step_3(*args):
+        calls["n"] += 1
+        loss = original(*args)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(methods, "training_loss", nan_at_step_3)
+    with pytest.raises(NonFiniteLossError, match="nan at step 3 \\(epoch 1\\)"):
+        engine.train(small_recipe(train__log_every=1), tmp_path / "run")
+
+
+@pytest.mark.parametrize("method", ["baseline", "mixup_features_only", "label_smoothing", "erl"])
+def test_every_method_trains(real_data, tmp_path, method):
+    metrics = engine.train(small_recipe(method=method, eval={"ood": []}, train__epochs=1), tmp_path / method)
+    assert metrics["method"] == method and metrics["test"]["n"] == 1066
+
+
+def test_per_sample_lambda_and_trec(real_data, tmp_path):
+    recipe = small_recipe(
+        data={"name": "trec", "max_train_examples": 400},
+        mixup={"alpha": 1.0, "per_sample": True},
+        eval={"ood": ["mr"]},
+        train__epochs=1,
+    )
+    metrics = engine.train(recipe, tmp_path / "trec")
+    assert metrics["test"]["n"] == 500 and metrics["data"]["num_classes"] == 6
+    assert metrics["ood"]["mr"]["n"] == 1066
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "textmix.cli", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["data.name=sst"], "unknown dataset data.name='sst'"),
+        (["model.name=lstm"], "unknown model model.name='lstm'"),
+        (["train.batch_size=5000"], "train.batch_size=5000 is larger than the training set (300 examples)"),
+        (["mixup.alpha=-1"], "mixup.alpha=-1.0 is invalid"),
+        (["data.vectors=/nonexistent/glove.txt"], "word vector file '/nonexistent/glove.txt' does not exist"),
+        (["data.name=custom", "data.path=/nonexistent.csv"], "does not exist"),
+    ],
+)
+def test_cli_reports_bad_input_in_one_line(real_data, tmp_path, overrides, message):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(SMALL))
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    result = run_cli("train", str(recipe), "--output-dir", str(tmp_path / "run"), *sets)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_wrong_label_column(real_data, tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("review,stars\n" + "".join(f"film {i} was fine,{i % 2}\n" for i in range(40)))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"data": {"name": "custom", "path": str(data), "text_column": "review"}}))
+    result = run_cli("train", str(recipe), "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "data.label_column='label' is not a column" in result.stderr and "'stars'" in result.stderr
+
+
+def test_cli_train_and_evaluate(real_data, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({**SMALL, "eval": {"ood": []}, "train": {**SMALL["train"], "epochs": 1}}))
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "textmix.train", "--config", str(recipe), "--output-dir", str(run)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy" in result.stdout
+    result = run_cli("evaluate", str(run), "--set", "eval.mc_dropout_samples=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert evaluation["test"] == pytest.approx(metrics["test"])
+    assert run_cli("evaluate", str(run), "--set", "train.epochs=3").returncode == 2
+
+
+def test_minilm_one_epoch_on_an_mr_subset_beats_chance(real_data, tmp_path):
+    from textmix.engine.recipe import load_recipe
+
+    recipe = load_recipe(
+        Path(__file__).resolve().parents[2] / "recipes" / "mr" / "minilm_mixup.yaml",
+        ["data.max_train_examples=640", "train.epochs=1", "train.batch_size=16", "optim.warmup_ratio=0.1"],
+    )
+    metrics = engine.train(recipe, tmp_path / "minilm")
+    assert metrics["test"]["n"] == 1066
+    assert metrics["test"]["accuracy"] > 0.65, metrics["test"]
+
+
+@pytest.mark.slow
+def test_kim_cnn_non_static_reaches_75_percent_on_mr(real_data, tmp_path):
+    from textmix.engine.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "mr" / "kim_cnn_mixup.yaml")
+    metrics = engine.train(recipe, tmp_path / "kim")
+    assert metrics["test"]["accuracy"] >= 0.75, metrics["test"]

@@ -1,0 +1,131 @@
+"""textmix sweep (grid × seeds, skip finished) and textmix report (tables, figures, aggregate)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from textmix.engine.report import report
+from textmix.engine.report.simulate import mixed_label_entropy
+from textmix.engine.sweep import parse_grid, parse_seeds, plan_sweep, sweep
+from textmix.errors import RecipeError, RunDirError
+
+RECIPE = {
+    "method": "mixup",
+    "data": {"name": "mr", "max_train_examples": 200},
+    "model": {"num_filters": 4},
+    "train": {"epochs": 2, "batch_size": 50},
+    "eval": {"ood": ["random_tokens"], "mc_dropout_samples": 2},
+}
+
+
+def test_grid_parsing_and_validation(tmp_path):
+    assert parse_grid(["mixup.alpha=0.1,0.4", "method=baseline,mixup"]) == {
+        "mixup.alpha": [0.1, 0.4],
+        "method": ["baseline", "mixup"],
+    }
+    assert parse_seeds("1,2,3") == [1, 2, 3]
+    for bad in (["mixup.alpha"], ["a=1", "a=2"]):
+        with pytest.raises(RecipeError):
+            parse_grid(bad)
+    with pytest.raises(RecipeError, match="distinct integers"):
+        parse_seeds("1,1")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    with pytest.raises(RecipeError, match="mixup.alpha=-1.0 is invalid"):  # checked before any training
+        plan_sweep(recipe, {"mixup.alpha": [0.2, -1]}, [1], [], tmp_path / "out")
+    runs = plan_sweep(recipe, {"mixup.alpha": [0.2, 1.0]}, [1, 2], [], tmp_path / "out")
+    assert [r.name for r, _ in runs] == ["alpha=0.2_seed=1", "alpha=0.2_seed=2", "alpha=1.0_seed=1", "alpha=1.0_seed=2"]
+    assert [(rec.mixup.alpha, rec.train.seed) for _, rec in runs] == [(0.2, 1), (0.2, 2), (1.0, 1), (1.0, 2)]
+
+
+def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    out = tmp_path / "sweep"
+    first = sweep(recipe, {"mixup.alpha": [0.2, 1.0]}, [1, 2], [], out)
+    assert [row["status"] for row in first] == ["trained"] * 4
+    again = sweep(recipe, {"mixup.alpha": [0.2, 1.0]}, [1, 2], [], out)
+    assert [row["status"] for row in again] == ["skipped (finished)"] * 4
+    assert [row["test_ece"] for row in again] == [row["test_ece"] for row in first]
+    sweep(recipe, {"method": ["baseline"]}, [1, 2], [], out)
+
+    aggregate = report(sorted(out.iterdir()), tmp_path / "report")
+    files = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {
+        "README.md",
+        "results.json",
+        "metrics_by_method.png",
+        "reliability_mr_kim_cnn.png",
+        "alpha_mr_kim_cnn.png",
+        "label_entropy_mr_kim_cnn.png",
+        "ood_mr_kim_cnn.png",
+        "joint_density_mr_kim_cnn.png",
+        "curves_mr_kim_cnn.png",
+    } <= files
+    settings = [g["setting"] for g in aggregate["groups"]]
+    assert settings == ["baseline", "mixup α=0.2", "mixup α=1"]
+    eces = [json.loads((out / f"alpha=0.2_seed={s}" / "metrics.json").read_text())["test"]["ece"] for s in (1, 2)]
+    group = aggregate["groups"][1]
+    assert group["seeds"] == 2
+    assert group["test"]["ece"]["mean"] == pytest.approx(np.mean(eces))
+    assert group["test"]["ece"]["std"] == pytest.approx(np.std(eces, ddof=1))
+    table = (tmp_path / "report" / "README.md").read_text()
+    assert "| mixup α=0.2 | 2 | " in table and f"{100 * np.mean(eces):.2f} ± {100 * np.std(eces, ddof=1):.2f}" in table
+    aurocs = [
+        json.loads((out / f"method=baseline_seed={s}" / "metrics.json").read_text())["ood"]["random_tokens"][
+            "mc_dropout"
+        ]["auroc"]
+        for s in (1, 2)
+    ]
+    ood_row = next(line for line in table.splitlines() if line.startswith("| mr / kim_cnn | baseline | random_tokens"))
+    assert ood_row.endswith(f"| {100 * np.mean(aurocs):.2f} ± {100 * np.std(aurocs, ddof=1):.2f} |")
+
+    chosen = report(sorted(out.iterdir()), tmp_path / "chosen", figure_kinds=["ood", "reliability"])
+    assert sorted(chosen["figures"]) == ["ood_mr_kim_cnn.png", "reliability_mr_kim_cnn.png"]
+    assert {p.name for p in (tmp_path / "chosen").glob("*.png")} == set(chosen["figures"])
+    with pytest.raises(RecipeError, match=r"unknown figure kind\(s\) \['oods'\]; choose from metrics_by_method"):
+        report(sorted(out.iterdir()), tmp_path / "bad", figure_kinds=["oods"])
+
+    whole = report([out], tmp_path / "whole", figure_kinds=[])  # a sweep folder stands for its runs
+    assert whole["groups"] == aggregate["groups"]
+    unfinished = out / "alpha=2.0_seed=1"
+    unfinished.mkdir()
+    (unfinished / "recipe.yaml").write_text((out / "alpha=1.0_seed=1" / "recipe.yaml").read_text())
+    with pytest.raises(RunDirError, match=r"sweep folder .* has unfinished runs \['alpha=2.0_seed=1'\]"):
+        report([out], tmp_path / "half")
+    with pytest.raises(RunDirError, match="is neither a finished run"):
+        report([tmp_path / "report"], tmp_path / "nothing")
+    unfinished.joinpath("recipe.yaml").unlink()
+    unfinished.rmdir()
+
+    longer = out / "alpha=1.0_seed=3"  # the same setting trained longer is another experiment, not a seed
+    longer.mkdir()
+    shutil.copy(out / "alpha=1.0_seed=1" / "metrics.json", longer)
+    recipe = yaml.safe_load((out / "alpha=1.0_seed=1" / "recipe.yaml").read_text())
+    recipe["train"].update(seed=3, epochs=5)
+    (longer / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match=r"both 'mixup α=1' on mr / kim_cnn but their recipes differ in train.epochs;"):
+        report([out], tmp_path / "mixed")
+    recipe["train"]["epochs"] = 2  # only the seed differs: a repetition
+    (longer / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert report([out], tmp_path / "three", figure_kinds=[])["groups"][2]["seeds"] == 3
+    shutil.rmtree(longer)
+
+    report([out / "alpha=1.0_seed=1"], tmp_path / "one_seed", figure_kinds=[])
+    accuracy = json.loads((out / "alpha=1.0_seed=1" / "metrics.json").read_text())["test"]["accuracy"]
+    one_seed_table = (tmp_path / "one_seed" / "README.md").read_text()
+    assert f"| mixup α=1 | 1 | {100 * accuracy:.2f} | " in one_seed_table  # no "± 0.00" for one seed
+    assert "±" not in one_seed_table.split("| mixup α=1 | 1 |")[1].splitlines()[0]
+
+
+def test_mixed_label_entropy_matches_hand_computed_cases():
+    assert np.all(mixed_label_entropy([300, 0], alpha=1.0, batch_size=50, draws=1000) == 0)  # one class
+    # λ ≈ 0.5 (α large): a pair of different labels has entropy ln 2, a pair of equal labels 0
+    h = mixed_label_entropy([5000, 5000], alpha=1e4, batch_size=100, draws=20_000)
+    assert np.all((h < 1e-6) | (np.abs(h - np.log(2)) < 1e-3))
+    assert np.mean(h > 0.5) == pytest.approx(0.5, abs=0.02)
+    # α small: λ near 0 or 1, so most mixed labels are nearly pure
+    assert mixed_label_entropy([5000, 5000], alpha=0.1, batch_size=100).mean() < 0.5 * h.mean()

@@ -1,0 +1,157 @@
+"""The package layout holds: core ← engine ← tasks (text, vision), no cycles, small modules, and a
+vision user never loads the text stack."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("textmix", "vision")
+TEXT_STACK = ["transformers", "gensim", "datasets", "textmix.text"]
+CORE = {f"textmix.{m}" for m in ("calibration", "errors", "io", "losses", "mixup", "plots", "sampling", "splits")}
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name → file of every module of the project's packages."""
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def imports(path: Path, known: dict[str, Path]) -> set[str]:
+    """Project modules ``path`` imports anywhere in its body (function-level imports included);
+    ``from pkg import name`` counts as ``pkg.name`` when that is a module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            ]
+        else:
+            continue
+        found |= {n for n in names if n in known}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports(path, known) - {name} for name, path in known.items()}
+
+
+def test_no_import_cycles_counting_function_level_imports():
+    edges = graph()
+    state, cycles = {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_layers_import_only_downwards():
+    """core imports nothing of the project but core; the engine no task; vision not the text task."""
+    for name, deps in graph().items():
+        if name in CORE:
+            assert deps <= CORE, f"core module {name} imports {deps - CORE}"
+        if name.startswith("textmix.engine"):
+            bad = {d for d in deps if d.startswith(("textmix.text", "vision", "textmix.cli", "textmix.docs"))}
+            assert not bad, f"{name} imports {bad}"
+        if name.startswith("vision"):
+            assert not {d for d in deps if d.startswith("textmix.text")}, f"{name} imports the text task"
+        if name.startswith("textmix.text"):
+            assert not {d for d in deps if d.startswith("vision")}, f"{name} imports vision"
+
+
+def test_the_engine_names_no_text_or_vision_concept():
+    words = re.compile(r"\b(featurizer|tokeni[sz]er|hub|images?|pixels?|gensim|transformers?|vocab\w*)\b", re.I)
+    for path in sorted((REPO / "textmix" / "engine").rglob("*.py")):
+        hits = [f"{path.name}:{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
+                if words.search(line)]  # fmt: skip
+        assert not hits, "\n".join(hits)
+
+
+def test_run_directory_file_names_live_in_one_module():
+    from textmix.engine.rundir import RunDir
+
+    # file and folder names RunDir owns ("model", the "eval_" prefix and "tensorboard", also the name of
+    # accelerate's tracker, are common words: left out)
+    names = {v for k, v in vars(RunDir).items() if k.isupper() and v not in ("model", "eval_", "tensorboard")}
+    assert {"metrics.json", "recipe.yaml", "checkpoints", "textmix.json", "model.safetensors"} <= names
+    owner = REPO / "textmix" / "engine" / "rundir.py"
+    for name, path in modules().items():
+        literals = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)}
+        if path != owner:
+            assert not (literals & names), f"{name} spells run-directory names {literals & names}: use RunDir"
+
+
+def test_no_module_over_400_lines_and_no_function_over_80():
+    for name, path in modules().items():
+        source = path.read_text()
+        assert len(source.splitlines()) <= 400, f"{name} has {len(source.splitlines())} lines"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 80, f"{name}.{node.name} has {length} lines"
+
+
+def loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint([m for m in {TEXT_STACK!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_core_and_vision_task_import_without_the_text_stack():
+    assert loaded_after("import textmix, textmix.engine, vision, vision.task") == []
+
+
+def test_textmix_train_on_a_vision_recipe_never_loads_the_text_stack(tmp_path):
+    from PIL import Image
+
+    for split, n in (("train", 12), ("test", 4)):
+        for cls, value in (("cat", 20), ("dog", 220)):
+            (tmp_path / "tree" / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (32, 32), (value, 10 * i, 0)).save(tmp_path / "tree" / split / cls / f"{i}.png")
+    sets = ["data.name=imagefolder", f"data.path={tmp_path / 'tree'}", "data.max_train_examples=null",
+            "train.epochs=1", "train.batch_size=4", "model.options={width: 2, blocks: [1, 1, 1, 1]}",
+            "eval.ood=[gaussian_noise]", "eval.mc_dropout_samples=0"]  # fmt: skip
+    argv = ["train", str(REPO / "recipes/vision/cifar10_small_mixup.yaml"), "--output-dir", str(tmp_path / "run")]
+    argv += [a for s in sets for a in ("--set", s)]
+    code = f"import os; os.environ['TEXTMIX_CACHE'] = {str(tmp_path / 'cache')!r}\n"
+    code += f"from textmix.cli import main\nassert main({argv!r}) == 0"
+    assert loaded_after(code) == []
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("textmix")
+    assert script.is_file(), "pip install -e . installs the `textmix` console script"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "train" in out and "evaluate" in out
+
+
+@pytest.mark.parametrize("task", ["text", "vision"])
+def test_built_in_tasks_are_found_through_entry_points(task):
+    from textmix.engine.tasks import get_task, task_names
+
+    assert task in task_names()
+    assert {"data", "model"} <= set(get_task(task).sections)

@@ -1,0 +1,192 @@
+"""Sharing models: load_model / predict round trips, push --dry-run folder, the upload call, errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import data_dir
+
+import textmix
+import textmix.engine as engine
+import textmix.text.hub as hub
+from textmix.engine.recipe import recipe_from_dict
+from textmix.errors import HubError
+from textmix.text.predict import SAFE_PATTERNS
+
+SECRET = "hf_textmixTestTokenThatMustNeverBeWritten"
+UPLOAD_FILES = {
+    "README.md",
+    "config.json",
+    "featurizer.json",
+    "metrics.json",
+    "model.safetensors",
+    "reliability.png",
+    "textmix.json",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    folder = data_dir()
+    if folder is None:
+        pytest.skip("real data not found: set TEXTMIX_DATA_DIR to the shared data folder (../shared/data)")
+    os.environ["TEXTMIX_DATA_DIR"] = str(folder)
+    recipe = recipe_from_dict(
+        {
+            "method": "mixup",
+            "data": {"name": "mr", "max_train_examples": 400},
+            "model": {"num_filters": 16},
+            "train": {"epochs": 2, "batch_size": 25},
+        }
+    )
+    run = tmp_path_factory.mktemp("hub") / "run"
+    engine.train(recipe, run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def test_texts(run_dir):
+    from textmix.text.task import load_splits
+
+    return load_splits(recipe_from_dict({"data": {"name": "mr"}}).data)["test"]["text"]
+
+
+def test_round_trip_gives_identical_probabilities(run_dir, test_texts):
+    model = textmix.load_model(run_dir)
+    saved = np.load(run_dir / "predictions.npz")
+    np.testing.assert_allclose(model.predict_proba(test_texts, calibrated=False), saved["test_probs"], atol=1e-6)
+    temperature = json.loads((run_dir / "metrics.json").read_text())["temperature_scaled"]["temperature"]
+    assert model.temperature == pytest.approx(temperature)
+    expected = torch.softmax(torch.from_numpy(saved["test_logits"]).double() / temperature, 1).numpy()
+    np.testing.assert_allclose(model.predict_proba(test_texts), expected, atol=1e-6)
+    assert model.label_names == ["neg", "pos"]
+
+
+def test_dry_run_writes_exactly_the_upload_folder(run_dir, test_texts, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    out = tmp_path / "upload"
+    hub.push_run(run_dir, "someone/mr-mixup", dry_run=out)
+    assert {p.name for p in out.iterdir()} == UPLOAD_FILES
+    for path in out.iterdir():
+        assert SECRET.encode() not in path.read_bytes()
+    card = (out / "README.md").read_text()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert "model-index" in card and "library_name: textmix" in card
+    assert f"value: {round(metrics['test']['ece'], 6)}" in card
+    assert "(α = 0.4)" in card and "reliability.png" in card and 'textmix.load_model("someone/mr-mixup")' in card
+    original = textmix.load_model(run_dir).predict_proba(test_texts[:50])
+    np.testing.assert_array_equal(textmix.load_model(out).predict_proba(test_texts[:50]), original)
+    with pytest.raises(HubError, match="not empty"):
+        hub.push_run(run_dir, "someone/mr-mixup", dry_run=out)
+
+
+def test_push_calls_create_repo_and_upload_folder(run_dir, monkeypatch):
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, **kwargs):
+            calls.append(("create_repo", kwargs))
+            return "https://huggingface.co/someone/mr-mixup"
+
+        def upload_folder(self, **kwargs):
+            files = {p.name for p in __import__("pathlib").Path(kwargs["folder_path"]).iterdir()}
+            calls.append(("upload_folder", {**kwargs, "files": files}))
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: SECRET)
+    url = hub.push_run(run_dir, "someone/mr-mixup", private=True)
+    assert url == "https://huggingface.co/someone/mr-mixup"
+    assert calls[0] == ("create_repo", {"repo_id": "someone/mr-mixup", "private": True, "exist_ok": True})
+    assert calls[1][0] == "upload_folder" and calls[1][1]["repo_id"] == "someone/mr-mixup"
+    assert calls[1][1]["files"] == UPLOAD_FILES
+
+
+def test_push_without_token_or_network_fails_clearly(run_dir, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(HubError, match="no Hugging Face token: run `hf auth login` or set HF_TOKEN"):
+        hub.push_run(run_dir, "someone/mr-mixup")
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: SECRET)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubError, match="pushing to someone/mr-mixup failed") as error:
+        hub.push_run(run_dir, "someone/mr-mixup")
+    assert SECRET not in str(error.value)
+    with pytest.raises(HubError, match="user/name"):
+        hub.push_run(run_dir, "no-namespace")
+
+
+def test_loading_reads_no_pickles(tmp_path, run_dir):
+    assert not any(p.endswith((".bin", ".pkl", ".pt", ".pth")) for p in SAFE_PATTERNS)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("textmix.json", "config.json", "featurizer.json"):
+        (folder / name).write_bytes((run_dir / "model" / name).read_bytes())
+    (folder / "pytorch_model.bin").write_bytes(b"not to be unpickled")
+    with pytest.raises(HubError, match="safetensors weights only"):
+        textmix.load_model(folder)
+    with pytest.raises(HubError, match="could not be downloaded"):
+        textmix.load_model("someone/not-downloadable-offline")
+
+
+def test_predict_cli(run_dir, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a gripping , funny and moving film\n\nthe plot is a mess and the acting is wooden\n")
+    command = [sys.executable, "-m", "textmix.cli", "predict", str(run_dir)]
+    out = subprocess.run([*command, "--file", str(texts), "--jsonl"], capture_output=True, text=True, check=True)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["text"] for r in rows] == [
+        "a gripping , funny and moving film",
+        "the plot is a mess and the acting is wooden",
+    ]
+    expected = textmix.load_model(run_dir).predict_proba([r["text"] for r in rows])
+    for row, probs in zip(rows, expected):
+        assert row["probability"] == pytest.approx(probs.max())
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0)
+    everything = subprocess.run([*command, "one text", "--abstain-below", "1.0"], capture_output=True, text=True)
+    assert everything.stdout.startswith("abstain\t")
+    nothing = subprocess.run([*command, "one text", "--abstain-below", "0"], capture_output=True, text=True)
+    assert nothing.stdout.split("\t")[0] in ("neg", "pos")
+    bad = subprocess.run([*command, "x", "--abstain-below", "2"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "abstain_below must be a probability in [0, 1], got 2.0" in bad.stderr
+
+
+def test_transformer_round_trip(tmp_path):
+    from textmix.text.features import HFFeaturizer
+    from textmix.text.task import save_text_model
+    from textmix.text.models.transformer import TransformerClassifier, resolve_checkpoint
+
+    torch.manual_seed(0)
+    model = TransformerClassifier.from_backbone("minilm", num_classes=3).eval()
+    featurizer = HFFeaturizer.from_pretrained(resolve_checkpoint("minilm"), max_length=32)
+    info = {"model": "transformer", "num_classes": 3, "label_names": ["a", "b", "c"], "temperature": 1.5}
+    (tmp_path / "model").mkdir()
+    save_text_model(model, featurizer, tmp_path / "model")
+    (tmp_path / "model" / "textmix.json").write_text(json.dumps(info))
+    loaded = textmix.load_model(tmp_path / "model")
+    texts = ["what a film", "a much longer sentence about nothing in particular at all"]
+    ids = featurizer.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(ids["input_ids"], ids["attention_mask"])
+    np.testing.assert_allclose(loaded.predict_proba(texts), torch.softmax(logits.double() / 1.5, 1).numpy(), atol=1e-5)
+
+
+def test_recipe_hub_section_pushes_at_the_end(real_data, tmp_path, monkeypatch):
+    pushed = []
+    monkeypatch.setattr(hub, "push_run", lambda run, repo, private: pushed.append((run, repo, private)) or "url")
+    recipe = recipe_from_dict(
+        {
+            "data": {"name": "mr", "max_train_examples": 200},
+            "model": {"num_filters": 4},
+            "train": {"epochs": 1, "batch_size": 50},
+            "hub": {"push": True, "repo_id": "someone/x", "private": True},
+        }
+    )
+    engine.train(recipe, tmp_path / "run")
+    assert pushed == [(tmp_path / "run", "someone/x", True)]

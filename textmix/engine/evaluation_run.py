@@ -1,0 +1,37 @@
+"""``textmix evaluate RUN_DIR``: reload a run's best model and recompute every metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textmix.engine.evaluate import evaluate_model, write_outputs
+from textmix.engine.recipe import load_recipe
+from textmix.engine.run import make_accelerator
+from textmix.engine.rundir import RunDir
+from textmix.engine.tasks import get_task
+from textmix.errors import RecipeError, RunDirError
+from textmix.io import atomic_write_json
+
+
+def evaluate_run(run_dir: str | Path, overrides: list[str] = ()) -> dict:
+    """Evaluate ``run_dir/model`` on the recipe's validation and test splits.
+
+    Only ``eval.*`` keys may be overridden. Writes ``evaluation.json``, ``eval_predictions.npz``
+    and ``eval_reliability.png`` (never touches the training outputs).
+    """
+    run = RunDir(run_dir)
+    if not run.has_recipe or not run.model.is_dir():
+        raise RunDirError(f"{run} is not a finished textmix run (needs {RunDir.RECIPE} and {RunDir.MODEL}/)")
+    for assignment in overrides:
+        if not assignment.startswith("eval."):
+            raise RecipeError(f"textmix evaluate only overrides eval.* keys, got {assignment!r}")
+    recipe = load_recipe(run.recipe, overrides)
+    accelerator = make_accelerator()
+    data = get_task(recipe.task).load_for_evaluation(recipe, run.model)
+    data.model, *loaders = accelerator.prepare(data.model, data.loaders["validation"], data.loaders["test"])
+    data.loaders = dict(zip(("validation", "test"), loaders))
+    report, val_logits, test_logits, _ = evaluate_model(recipe, accelerator, data.model, data)
+    if accelerator.is_main_process:
+        write_outputs(recipe, run, val_logits, test_logits, data.labels, prefix=RunDir.EVAL_PREFIX)
+        atomic_write_json(run.evaluation, report)
+    return report

@@ -1,0 +1,220 @@
+"""The training loop, torchvision-references style: :func:`train_one_epoch` and :func:`validate`
+over a :class:`Session` (what one run holds while it trains)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from tqdm.auto import tqdm
+
+from textmix.calibration import calibration_report
+from textmix.engine import methods
+from textmix.engine.evaluate import predict_logits, softmax
+from textmix.engine.recipe import Recipe
+from textmix.engine.rundir import RunDir
+from textmix.engine.tasks import TaskData
+from textmix.errors import NonFiniteLossError, TrainingInterrupted
+from textmix.io import atomic_save_npz, atomic_write_text
+from textmix.mixup import Mixup, one_hot_targets
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class Progress:
+    """What a checkpoint must remember besides model, optimizer, scheduler and RNG states."""
+
+    epoch: int = 0  # completed epochs
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_val_accuracy: float = -1.0
+    best_epoch: int = -1
+    epoch_loss_sum: float = 0.0  # losses of this epoch's steps before an interruption
+    epoch_loss_steps: int = 0
+    epoch_seconds: float = 0.0  # wall time of this epoch's training steps so far
+    epoch_examples: int = 0  # training examples of this epoch so far, all processes
+    history: list = field(default_factory=list)
+    timing: list = field(default_factory=list)  # per epoch; apart from history, which is reproducible
+
+    def add_losses(self, losses: list[torch.Tensor]) -> None:
+        """Fold step losses into the running sum, in step order (so resumed sums are identical)."""
+        for loss in torch.stack(losses).double().cpu().tolist() if losses else []:
+            self.epoch_loss_sum += loss
+            self.epoch_loss_steps += 1
+
+    def start_next_epoch(self, epoch: int) -> None:
+        self.epoch = epoch + 1
+        self.step_in_epoch = 0
+        self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0
+        self.epoch_seconds, self.epoch_examples = 0.0, 0
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+@dataclass
+class Session:
+    """One run while it trains: the recipe, its run directory, and the prepared objects."""
+
+    recipe: Recipe
+    run: RunDir
+    accelerator: Accelerator
+    data: TaskData  # loaders prepared by the accelerator
+    model: torch.nn.Module  # prepared (wrapped under DDP)
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    mixer: Mixup | None
+    train_sampler: object  # the task's batch sampler, before the accelerator wrapped it
+    progress: Progress = field(default_factory=Progress)
+    epoch_predictions: dict = field(default_factory=dict)  # confidence_E / correct_E on validation
+
+    @property
+    def unwrapped(self) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    def save_checkpoint(self) -> None:
+        """``accelerator.save_state`` into checkpoints/step_N; older checkpoints are removed."""
+        folder = self.run.checkpoint(self.progress.global_step)
+        self.accelerator.save_state(str(folder))
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            for old in self.run.all_checkpoints():
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+
+
+class StopFlag:
+    """Turns SIGINT / SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def check_finite(losses: torch.Tensor, first_step: int, epoch: int) -> None:
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        step = first_step + int(bad[0])
+        raise NonFiniteLossError(
+            f"training loss is {float(losses[int(bad[0])])} at step {step} (epoch {epoch + 1}); "
+            "lower optim.lr, set optim.grad_clip, or check the data"
+        )
+
+
+def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
+    """Train one epoch (from where an interrupted run stopped); return its mean training loss."""
+    recipe, accelerator, progress = s.recipe, s.accelerator, s.progress
+    num_classes = s.data.facts["num_classes"]
+    s.model.train()
+    train_loader = s.data.loaders["train"]
+    s.train_sampler.set_epoch(epoch)
+    train_loader.set_epoch(epoch)
+    loader = train_loader
+    if progress.step_in_epoch:
+        loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
+    losses = []
+    started = time.perf_counter()
+    disable = not accelerator.is_local_main_process
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}", disable=disable, leave=False)
+    for batch in bar:
+        labels = batch["labels"]  # (B,)
+        plan = s.mixer.plan(len(labels), accelerator.device) if s.mixer is not None else None
+        logits = s.model(**s.data.inputs_fn(batch), plan=plan)  # (B, K)
+        targets = plan.mix_targets(labels, num_classes) if plan is not None else one_hot_targets(labels, num_classes)
+        loss = methods.training_loss(recipe, logits, targets)
+        accelerator.backward(loss)
+        if recipe.optim.grad_clip:
+            accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)
+        s.optimizer.step()
+        s.scheduler.step()
+        s.optimizer.zero_grad()
+        if hasattr(s.unwrapped, "after_optimizer_step"):
+            s.unwrapped.after_optimizer_step()
+        losses.append(loss.detach())
+        progress.epoch_examples += len(labels) * accelerator.num_processes
+        progress.step_in_epoch += 1
+        progress.global_step += 1
+        if progress.global_step % recipe.train.log_every == 0:
+            recent = torch.stack(losses[-recipe.train.log_every :]).float().cpu()
+            check_finite(recent, progress.global_step - len(recent) + 1, epoch)
+            accelerator.log({"train/loss": float(recent.mean())}, step=progress.global_step)
+            bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
+        if stop.requested:
+            progress.epoch_seconds += time.perf_counter() - started
+            progress.add_losses(losses)
+            s.save_checkpoint()
+            raise TrainingInterrupted(
+                f"interrupted at epoch {epoch + 1}, step {progress.global_step}; state saved in "
+                f"{s.run.checkpoints}; continue with --resume"
+            )
+    if losses:
+        check_finite(torch.stack(losses).float().cpu(), progress.global_step - len(losses) + 1, epoch)
+    progress.add_losses(losses)
+    progress.epoch_seconds += time.perf_counter() - started
+    progress.timing.append(
+        {
+            "epoch": epoch + 1,
+            "train_seconds": progress.epoch_seconds,
+            "train_examples": progress.epoch_examples,
+            "examples_per_second": progress.epoch_examples / max(progress.epoch_seconds, 1e-9),
+        }
+    )
+    return progress.epoch_loss_sum / max(progress.epoch_loss_steps, 1)
+
+
+def validate(s: Session, epoch: int) -> dict:
+    """Calibration metrics of the validation split; keeps per-example confidence and correctness."""
+    data = s.data
+    logits = predict_logits(s.model, data.loaders["validation"], s.accelerator, data.n["validation"], data.inputs_fn)
+    probs, labels = softmax(logits), data.labels["validation"]
+    s.epoch_predictions[f"confidence_{epoch + 1}"] = probs.max(1).astype(np.float32)
+    s.epoch_predictions[f"correct_{epoch + 1}"] = probs.argmax(1) == labels
+    return calibration_report(probs, labels, s.recipe.eval.n_bins)
+
+
+def record_epoch(s: Session, epoch: int, train_loss: float, val: dict) -> bool:
+    """Log the epoch (history, trackers, log.jsonl, epoch_predictions.npz); True if it is the best so far."""
+    progress, accelerator = s.progress, s.accelerator
+    record = {"epoch": epoch + 1, "step": progress.global_step, "train_loss": train_loss}
+    record.update({f"val_{k}": v for k, v in val.items()})
+    progress.history.append(record)
+    accelerator.log(
+        {k.replace("val_", "val/", 1): v for k, v in record.items() if k.startswith("val_")}, step=progress.global_step
+    )
+    logger.info(
+        f"epoch {epoch + 1}: loss {train_loss:.4f} val acc {val['accuracy']:.4f} ece {val['ece']:.4f}",
+        main_process_only=True,
+    )
+    if accelerator.is_main_process:
+        atomic_write_text(s.run.log, "".join(json.dumps(r) + "\n" for r in progress.history))
+        atomic_save_npz(s.run.epoch_predictions, **s.epoch_predictions)
+    if val["accuracy"] > progress.best_val_accuracy:
+        progress.best_val_accuracy = val["accuracy"]
+        progress.best_epoch = epoch + 1
+        return True
+    return False

@@ -1,0 +1,73 @@
+"""What a recipe's method, loss and optimizer sections turn into: mixer, loss, optimizer, schedule.
+
+Each is a table lookup; names are validated with the recipe, so an unknown name never reaches
+here (a KeyError would be a bug, not a fallback).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from textmix.engine.recipe import Recipe
+from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
+from textmix.mixup import Mixup
+
+MIX_MODES = {"mixup": "full", "mixup_features_only": "features_only"}
+
+
+def make_mixer(recipe: Recipe, seed: int, sites: int = 1) -> Mixup | None:
+    """The method's mixer (None for methods that do not mix), seeded for this rank."""
+    if recipe.method not in MIX_MODES:
+        return None
+    return Mixup(
+        alpha=recipe.mixup.alpha,
+        per_sample=recipe.mixup.per_sample,
+        mode=MIX_MODES[recipe.method],
+        sites=sites,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def training_loss(recipe: Recipe, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The method's loss on (B, K) logits and (B, K) probability targets."""
+    if recipe.method == "label_smoothing":
+        targets = smooth_targets(targets, recipe.loss.label_smoothing)
+    if recipe.method == "erl":
+        return confidence_penalty_loss(logits, targets, recipe.loss.erl_kappa)
+    return soft_target_cross_entropy(logits, targets)
+
+
+OPTIMIZERS = {
+    "adadelta": lambda params, o: torch.optim.Adadelta(
+        params, lr=o.lr, rho=o.rho, eps=o.eps, weight_decay=o.weight_decay
+    ),
+    "adamw": lambda params, o: torch.optim.AdamW(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay),
+    "sgd": lambda params, o: torch.optim.SGD(
+        params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay
+    ),
+}
+
+
+def make_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return OPTIMIZERS[recipe.optim.name](params, recipe.optim)
+
+
+def make_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int, num_processes: int):
+    """constant, linear (warmup, then linear decay to 0) or step (× gamma at each milestone epoch)."""
+    o = recipe.optim
+    # accelerate steps a prepared scheduler once per process per optimizer step
+    per_epoch = steps_per_epoch * num_processes
+    if o.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, [m * per_epoch for m in o.milestones], gamma=o.gamma)
+    total = per_epoch * recipe.train.epochs
+    warmup = int(o.warmup_ratio * total)
+
+    def linear(step):
+        if step < warmup:
+            return (step + 1) / max(warmup, 1)
+        return max(0.0, (total - step) / max(total - warmup, 1))
+
+    factor = {"linear": linear, "constant": lambda step: 1.0}[o.schedule]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

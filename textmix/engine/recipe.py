@@ -1,0 +1,383 @@
+"""Experiment recipes: nested dataclasses, YAML defaults, ``--set key.sub=value`` overrides.
+
+The engine owns the sections every task shares (``method``, ``mixup``, ``loss``, ``optim``,
+``train``, ``eval``); the recipe's task owns ``data``, ``model`` and any further sections
+(:attr:`textmix.engine.tasks.Task.sections`). Unknown keys are rejected with the closest valid
+key; values are checked against the field types (strings such as ``2e-5``, which PyYAML reads as
+str, are converted for float fields). Hardware (devices, processes, mixed precision) is not a
+recipe matter: it lives in accelerate configs (``recipes/accelerate/*.yaml``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textmix.engine.tasks import Task, get_task
+from textmix.errors import RecipeError
+
+METHODS = ("baseline", "mixup", "mixup_features_only", "label_smoothing", "erl")
+MIXUP_METHODS = ("mixup", "mixup_features_only")
+OPTIMIZERS = ("adadelta", "adamw", "sgd")
+SCHEDULES = ("constant", "linear", "step")
+DEFAULT_TASK = "text"
+
+
+@dataclass
+class MixupConfig:
+    """Args:
+    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by methods mixup and mixup_features_only.
+    per_sample: one λ per example instead of one per batch (paper default: per batch).
+    mix_point: where the model mixes (each task lists its models' mix points with model.name);
+        None: the task's default.
+    """
+
+    alpha: float = 0.4
+    per_sample: bool = False
+    mix_point: str | None = None
+
+
+@dataclass
+class LossConfig:
+    """Args:
+    label_smoothing: ε of method label_smoothing (spread over all K classes).
+    erl_kappa: κ of method erl (confidence penalty CE − κ·H).
+    """
+
+    label_smoothing: float = 0.1
+    erl_kappa: float = 0.1
+
+
+@dataclass
+class OptimConfig:
+    """Args:
+    name: adadelta (Kim), adamw (fine-tuning) or sgd.
+    lr: learning rate.
+    weight_decay: L2 / decoupled weight decay.
+    momentum: sgd momentum.
+    nesterov: sgd Nesterov momentum.
+    rho: adadelta decay of squared gradients (Kim: 0.95).
+    eps: adadelta / adamw epsilon (Kim: 1e-6).
+    schedule: constant, linear (warmup then linear decay to 0) or step.
+    warmup_ratio: linear: share of steps spent warming up.
+    milestones: step: epochs at which lr is multiplied by gamma.
+    gamma: step: decay factor.
+    grad_clip: clip the gradient norm to this value (None: off).
+    """
+
+    name: str = "adadelta"
+    lr: float = 1.0
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    rho: float = 0.95
+    eps: float = 1e-6
+    schedule: str = "constant"
+    warmup_ratio: float = 0.0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    grad_clip: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Args:
+    epochs: passes over the training set.
+    batch_size: examples per step and process (Kim: 50).
+    eval_batch_size: examples per evaluation batch.
+    seed: seed of initialization, dropout, shuffling and mixup (each rank derives its own).
+    log_every: steps between loss logs and non-finite loss checks.
+    output_dir: run directory (the CLI's --output-dir wins).
+    """
+
+    epochs: int = 10
+    batch_size: int = 50
+    eval_batch_size: int = 256
+    seed: int = 1
+    log_every: int = 50
+    output_dir: str | None = None
+
+
+@dataclass
+class EvalConfig:
+    """Args:
+    n_bins: reliability bins for ECE / OE / MCE (15 as in the paper).
+    temperature_scaling: fit T on validation logits and report metrics before and after.
+    mc_dropout_samples: T > 0 stochastic forward passes with dropout on (norm layers in eval).
+    ood: out-of-distribution sets for AUROC of winning scores: dataset names of the task (see
+        data.name) or noise sets (gaussian_noise; each task lists its own).
+    perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
+        winning score and entropy per μ; continuous inputs only, not tokens); empty: off.
+    """
+
+    n_bins: int = 15
+    temperature_scaling: bool = True
+    mc_dropout_samples: int = 0
+    ood: list[str] = field(default_factory=list)
+    perturbation: list[float] = field(default_factory=list)
+
+
+SECTIONS: dict[str, type] = {
+    "mixup": MixupConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+}
+
+
+@dataclass
+class Recipe:
+    """Args:
+    task: the registered task whose data and models the recipe names (built in: text, and the
+        task of the vision/ package; yours through textmix.engine.register_task).
+    method: baseline (ERM), mixup, mixup_features_only, label_smoothing or erl.
+    """
+
+    task: str = DEFAULT_TASK
+    method: str = "baseline"
+    data: Any = None  # the task's data section (has ``name``)
+    model: Any = None  # the task's model section (has ``name``)
+    mixup: MixupConfig = field(default_factory=MixupConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    extra: dict[str, Any] = field(default_factory=dict)  # further task-owned sections, by name
+
+    @property
+    def mixes(self) -> bool:
+        return self.method in MIXUP_METHODS
+
+    def validate(self) -> Recipe:
+        """Check the shared sections' values that types alone cannot; raise RecipeError naming the key."""
+        alpha = self.mixup.alpha
+        checks = [
+            (self.method in METHODS, "method", f"one of {', '.join(METHODS)}"),
+            (math.isfinite(alpha) and alpha >= 0, "mixup.alpha", "a finite number >= 0 (0 disables mixing)"),
+            (0 <= self.loss.label_smoothing <= 1, "loss.label_smoothing", "in [0, 1]"),
+            (math.isfinite(self.loss.erl_kappa) and self.loss.erl_kappa >= 0, "loss.erl_kappa", ">= 0"),
+            (self.train.epochs >= 1, "train.epochs", ">= 1"),
+            (self.train.batch_size >= 1, "train.batch_size", ">= 1"),
+            (self.train.eval_batch_size >= 1, "train.eval_batch_size", ">= 1"),
+            (self.train.log_every >= 1, "train.log_every", ">= 1"),
+            (math.isfinite(self.optim.lr) and self.optim.lr > 0, "optim.lr", "> 0"),
+            (self.optim.name in OPTIMIZERS, "optim.name", " or ".join(OPTIMIZERS)),
+            (self.optim.schedule in SCHEDULES, "optim.schedule", " or ".join(SCHEDULES)),
+            (0 <= self.optim.warmup_ratio < 1, "optim.warmup_ratio", "in [0, 1)"),
+            (self.eval.n_bins >= 1, "eval.n_bins", ">= 1"),
+            (self.eval.mc_dropout_samples >= 0, "eval.mc_dropout_samples", ">= 0"),
+            (all(mu >= 0 for mu in self.eval.perturbation), "eval.perturbation", "distances >= 0"),
+        ]
+        for section in ("data", "model", *self.extra):
+            config = getattr(self, section) if section in ("data", "model") else self.extra[section]
+            checks += [(ok, f"{section}.{key}", expected) for ok, key, expected in getattr(config, "checks", list)()]
+        for ok, key, expected in checks:
+            if not ok:
+                raise RecipeError(f"{key}={_get(self, key)!r} is invalid: must be {expected}")
+        if self.mixup.alpha == 0 and self.mixes:
+            raise RecipeError(f"method={self.method} with mixup.alpha=0 never mixes; use method=baseline or alpha > 0")
+        return self
+
+
+def _get(recipe: Recipe, key: str):
+    section, _, rest = key.partition(".")
+    value = recipe.extra[section] if section in recipe.extra else getattr(recipe, section)
+    for part in rest.split(".") if rest else []:
+        value = getattr(value, part)
+    return value
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value, tp, key: str):
+    """Check ``value`` against the annotation ``tp``; convert the safe cases (int → float,
+    numeric strings → float, tuples → lists)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise RecipeError(f"{key} must be a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise RecipeError(f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # PyYAML reads 2e-5 (no dot) as a string
+            except ValueError:
+                pass
+    elif tp is str and isinstance(value, str):
+        return value
+    raise RecipeError(f"{key} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _unknown_key(key: str, names: list[str], prefix: str) -> RecipeError:
+    close = difflib.get_close_matches(str(key), names, n=1)
+    hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(names)}"
+    return RecipeError(f"unknown recipe key '{prefix}{key}'{hint}")
+
+
+def _from_dict(cls, values: dict, prefix: str):
+    if not isinstance(values, dict):
+        raise RecipeError(f"{prefix.rstrip('.')} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise _unknown_key(key, names, prefix)
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def apply_override(values: dict, assignment: str) -> None:
+    """Apply ``key.sub=value`` (value parsed as YAML) to a nested dict in place."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"--set expects key.sub=value, got {assignment!r}")
+    parts = key.strip().split(".")
+    node = values
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"--set {assignment!r}: {part!r} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def _drop_legacy_keys(values: dict, task: Task, task_name: str) -> None:
+    """Remove keys older textmix wrote into every recipe that this task does not use, when they
+    hold their old value (resolved ``recipe.yaml`` of old runs); refuse them otherwise."""
+    for dotted, old in task.legacy_keys.items():
+        section, _, key = dotted.partition(".")
+        node = values.get(section)
+        if not isinstance(node, dict) or key not in node:
+            continue
+        if node[key] != old:
+            raise RecipeError(f"{dotted}={node[key]!r} does not apply to task={task_name} recipes; remove it")
+        del node[key]
+        if not node:
+            del values[section]
+
+
+def recipe_from_dict(values: dict, overrides: list[str] = ()) -> Recipe:
+    """Build and validate a recipe from a nested dict plus ``key=value`` overrides."""
+    if not isinstance(values, dict):
+        raise RecipeError(f"a recipe must be a mapping of sections, got {type(values).__name__}: {values!r}")
+    values = copy.deepcopy(values)
+    for assignment in overrides:
+        apply_override(values, assignment)
+    task_name = values.get("task", DEFAULT_TASK)
+    if not isinstance(task_name, str):
+        raise RecipeError(f"task must be str, got {task_name!r}")
+    task = get_task(task_name)
+    _drop_legacy_keys(values, task, task_name)
+    sections = {**task.sections, **SECTIONS}
+    parsed: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in ("task", "method"):
+            parsed[key] = _coerce(value, str, key)
+        elif key in sections:
+            parsed[key] = _from_dict(sections[key], value or {}, f"{key}.")
+        else:
+            raise _unknown_key(key, ["task", "method", *sections], "")
+    for name, cls in sections.items():
+        parsed.setdefault(name, cls())
+    extra = {name: parsed.pop(name) for name in task.sections if name not in ("data", "model")}
+    recipe = Recipe(**parsed, extra=extra)
+    if recipe.mixup.mix_point is None:
+        recipe.mixup.mix_point = task.default_mix_point
+    recipe.validate()
+    task.validate(recipe)
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    """Read a YAML recipe file, apply overrides, validate."""
+    path = Path(path)
+    if path.is_dir():
+        raise RecipeError(f"recipe {str(path)!r} is a folder; give a YAML recipe file")
+    if not path.is_file():
+        raise RecipeError(f"recipe file {str(path)!r} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise RecipeError(f"recipe {path} is not valid YAML: {error}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise RecipeError(f"recipe {path} must be a mapping of sections (key: value), got {type(values).__name__}")
+    return recipe_from_dict(values, overrides)
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    out = {"task": recipe.task, "method": recipe.method}
+    for name in ("data", "model", *SECTIONS):
+        out[name] = dataclasses.asdict(getattr(recipe, name))
+    out.update({name: dataclasses.asdict(section) for name, section in recipe.extra.items()})
+    return out
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
+
+
+def section_fields(name: str, cls: type) -> list[tuple[str, str, object, str]]:
+    """(key, type, default, description) of every key of one section dataclass, from its fields
+    and its ``Args:`` docstring (used to generate the README table)."""
+    defaults = dataclasses.asdict(cls())
+    hints = typing.get_type_hints(cls)
+    return [
+        (f"{name}.{f.name}", _type_name(hints[f.name]), defaults[f.name], _describe(cls, f.name))
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def recipe_fields() -> list[tuple[str, str, object, str]]:
+    """The shared keys: ``task``, ``method`` and the engine's sections."""
+    rows = [(key, "str", getattr(Recipe, key), _describe(Recipe, key)) for key in ("task", "method")]
+    for name, cls in SECTIONS.items():
+        rows += section_fields(name, cls)
+    return rows
+
+
+def _describe(cls, name: str) -> str:
+    lines = (cls.__doc__ or "").splitlines()
+    text, capture = [], False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith(f"{name}:"):
+            capture = True
+            text.append(stripped[len(name) + 1 :].strip())
+        elif capture and stripped and ":" not in stripped.split()[0]:
+            text.append(stripped)
+        elif capture:
+            break
+    return " ".join(text)

@@ -1,0 +1,120 @@
+"""``textmix report RUN_DIR... --out DIR``: tables (mean ± std over seeds) and figures.
+
+Runs are grouped by dataset, model and method settings (α, ε, κ); seeds are the repetitions.
+Writes ``README.md`` (markdown tables), ``results.json`` (the aggregate) and PNG figures, each
+drawn when the runs hold what it needs:
+
+1. ``metrics_by_method.png``: accuracy / ECE / OE per dataset and method (paper Figure 4),
+2. ``reliability_<ds>_<model>.png``: baseline vs the best mixup setting, seeds pooled,
+3. ``alpha_<ds>_<model>.png``: ECE / OE / accuracy against α (Figure 2 h–j),
+4. ``label_entropy_<ds>_<model>.png``: entropy of the mixed training labels per α (Figure 5),
+5. ``ood_<ds>_<model>.png``: winning scores in- vs out-of-distribution per scoring method, with
+   AUROC (Section 7, Table 1); needs ``eval.ood``,
+6. ``joint_density_<ds>_<model>.png``: accuracy vs confidence of validation mini-batches at
+   several epochs (Figure 1),
+7. ``perturbation_<ds>_<model>.png``: accuracy, winning score and entropy against the distance μ
+   from the data (Figure 10); needs ``eval.perturbation``,
+8. ``curves_<ds>_<model>.png``: training loss, validation accuracy and ECE per epoch (Figure 7).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textmix.engine.report import figures as fig
+from textmix.engine.report.collect import collect, group_by, has_file
+from textmix.engine.report.tables import METRICS, ood_table, perturbation_table, tables
+from textmix.engine.rundir import RunDir
+from textmix.errors import RecipeError
+from textmix.io import atomic_write_json, atomic_write_text
+from textmix.plots import save_figure
+
+FIGURE_KINDS = (
+    "metrics_by_method",
+    "reliability",
+    "alpha",
+    "label_entropy",
+    "ood",
+    "joint_density",
+    "perturbation",
+    "curves",
+)
+
+
+def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = None) -> dict:
+    """Write the tables, figures and aggregate of ``run_dirs`` to ``out``; return the aggregate.
+
+    Args:
+        run_dirs: finished run directories (each with ``metrics.json`` and ``recipe.yaml``) or
+            sweep folders (``textmix sweep --out``), which stand for all their runs.
+        out: output folder, created if missing.
+        figure_kinds: which figures to draw (names from ``FIGURE_KINDS``); None draws every one
+            the runs hold data for. Tables and ``results.json`` are always written.
+    """
+    if not run_dirs:
+        raise RecipeError("textmix report needs at least one run directory")
+    wanted = set(FIGURE_KINDS if figure_kinds is None else figure_kinds)
+    unknown = [k for k in figure_kinds or [] if k not in FIGURE_KINDS]  # in the order given
+    if unknown:
+        raise RecipeError(f"unknown figure kind(s) {unknown}; choose from {', '.join(FIGURE_KINDS)}")
+    groups = collect(run_dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = []
+
+    def draw(kind: str, name: str, make_figure, *inputs) -> None:
+        if kind in wanted:
+            save_figure(make_figure(*inputs), out / name)
+            figures.append(name)
+
+    draw("metrics_by_method", "metrics_by_method.png", fig.figure_metrics, groups)
+    for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
+        baseline = next((g for g in members if g.method == "baseline"), None)
+        mixups = [g for g in members if g.method == "mixup" and g.setting.count(",") == 0]
+        if baseline is not None and mixups:
+            best = min(mixups, key=lambda g: g.values("ece").mean())
+            draw("reliability", f"reliability_{dataset}_{model}.png", fig.figure_reliability, baseline, best)
+        if len(mixups) > 1:
+            draw("alpha", f"alpha_{dataset}_{model}.png", fig.figure_alpha, baseline, mixups)
+        with_counts = [g for g in mixups if all("train_label_counts" in m["data"] for m in g.metrics)]
+        shown = [g for g in (baseline, *mixups) if g is not None]
+        drawers = [
+            ("label_entropy", with_counts, fig.figure_label_entropy),
+            (
+                "ood",
+                [g for g in members if has_file(g, RunDir.SCORES) and all("ood" in m for m in g.metrics)],
+                fig.figure_ood,
+            ),
+            ("joint_density", [g for g in shown if has_file(g, RunDir.EPOCH_PREDICTIONS)], fig.figure_joint_density),
+            (
+                "perturbation",
+                [g for g in members if all("perturbation" in m for m in g.metrics)],
+                fig.figure_perturbation,
+            ),
+            ("curves", members, fig.figure_curves),
+        ]
+        for kind, chosen, make in drawers:
+            if chosen:
+                draw(kind, f"{kind}_{dataset}_{model}.png", make, chosen)
+    aggregate = {"groups": [_summary(g) for g in groups], "figures": figures}
+    atomic_write_json(out / "results.json", aggregate)
+    embedded = "\n".join(f"![{name}]({name})" for name in figures)
+    text = "\n".join(t for t in (tables(groups), ood_table(groups), perturbation_table(groups)) if t)
+    atomic_write_text(out / "README.md", f"# textmix report\n\n{text}\n{embedded}\n")
+    return aggregate
+
+
+def _summary(g) -> dict:
+    """One group of results.json: the setting, its runs, and mean / std of the test metrics."""
+    return {
+        "dataset": g.dataset,
+        "model": g.model,
+        "method": g.method,
+        "setting": g.setting,
+        "alpha": g.alpha,
+        "seeds": len(g.metrics),
+        "runs": [str(r) for r in g.runs],
+        "test": {
+            k: {"mean": float(g.values(k).mean()), "std": float(g.values(k).std(ddof=1)) if len(g.metrics) > 1 else 0.0}
+            for k in METRICS
+        },
+    }

@@ -1,0 +1,143 @@
+"""Finished runs grouped into settings (dataset, model, method setting); seeds are the repetitions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from textmix.engine.recipe import MIXUP_METHODS
+from textmix.engine.rundir import RunDir
+from textmix.engine.tasks import get_task
+from textmix.errors import RecipeError, RunDirError
+
+
+@dataclass
+class Group:
+    """Runs of one setting, one per seed."""
+
+    dataset: str
+    model: str
+    method: str
+    alpha: float | None
+    setting: str
+    runs: list[RunDir] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)
+    recipes: list[dict] = field(default_factory=list)
+
+    def values(self, key: str, split: str = "test") -> np.ndarray:
+        if split == "temperature_scaled":
+            return np.array([m["temperature_scaled"]["test"][key] for m in self.metrics if "temperature_scaled" in m])
+        return np.array([m[split][key] for m in self.metrics])
+
+    def pooled_predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        loaded = [np.load(run.file(RunDir.PREDICTIONS)) for run in self.runs]
+        return np.concatenate([p["test_probs"] for p in loaded]), np.concatenate([p["test_labels"] for p in loaded])
+
+
+def describe(recipe: dict, method: str) -> tuple[float | None, str]:
+    """(α or None, a short label of the method setting); the mix point is named when it is not the
+    task's default."""
+    if method in MIXUP_METHODS:
+        alpha = float(recipe["mixup"]["alpha"])
+        extra = ", per-sample λ" if recipe["mixup"]["per_sample"] else ""
+        point = recipe["mixup"]["mix_point"]
+        where = "" if point == get_task(recipe.get("task", "text")).default_mix_point else f", at {point}"
+        return alpha, f"{method} α={alpha:g}{extra}{where}"
+    if method == "label_smoothing":
+        return None, f"label_smoothing ε={recipe['loss']['label_smoothing']:g}"
+    if method == "erl":
+        return None, f"erl κ={recipe['loss']['erl_kappa']:g}"
+    return None, method
+
+
+def expand_run_dirs(paths: list[Path]) -> list[RunDir]:
+    """Run directories as given, with a sweep folder (``textmix sweep --out``) replaced by its runs.
+
+    Raises RunDirError for a path that is neither a finished run nor a sweep folder whose runs
+    have all finished (a report over a half-finished sweep would silently drop seeds).
+    """
+    runs = []
+    for path in paths:
+        if RunDir(path).finished:
+            runs.append(RunDir(path))
+            continue
+        children = [RunDir(c) for c in sorted(path.iterdir()) if RunDir(c).has_recipe] if path.is_dir() else []
+        unfinished = [c.path.name for c in children if not c.finished]
+        if not children:
+            raise RunDirError(f"{path} is neither a finished run (no {RunDir.METRICS}) nor a sweep folder of runs")
+        if unfinished:
+            raise RunDirError(
+                f"sweep folder {path} has unfinished runs {unfinished}; run the sweep again to finish them"
+            )
+        runs.extend(children)
+    return runs
+
+
+# Recipe keys that may differ between the repetitions of one setting: what is repeated (the seed)
+# and what does not change the result (where and how often it logs); tasks add their own
+# (Task.repetition_keys: split seeds, CV folds, sharing settings).
+REPETITION_KEYS = ("train.seed", "train.output_dir", "train.log_every")
+
+
+def recipe_differences(a: dict, b: dict, prefix: str = "", ignore: tuple[str, ...] = REPETITION_KEYS) -> list[str]:
+    """Dotted recipe keys whose values differ between ``a`` and ``b``, ``ignore`` keys left out."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        name = f"{prefix}{key}"
+        if any(name == r or name.startswith(f"{r}.") for r in ignore):
+            continue
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += recipe_differences(va, vb, f"{name}.", ignore)
+        elif va != vb:
+            keys.append(name)
+    return keys
+
+
+def collect(run_dirs: list[Path]) -> list[Group]:
+    """Runs grouped by dataset, model and method setting.
+
+    Raises RecipeError when two runs of one group differ in more than their repetition keys (say
+    12 and 45 epochs): averaging them as seeds would silently mix two experiments.
+    """
+    groups: dict[tuple, Group] = {}
+    for run in expand_run_dirs(run_dirs):
+        metrics, recipe = run.read_metrics(), run.read_recipe()
+        alpha, setting = describe(recipe, metrics["method"])
+        key = (recipe["data"]["name"], recipe["model"]["name"], setting)
+        group = groups.setdefault(key, Group(key[0], key[1], metrics["method"], alpha, setting))
+        ignore = (*REPETITION_KEYS, *get_task(recipe.get("task", "text")).repetition_keys)
+        differences = recipe_differences(group.recipes[0], recipe, ignore=ignore) if group.recipes else []
+        if differences:
+            raise RecipeError(
+                f"runs {group.runs[0]} and {run} are both '{setting}' on {key[0]} / {key[1]} but their recipes "
+                f"differ in {', '.join(differences)}; they are not seeds of one experiment: report them separately"
+            )
+        group.runs.append(run)
+        group.metrics.append(metrics)
+        group.recipes.append(recipe)
+    return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.method != "baseline", g.setting))
+
+
+def group_by(groups: list[Group], key) -> dict[tuple, list[Group]]:
+    out = defaultdict(list)
+    for g in groups:
+        out[key(g)].append(g)
+    return out
+
+
+def pooled_scores(group: Group) -> dict[str, np.ndarray]:
+    """Winning scores of all seeds pooled: {"<set>/<scoring>": (N · seeds,)}."""
+    pooled = defaultdict(list)
+    for run in group.runs:
+        with np.load(run.scores) as scores:
+            for key in scores:
+                pooled[key].append(scores[key])
+    return {key: np.concatenate(v) for key, v in pooled.items()}
+
+
+def has_file(group: Group, name: str) -> bool:
+    return all(run.file(name).is_file() for run in group.runs)

@@ -1,0 +1,182 @@
+"""Report figures over grouped runs, each a matplotlib ``Figure`` (no pyplot state)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from textmix.engine.report.collect import Group, group_by, pooled_scores
+from textmix.engine.report.simulate import mixed_label_entropy
+from textmix.engine.report.tables import SCORINGS
+from textmix.plots import draw_joint_density, draw_reliability
+
+
+def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    return fig, axes
+
+
+def figure_metrics(groups: list[Group]) -> Figure:
+    """Accuracy, ECE and OE per dataset and method (the paper's Figure 4)."""
+    keys = list(group_by(groups, lambda g: (g.dataset, g.model)).items())
+    fig, axes = _figure(4.5 * len(keys), 3.6 * 3, rows=3, cols=len(keys))
+    for col, ((dataset, model), members) in enumerate(keys):
+        for row, metric in enumerate(("accuracy", "ece", "oe")):
+            ax = axes[row][col]
+            means = [g.values(metric).mean() for g in members]
+            stds = [g.values(metric).std(ddof=1) if len(g.metrics) > 1 else 0 for g in members]
+            colors = ["tab:gray" if g.method == "baseline" else "tab:blue" for g in members]
+            ax.bar(range(len(members)), means, yerr=stds, color=colors, capsize=3)
+            ax.set_xticks(range(len(members)), [g.setting for g in members], rotation=60, ha="right", fontsize=7)
+            ax.set_ylabel(metric)
+            if row == 0:
+                ax.set_title(f"{dataset} / {model}")
+    fig.tight_layout()
+    return fig
+
+
+def figure_reliability(baseline: Group, mixup: Group) -> Figure:
+    fig, axes = _figure(9, 4.5, cols=2)
+    for ax, group in zip(axes[0], (baseline, mixup)):
+        probs, labels = group.pooled_predictions()
+        draw_reliability(ax, probs, labels, title=f"{group.dataset} {group.setting}")
+    fig.tight_layout()
+    return fig
+
+
+def figure_alpha(baseline: Group | None, sweep: list[Group]) -> Figure:
+    """ECE, OE and accuracy against α (the paper's Figure 2 h–j); baseline as a dashed line."""
+    sweep = sorted(sweep, key=lambda g: g.alpha)
+    alphas = [g.alpha for g in sweep]
+    fig, axes = _figure(12, 3.5, cols=3)
+    for ax, metric in zip(axes[0], ("ece", "oe", "accuracy")):
+        means = np.array([g.values(metric).mean() for g in sweep])
+        stds = np.array([g.values(metric).std(ddof=1) if len(g.metrics) > 1 else 0 for g in sweep])
+        ax.errorbar(alphas, means, yerr=stds, marker="o", capsize=3, label="mixup")
+        if baseline is not None:
+            ax.axhline(baseline.values(metric).mean(), ls="--", color="gray", label="baseline")
+        ax.set_xlabel("α")
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{sweep[0].dataset} / {sweep[0].model}")
+    fig.tight_layout()
+    return fig
+
+
+def figure_label_entropy(sweep: list[Group]) -> Figure:
+    counts = sweep[0].metrics[0]["data"]["train_label_counts"]
+    batch_size = min(sweep[0].recipes[0]["train"]["batch_size"], sum(counts))
+    alphas = sorted({g.alpha for g in sweep})
+    fig, axes = _figure(3.6 * len(alphas), 3.4, cols=len(alphas))
+    for ax, alpha in zip(axes[0], alphas):
+        h = mixed_label_entropy(counts, alpha, batch_size)
+        ax.hist(h, bins=np.linspace(0, np.log(2), 15), weights=np.full(len(h), 1 / len(h)), color="tab:blue")
+        ax.set_title(f"α={alpha:g}: mean {h.mean():.3f} nats", fontsize=9)
+        ax.set_xlabel("label entropy (nats; max ln 2)")
+    axes[0][0].set_ylabel("share of training labels")
+    fig.suptitle(f"{sweep[0].dataset}: entropy of mixed training labels\n({len(counts)} classes, batch {batch_size})")
+    fig.tight_layout()
+    return fig
+
+
+def figure_ood(groups: list[Group]) -> Figure:
+    """Rows: settings; columns: scoring methods; in-distribution vs each OOD set, AUROC in the legend."""
+    scorings = [m for m in SCORINGS if all(f"test/{m}" in pooled_scores(g) for g in groups)]
+    fig, axes = _figure(4.2 * len(scorings), 3.2 * len(groups), rows=len(groups), cols=len(scorings))
+    bins = np.linspace(0, 1, 26)
+    for row, group in enumerate(groups):
+        scores = pooled_scores(group)
+        for col, scoring in enumerate(scorings):
+            ax = axes[row][col]
+            ax.hist(scores[f"test/{scoring}"], bins=bins, density=True, alpha=0.5, label="test (in)")
+            for name in group.metrics[0]["ood"]:
+                auroc = np.mean([m["ood"][name][scoring]["auroc"] for m in group.metrics])
+                ax.hist(
+                    scores[f"{name}/{scoring}"],
+                    bins=bins,
+                    density=True,
+                    histtype="step",
+                    lw=1.5,
+                    label=f"{name}: AUROC {auroc:.3f}",
+                )
+            ax.set_title(f"{group.setting} — {SCORINGS[scoring]}", fontsize=9)
+            ax.set_xlabel("winning score")
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: in- vs out-of-distribution winning scores")
+    fig.tight_layout()
+    return fig
+
+
+def batch_points(confidence: np.ndarray, correct: np.ndarray, size: int = 25, seed: int = 0):
+    """(mean confidence, accuracy) of random disjoint chunks of ``size`` examples."""
+    order = np.random.default_rng(seed).permutation(len(confidence))[: len(confidence) // size * size]
+    chunks = order.reshape(-1, size)
+    return confidence[chunks].mean(1), correct[chunks].mean(1)
+
+
+def figure_joint_density(groups: list[Group]) -> Figure:
+    """Accuracy vs confidence of validation mini-batches (25 examples, seeds pooled) at the first,
+    a middle and the last epoch, one row per setting (the paper's Figure 1)."""
+    epochs = len(groups[0].metrics[0]["history"])
+    chosen = sorted({1, max(1, epochs // 3), epochs})
+    fig, axes = _figure(3.6 * len(chosen), 3.3 * len(groups), rows=len(groups), cols=len(chosen))
+    for row, group in enumerate(groups):
+        for col, epoch in enumerate(chosen):
+            conf, acc = [], []
+            for seed, run in enumerate(group.runs):
+                with np.load(run.epoch_predictions) as saved:
+                    c, a = batch_points(saved[f"confidence_{epoch}"], saved[f"correct_{epoch}"], seed=seed)
+                conf.append(c)
+                acc.append(a)
+            draw_joint_density(
+                axes[row][col], np.concatenate(conf), np.concatenate(acc), f"{group.setting}, epoch {epoch}", bins=15
+            )
+    fig.tight_layout()
+    return fig
+
+
+def _line_panels(groups: list[Group], keys: tuple[str, ...], series, xlabel: str, title: str, log_x: bool = False):
+    """One panel per key, one line per setting; ``series(group, key)`` → (x, y)."""
+    fig, axes = _figure(4 * len(keys), 3.5, cols=len(keys))
+    for ax, key in zip(axes[0], keys):
+        for group in groups:
+            ax.plot(*series(group, key), marker="o" if log_x else None, label=group.setting)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(key.replace("_", " "))
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: {title}")
+    fig.tight_layout()
+    return fig
+
+
+def figure_perturbation(groups: list[Group]) -> Figure:
+    """Accuracy, winning score and entropy against μ (log scale), mean over seeds."""
+
+    def series(group, key):
+        rows = [m["perturbation"] for m in group.metrics]
+        return [r["mu"] for r in rows[0]], np.mean([[r[key] for r in run] for run in rows], axis=0)
+
+    return _line_panels(
+        groups,
+        ("accuracy", "winning_score", "entropy"),
+        series,
+        "μ (distance moved from the test input)",
+        "test inputs moved to x + μ·d/‖d‖",
+        log_x=True,
+    )
+
+
+def figure_curves(groups: list[Group]) -> Figure:
+    """Training loss, validation accuracy and validation ECE per epoch (mean over seeds)."""
+
+    def series(group, key):
+        histories = [m["history"] for m in group.metrics]
+        length = min(len(h) for h in histories)
+        return range(1, length + 1), np.mean([[h[e][key] for e in range(length)] for h in histories], axis=0)
+
+    return _line_panels(groups, ("train_loss", "val_accuracy", "val_ece"), series, "epoch", "training curves")

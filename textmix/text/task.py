@@ -1,0 +1,199 @@
+"""The text task: recipe sections, datasets → featurizer → model → length-bucketed loaders, saving
+and reloading text models, and sharing them on the Hub after training."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch.nn as nn
+from datasets import DatasetDict
+
+from textmix.engine.recipe import Recipe
+from textmix.engine.rundir import RunDir
+from textmix.engine.tasks import TaskData
+from textmix.errors import DataError, RecipeError
+from textmix.splits import stratified_split
+from textmix.text.config import HubConfig, TextDataConfig, TextModelConfig
+from textmix.text.custom import load_custom_dataset
+from textmix.text.datasets import DATASETS, load_text_dataset
+from textmix.text.features import HFFeaturizer, WordFeaturizer, load_featurizer
+from textmix.text.loaders import encode_split, make_loader, model_inputs
+from textmix.text.models import MODELS, build_config
+from textmix.text.models.transformer import resolve_checkpoint
+from textmix.text.ood import OOD_NOISE, ood_loaders
+from textmix.text.tokenize import Vocabulary
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_LENGTH = {"words": 400, "hf": 128}
+
+
+def load_splits(config: TextDataConfig) -> DatasetDict:
+    """The recipe's dataset as train / validation / test (``text``, ``label``)."""
+    if config.name == "custom":
+        splits = load_custom_dataset(
+            config.path, config.text_column, config.label_column, config.val_fraction, config.test_fraction,
+            config.split_seed,
+        )  # fmt: skip
+    else:
+        splits = load_text_dataset(
+            config.name, config.path, config.label_set, config.val_fraction, config.test_fraction,
+            config.split_seed, config.cv_folds, config.fold,
+        )  # fmt: skip
+    if config.max_train_examples is not None and config.max_train_examples < len(splits["train"]):
+        fraction = config.max_train_examples / len(splits["train"])
+        _, keep = stratified_split(np.asarray(splits["train"]["label"]), fraction, config.split_seed + 2)
+        splits["train"] = splits["train"].select(keep)
+    for name, split in splits.items():
+        if len(split) == 0:
+            raise DataError(f"the {name} split of {config.name!r} is empty")
+    return splits
+
+
+def label_names(splits: DatasetDict) -> list[str]:
+    return list(splits["train"].features["label"].names)
+
+
+def build_featurizer(recipe: Recipe, splits: DatasetDict, kv=None):
+    """Kim tokenizer + vocabulary (``words``) or the checkpoint's tokenizer (``hf``)."""
+    kind = MODELS[recipe.model.name].featurizer
+    max_length = recipe.data.max_length or DEFAULT_MAX_LENGTH[kind]
+    if kind == "hf":
+        return HFFeaturizer.from_pretrained(resolve_checkpoint(recipe.model.pretrained), max_length)
+    tokenize = WordFeaturizer(Vocabulary(["<pad>", "<unk>"]), recipe.data.lowercase, max_length).tokenize
+    train_tokens = [tokenize(t) for t in splits["train"]["text"]]
+    # Like Kim's code, evaluation words that have a pretrained vector get their own id (no labels
+    # are used); other unseen words map to <unk>.
+    extra = []
+    if kv is not None:
+        extra = [
+            t
+            for name in ("validation", "test")
+            for text in splits[name]["text"]
+            for t in tokenize(text)
+            if t in kv.key_to_index
+        ]
+    vocab = Vocabulary.build(train_tokens, recipe.data.min_freq, extra)
+    min_length = max(recipe.model.filter_sizes) if recipe.model.name == "kim_cnn" else 1
+    return WordFeaturizer(vocab, recipe.data.lowercase, max_length, min_length)
+
+
+def build_model(recipe: Recipe, splits: DatasetDict) -> tuple[nn.Module, object, dict]:
+    """Model, featurizer and a dict of facts to log (vector coverage)."""
+    from textmix.text.vectors import embedding_matrix, load_vectors, token_coverage
+
+    entry = MODELS[recipe.model.name]
+    num_classes = len(label_names(splits))
+    facts: dict = {"num_classes": num_classes, "splits": {k: len(v) for k, v in splits.items()}}
+    embeddings, kv = None, None
+    if entry.featurizer == "words":
+        use_vectors = recipe.data.vectors.lower() != "none" and recipe.model.variant != "rand"
+        kv = load_vectors(recipe.data.vectors) if use_vectors else None
+        featurizer = build_featurizer(recipe, splits, kv)
+        embeddings = embedding_matrix(
+            featurizer.vocab, kv, None if kv is not None else recipe.model.embed_dim, seed=recipe.train.seed
+        )
+        if kv is not None:
+            coverage = token_coverage([featurizer.tokenize(t) for t in splits["train"]["text"]], kv)
+            logger.info("%s (train split, %s)", coverage, recipe.data.vectors)
+            facts["coverage"] = {
+                "types": coverage.type_rate,
+                "tokens": coverage.token_rate,
+                "types_found": coverage.types_found,
+                "types_total": coverage.types_total,
+            }
+    else:
+        featurizer = build_featurizer(recipe, splits)
+    config = build_config(recipe.model, recipe.mixup.mix_point)
+    try:
+        model = entry.build(featurizer, num_classes, embeddings, config)
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"model {recipe.model.name!r} cannot be built from this recipe: {error}") from None
+    if "gaussian_noise" in recipe.eval.ood and not hasattr(model, "embed"):
+        raise RecipeError(f"eval.ood gaussian_noise needs a model with an embed() method; {recipe.model.name} has none")
+    return model, featurizer, facts
+
+
+def save_text_model(model: nn.Module, featurizer, folder: Path) -> None:
+    """Weights (``model.safetensors``) and config through the Hub mixin when the model has one, and
+    the featurizer (vocabulary or tokenizer files)."""
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(folder)
+    else:
+        from safetensors.torch import save_model
+
+        save_model(model, str(folder / RunDir.WEIGHTS))
+    featurizer.save(folder)
+
+
+class TextTask:
+    """``task: text``: MR / TREC / IMDB / custom files, Kim CNN and transformers (see module doc)."""
+
+    sections = {"data": TextDataConfig, "model": TextModelConfig, "hub": HubConfig}
+    legacy_keys = {"data.augment": True}  # a vision key every resolved recipe held before 0.2
+    default_mix_point = "embeddings"
+    repetition_keys = ("data.fold", "data.split_seed", "hub")
+
+    def validate(self, recipe: Recipe) -> None:
+        """Names, mix point and OOD sets, before any data is loaded."""
+        data, model = recipe.data, recipe.model
+        if data.name not in DATASETS and data.name != "custom":
+            raise DataError(f"unknown dataset data.name={data.name!r}; known: {', '.join(DATASETS)}, custom")
+        if model.name not in MODELS:
+            raise RecipeError(f"unknown model model.name={model.name!r}; known: {', '.join(sorted(MODELS))}")
+        if recipe.mixes and not MODELS[model.name].supports(recipe.mixup.mix_point):
+            points = ", ".join(MODELS[model.name].mix_points)
+            raise RecipeError(
+                f"mixup.mix_point={recipe.mixup.mix_point!r} is not a mix point of {model.name}: {points}"
+            )
+        for name in recipe.eval.ood:
+            if name not in DATASETS and name not in OOD_NOISE:
+                known = ", ".join([*DATASETS, *OOD_NOISE])
+                raise RecipeError(f"eval.ood entry {name!r} is unknown for text; use one of {known}")
+        if recipe.eval.perturbation:
+            raise RecipeError("eval.perturbation needs continuous inputs; text inputs are tokens: leave it empty")
+
+    def setup(self, recipe: Recipe) -> TaskData:
+        """Splits → featurizer and model → encoded splits → length-bucketed loaders."""
+        splits = load_splits(recipe.data)
+        model, featurizer, facts = build_model(recipe, splits)
+        encoded = {name: encode_split(split, featurizer) for name, split in splits.items()}
+        facts["train_label_counts"] = np.bincount(encoded["train"]["label"], minlength=facts["num_classes"]).tolist()
+        loaders = {"train": make_loader(encoded["train"], featurizer, recipe.train.batch_size, True, recipe.train.seed)}
+        return self._data(recipe, model, featurizer, facts, label_names(splits), encoded, loaders)
+
+    def load_for_evaluation(self, recipe: Recipe, model_dir: Path) -> TaskData:
+        entry = MODELS[recipe.model.name]
+        if entry.cls is None:
+            raise RecipeError(f"model {recipe.model.name!r} was registered without a class to reload it with")
+        featurizer = load_featurizer(model_dir)
+        model = entry.cls.from_pretrained(model_dir)
+        splits = load_splits(recipe.data)
+        encoded = {name: encode_split(splits[name], featurizer) for name in ("validation", "test")}
+        return self._data(recipe, model, featurizer, {}, label_names(splits), encoded, {})
+
+    @staticmethod
+    def _data(recipe, model, featurizer, facts, names, encoded, loaders) -> TaskData:
+        for name in ("validation", "test"):
+            loaders[name] = make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0)
+        return TaskData(
+            model=model,
+            facts=facts,
+            label_names=names,
+            loaders=loaders,
+            labels={name: np.asarray(encoded[name]["label"]) for name in ("validation", "test")},
+            inputs_fn=model_inputs,
+            save_model=lambda model, folder: save_text_model(model, featurizer, folder),
+            ood_loaders=lambda recipe, model, test_loader: ood_loaders(recipe, featurizer, model, test_loader),
+        )
+
+    def after_training(self, recipe: Recipe, run_dir: RunDir) -> None:
+        """``hub.push``: upload the best model with its calibration model card."""
+        hub = recipe.extra["hub"]
+        if hub.push:
+            from textmix.text.hub import push_run
+
+            url = push_run(run_dir.path, hub.repo_id, private=hub.private)
+            logger.info("pushed the best model to %s", url)
