@@ -107,7 +107,9 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
     recipe = yaml.safe_load((out / "alpha=1.0_seed=1" / "recipe.yaml").read_text())
     recipe["train"].update(seed=3, epochs=5)
     (longer / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    with pytest.raises(RecipeError, match=r"both 'mixup α=1' on mr / kim_cnn but their recipes differ in train.epochs;"):
+    with pytest.raises(
+        RecipeError, match=r"both 'mixup α=1' on mr / kim_cnn but their recipes differ in train.epochs;"
+    ):
         report([out], tmp_path / "mixed")
     recipe["train"]["epochs"] = 2  # only the seed differs: a repetition
     (longer / "recipe.yaml").write_text(yaml.safe_dump(recipe))

@@ -159,8 +159,8 @@ def test_predict_cli(run_dir, tmp_path):
 
 def test_transformer_round_trip(tmp_path):
     from textmix.text.features import HFFeaturizer
-    from textmix.text.task import save_text_model
     from textmix.text.models.transformer import TransformerClassifier, resolve_checkpoint
+    from textmix.text.task import save_text_model
 
     torch.manual_seed(0)
     model = TransformerClassifier.from_backbone("minilm", num_classes=3).eval()
