@@ -8,22 +8,35 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# what each shared data folder must hold to count as present
+DATA_FILES = {
+    "mr": "rt-polarity.pos",
+    "trec": "TREC_10.label",
+    "imdb": "test.jsonl.gz",
+    "glove": "glove.6B.50d.mr-trec-imdb.txt.gz",
+    "cifar10": "cifar10-jpg.tar.gz",
+    "mnist5k": "mnist_5k.csv.gz",
+}
 
 
 def data_dir() -> Path | None:
-    candidates = [os.environ.get("TEXTMIX_DATA_DIR"), REPO.parent / "shared" / "data"]
-    for candidate in candidates:
-        if candidate and Path(candidate, "mr", "rt-polarity.pos").is_file():
+    for candidate in (os.environ.get("TEXTMIX_DATA_DIR"), REPO.parent / "shared" / "data"):
+        if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()
     return None
 
 
 @pytest.fixture
-def real_data(monkeypatch) -> Path:
-    """The shared data folder, also exported as $TEXTMIX_DATA_DIR; skips the test when absent."""
+def real_data(request, monkeypatch) -> Path:
+    """The shared data folder, also exported as $TEXTMIX_DATA_DIR. The test needs ``mr/`` and the
+    folders its ``@pytest.mark.data(...)`` names; it is skipped, naming them, when one is missing."""
+    marker = request.node.get_closest_marker("data")
+    needed = ["mr", *(marker.args if marker else ())]
     folder = data_dir()
-    if folder is None:
-        pytest.skip("real data not found: set TEXTMIX_DATA_DIR to the shared data folder (../shared/data)")
+    missing = [n for n in needed if folder is None or not (folder / n / DATA_FILES[n]).is_file()]
+    if missing:
+        where = folder or "TEXTMIX_DATA_DIR (default ../shared/data)"
+        pytest.skip(f"real data not found: {', '.join(f'{n}/' for n in missing)} missing under {where}")
     monkeypatch.setenv("TEXTMIX_DATA_DIR", str(folder))
     return folder
 

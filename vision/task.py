@@ -180,7 +180,10 @@ class VisionTask:
         images, labels, classes = _splits(recipe.data)
         inputs = json.loads((model_dir / INPUTS_FILE).read_text())
         model = build_model(recipe, len(inputs["classes"]), inputs["channels"])
-        load_model(model, str(model_dir / RunDir.WEIGHTS))  # normalization buffers included
+        try:
+            load_model(model, str(model_dir / RunDir.WEIGHTS))  # normalization buffers included
+        except Exception as error:  # noqa: BLE001 - truncated or foreign weights: name the file
+            raise DataError(f"{model_dir / RunDir.WEIGHTS} is unreadable ({type(error).__name__}: {error})") from None
         return _task_data(recipe, model, images, labels, classes, {}, {})
 
     def after_training(self, recipe: Recipe, run_dir: RunDir) -> None:

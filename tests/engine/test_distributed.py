@@ -1,6 +1,7 @@
 """Two gloo processes on CPU (accelerate launch --multi_gpu --num_processes 2)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,9 @@ def launch(*args, processes=2):
     accelerate = Path(sys.executable).with_name("accelerate")
     command = [str(accelerate), "launch", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     command += ["--multi_gpu", "--num_processes", str(processes)] if processes > 1 else ["--num_processes", "1"]
-    result = subprocess.run([*command, "-m", *args], capture_output=True, text=True)
+    # pinned to the CPU: on a machine with one GPU two processes would otherwise both claim it
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run([*command, "-m", *args], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     return result
 

@@ -198,6 +198,7 @@ def test_every_method_trains(real_data, tmp_path, method):
     assert metrics["method"] == method and metrics["test"]["n"] == 1066
 
 
+@pytest.mark.data("trec")
 def test_per_sample_lambda_and_trec(real_data, tmp_path):
     recipe = small_recipe(
         data={"name": "trec", "max_train_examples": 400},

@@ -42,6 +42,7 @@ def test_mr_ten_fold_cross_validation(real_data):
         load_text_dataset("mr", cv_folds=10, fold=10)
 
 
+@pytest.mark.data("trec")
 def test_trec_coarse_and_fine(real_data):
     trec = load_text_dataset("trec")
     assert len(trec["train"]) + len(trec["validation"]) == 5452
@@ -60,6 +61,7 @@ def test_trec_coarse_and_fine(real_data):
     assert fine["train"].features["label"].num_classes == 50
 
 
+@pytest.mark.data("imdb")
 def test_imdb_jsonl(real_data):
     imdb = load_text_dataset("imdb")
     assert len(imdb["train"]) + len(imdb["validation"]) == 25000
@@ -138,7 +140,7 @@ def test_custom_folder_with_splits(tmp_path):
     assert len(ds["test"]) == 10 and len(ds["train"]) + len(ds["validation"]) == 30
     assert ds["train"].features["label"].names == ["0", "1"]
     (tmp_path / "train.jsonl").write_text(json.dumps({"text": "x", "label": -1}) + "\n")
-    with pytest.raises(DataError, match="must be >= 0"):
+    with pytest.raises(DataError, match=r"has one class only \(\{'-1': 1\}\)"):
         load_custom_dataset(tmp_path)
 
 
@@ -147,7 +149,7 @@ def test_custom_labels_outside_the_training_classes_and_empty_splits(tmp_path):
         "".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(20))
     )
     (tmp_path / "test.jsonl").write_text(json.dumps({"text": "x", "label": 5}) + "\n")
-    with pytest.raises(DataError, match="label '5' occurs in the test file .* but not in its train file"):
+    with pytest.raises(DataError, match="label '5' occurs in the test file .* but not in its train data"):
         load_custom_dataset(tmp_path)
 
     from textmix.engine.recipe import recipe_from_dict
@@ -159,3 +161,73 @@ def test_custom_labels_outside_the_training_classes_and_empty_splits(tmp_path):
     (empty / "test.csv").write_text("text,label\n")
     with pytest.raises(DataError, match="cannot read the custom data files .*test.csv.* at least one row"):
         load_splits(recipe_from_dict({"data": {"name": "custom", "path": str(empty)}}).data)
+
+
+# --- data that must be refused (docs/reliability.md) ------------------------------------------
+
+
+def write(path, text: str, encoding: str = "utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def rows_csv(n: int = 30, label=lambda i: "pos" if i % 2 else "neg", text=lambda i: f"film {i}") -> str:
+    return "text,label\n" + "".join(f"{text(i)},{label(i)}\n" for i in range(n))
+
+
+def test_empty_and_whitespace_texts_are_refused_with_their_rows(tmp_path):
+    body = rows_csv(text=lambda i: '""' if i == 2 else "   " if i == 5 else f"film {i}")
+    with pytest.raises(DataError, match=r"empty or whitespace-only texts in column 'text' at rows 3, 6 \(2 in all"):
+        load_custom_dataset(write(tmp_path / "d.csv", body))
+
+
+def test_one_class_and_splits_missing_classes_are_refused_with_counts(tmp_path):
+    with pytest.raises(DataError, match=r"has one class only \(\{'pos': 30\}\)"):
+        load_custom_dataset(write(tmp_path / "d.csv", rows_csv(label=lambda i: "pos")))
+    folder = tmp_path / "split"
+    folder.mkdir()
+    write(folder / "train.csv", rows_csv(label=lambda i: ["a", "b", "c"][i % 3]))
+    write(folder / "test.csv", rows_csv(10, label=lambda i: ["a", "b"][i % 2]))
+    with pytest.raises(
+        DataError, match=r"the test file .* has no example of \['c'\].*train: \{'a': 10, 'b': 10, 'c': 10\}"
+    ):
+        load_custom_dataset(folder)
+    rare = rows_csv(40, label=lambda i: "rare" if i == 0 else "pos" if i % 2 else "neg")
+    with pytest.raises(DataError, match=r"carved .* split .* has no example of \['rare'\].*too few examples"):
+        load_custom_dataset(write(tmp_path / "rare.csv", rare))
+
+
+def test_labels_are_names_not_positions(tmp_path, caplog):
+    ds = load_custom_dataset(write(tmp_path / "d.csv", rows_csv(label=lambda i: 1 + i % 2)))
+    assert ds["train"].features["label"].names == ["1", "2"]  # no phantom class 0
+    spaced = load_custom_dataset(
+        write(tmp_path / "s.csv", rows_csv(label=lambda i: '"pos "' if i % 4 == 1 else "pos" if i % 2 else "neg"))
+    )
+    assert spaced["train"].features["label"].names == ["neg", "pos"]
+    assert "surrounding whitespace: removed" in caplog.text
+    cased = load_custom_dataset(write(tmp_path / "c.csv", rows_csv(60, label=lambda i: ["pos", "Pos", "neg"][i % 3])))
+    assert cased["train"].features["label"].names == ["Pos", "neg", "pos"]
+    assert "differ only in case: kept as separate classes" in caplog.text
+
+
+def test_undecodable_bytes_name_the_line_and_data_encoding(tmp_path):
+    body = rows_csv(text=lambda i: "caf\xe9 film" if i == 4 else f"film {i}")
+    path = write(tmp_path / "d.csv", body, "latin-1")
+    with pytest.raises(DataError, match=r"d.csv line 6 is not valid utf-8 \(byte 0xe9\); set data.encoding"):
+        load_custom_dataset(path)
+    ds = load_custom_dataset(path, encoding="latin-1")
+    assert "café film" in [t for split in ds.values() for t in split["text"]]
+
+
+def test_malformed_json_duplicate_columns_and_non_text_columns_are_named(tmp_path):
+    lines = [json.dumps({"text": f"t{i}", "label": i % 2}) for i in range(20)]
+    lines[7] = '{"text": "t7", "label": '
+    with pytest.raises(DataError, match=r"d.jsonl line 8 is not valid JSON"):
+        load_custom_dataset(write(tmp_path / "d.jsonl", "\n".join(lines)))
+    with pytest.raises(DataError, match=r"duplicate column names \['text'\]"):
+        load_custom_dataset(write(tmp_path / "dup.csv", "text,text,label\n" + "a,b,pos\n" * 20))
+    numbers = "text,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20))
+    with pytest.raises(
+        DataError, match=r"data.text_column='text' of .*n.csv holds int64 values \(row 1: 0\), not text"
+    ):
+        load_custom_dataset(write(tmp_path / "n.csv", numbers))

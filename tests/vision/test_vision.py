@@ -182,6 +182,7 @@ def test_dataset_errors_name_the_fix(tmp_path, monkeypatch):
         vdata.load_image_dataset("cifar10")
 
 
+@pytest.mark.data("cifar10", "mnist5k")
 def test_shared_cifar10_jpegs_and_mnist_digits(real_data):
     cifar = vdata.load_image_dataset("cifar10")
     assert cifar.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -228,6 +229,7 @@ def vision_recipe(**sections):
     return recipe_from_dict(values)
 
 
+@pytest.mark.data("cifar10", "mnist5k")
 def test_engine_trains_and_evaluates_an_image_model(real_data, tmp_path):
     metrics = engine.train(vision_recipe(), tmp_path / "run")
     assert metrics["data"]["splits"] == {"train": 2000, "validation": 5000, "test": 10000}
@@ -270,6 +272,7 @@ def test_engine_trains_and_evaluates_an_image_model(real_data, tmp_path):
     assert evaluation["test"] == pytest.approx(metrics["test"], abs=1e-6)
 
 
+@pytest.mark.data("cifar10")
 def test_vision_recipe_errors(real_data, tmp_path):
     with pytest.raises(RecipeError, match="unknown image model model.name='kim_cnn'"):
         vision_recipe(model={"name": "kim_cnn"})  # refused when the recipe is loaded, before any data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from textmix.engine.evaluate import evaluate_model, write_outputs
@@ -27,6 +28,11 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] = ()) -> dict:
             raise RecipeError(f"textmix evaluate only overrides eval.* keys, got {assignment!r}")
     recipe = load_recipe(run.recipe, overrides)
     accelerator = make_accelerator()
+    with run.locked("textmix evaluate") if accelerator.is_main_process else contextlib.nullcontext():
+        return _evaluate(run, recipe, accelerator)
+
+
+def _evaluate(run: RunDir, recipe, accelerator) -> dict:
     data = get_task(recipe.task).load_for_evaluation(recipe, run.model)
     data.model, *loaders = accelerator.prepare(data.model, data.loaders["validation"], data.loaders["test"])
     data.loaders = dict(zip(("validation", "test"), loaders))

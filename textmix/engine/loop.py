@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
 from textmix.calibration import calibration_report
-from textmix.engine import methods
+from textmix.engine import checkpoint, methods
 from textmix.engine.evaluate import predict_logits, softmax
 from textmix.engine.recipe import Recipe
 from textmix.engine.rundir import RunDir
@@ -85,21 +84,21 @@ class Session:
         return self.accelerator.unwrap_model(self.model)
 
     def save_checkpoint(self) -> None:
-        """``accelerator.save_state`` into checkpoints/step_N; older checkpoints are removed."""
-        folder = self.run.checkpoint(self.progress.global_step)
-        self.accelerator.save_state(str(folder))
-        self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
-            for old in self.run.all_checkpoints():
-                if old != folder:
-                    shutil.rmtree(old, ignore_errors=True)
+        """checkpoints/step_N (safetensors and JSON, written atomically); older checkpoints are removed."""
+        checkpoint.save(self, self.progress.global_step)
 
 
 class StopFlag:
-    """Turns SIGINT / SIGTERM into a flag the loop checks between steps."""
+    """Turns SIGINT / SIGTERM into a flag the loop checks between steps; with ``raise_now`` (the
+    final evaluation, whose state is already saved) the signal interrupts at once.
 
-    def __init__(self):
+    Args:
+        raise_now: raise TrainingInterrupted from the signal handler with this message.
+    """
+
+    def __init__(self, raise_now: str | None = None):
         self.requested = False
+        self.raise_now = raise_now
         self._previous = {}
 
     def __enter__(self):
@@ -110,6 +109,8 @@ class StopFlag:
 
     def _handle(self, signum, frame):
         self.requested = True
+        if self.raise_now:
+            raise TrainingInterrupted(self.raise_now)
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():

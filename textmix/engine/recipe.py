@@ -349,6 +349,22 @@ def dump_recipe(recipe: Recipe) -> str:
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
 
 
+def recipe_differences(a: dict, b: dict, prefix: str = "", ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted keys whose values differ between two recipe dicts, ``ignore`` keys (and their
+    sub-keys) left out."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        name = f"{prefix}{key}"
+        if any(name == r or name.startswith(f"{r}.") for r in ignore):
+            continue
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += recipe_differences(va, vb, f"{name}.", ignore)
+        elif va != vb:
+            keys.append(name)
+    return keys
+
+
 def section_fields(name: str, cls: type) -> list[tuple[str, str, object, str]]:
     """(key, type, default, description) of every key of one section dataclass, from its fields
     and its ``Args:`` docstring (used to generate the README table)."""

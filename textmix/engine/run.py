@@ -5,6 +5,7 @@ resumes and evaluates, whatever the modality.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,18 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import yaml
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, set_seed
 
 from textmix.calibration import calibration_report
-from textmix.engine import methods
+from textmix.engine import checkpoint, methods
 from textmix.engine.evaluate import evaluate_model, predict_logits, softmax, write_outputs
 from textmix.engine.loop import Session, StopFlag, record_epoch, train_one_epoch, validate
-from textmix.engine.recipe import Recipe, dump_recipe, recipe_to_dict
+from textmix.engine.recipe import Recipe, dump_recipe, recipe_differences, recipe_from_dict, recipe_to_dict
 from textmix.engine.rundir import RunDir
 from textmix.engine.tasks import TaskData, get_task
-from textmix.errors import RecipeError, RunDirError
+from textmix.errors import ArgumentError, RecipeError, RunDirError, TextmixError
 from textmix.io import atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
 
 logger = get_logger(__name__)
@@ -34,22 +36,54 @@ def make_accelerator(**kwargs) -> Accelerator:
     """An Accelerator; several processes without CUDA run on CPU with gloo.
 
     ``accelerate launch --multi_gpu --num_processes 2`` sets WORLD_SIZE, but accelerate only
-    builds a CPU process group when asked for the CPU, so ask for it when no GPU exists.
+    builds a CPU process group when asked for the CPU, so ask for it when no GPU exists. More
+    processes than GPUs on one machine is refused here, not by a CUDA error on rank 1.
     """
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if several and torch.cuda.is_available():
+        local, gpus = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])), torch.cuda.device_count()
+        if local > gpus:
+            raise ArgumentError(
+                f"accelerate launch started {local} processes on this machine but it has {gpus} GPU(s); use "
+                f"--num_processes {gpus}, or CUDA_VISIBLE_DEVICES= to run {local} processes on the CPU"
+            )
     return Accelerator(cpu=several and not torch.cuda.is_available(), **kwargs)
 
 
-def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool, is_main: bool) -> bool:
-    """Check the run directory; return True if the run is already finished (resume of a done run)."""
+def check_same_recipe(run: RunDir, recipe: Recipe) -> None:
+    """--resume continues the saved recipe only: any other value (where the run lives aside) is refused."""
+    try:
+        saved = recipe_to_dict(recipe_from_dict(run.read_recipe()))
+    except (TextmixError, OSError, yaml.YAMLError) as error:
+        raise RunDirError(f"{run.recipe} cannot be read back ({error}); --overwrite starts the run again") from None
+    differences = recipe_differences(saved, recipe_to_dict(recipe), ignore=("train.output_dir",))
+    if differences:
+        raise RunDirError(
+            f"--resume: the recipe differs from the one {run} was started with in {', '.join(differences)}; "
+            "resume with the same recipe, or start a new run (another --output-dir, or --overwrite)"
+        )
+
+
+def prepare_run_dir(run: RunDir, recipe: Recipe, resume: bool, overwrite: bool) -> bool:
+    """Check the run directory without changing it; return True if the run is already finished
+    (resume of a done run)."""
+    holder = run.holder()
+    if holder:
+        raise RunDirError(f"{run} is in use by {holder}; wait for it to finish or choose another folder")
     if overwrite and resume:
         raise RunDirError("--overwrite and --resume exclude each other")
     if overwrite:
-        if is_main and run.path.exists():
-            shutil.rmtree(run.path)
+        run.check_can_overwrite()
         return False
     if resume:
-        return run.finished
+        if not run.path.is_dir():
+            raise RunDirError(f"--resume: {run} does not exist; drop --resume to start a new run there")
+        check_same_recipe(run, recipe)
+        if run.finished:
+            return True
+        if run.latest_checkpoint() is None:
+            raise RunDirError(f"--resume: {run} holds no checkpoint (it stopped before the first); use --overwrite")
+        return False
     if run.finished:
         raise RunDirError(
             f"{run} already holds a finished run ({RunDir.METRICS}); pass --overwrite to replace "
@@ -57,6 +91,8 @@ def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool, is_main: bool) -
         )
     if run.started:
         raise RunDirError(f"{run} holds an unfinished run; pass --resume to continue it or --overwrite")
+    if run.path.exists() and (not run.path.is_dir() or run.foreign_entries()):
+        raise RunDirError(f"{run} is not empty and not a textmix run directory; choose a new or empty --output-dir")
     return False
 
 
@@ -76,7 +112,10 @@ def save_model(data: TaskData, model: nn.Module, run: RunDir, info: dict) -> Non
 def load_weights(model: nn.Module, run: RunDir) -> None:
     from safetensors.torch import load_model
 
-    load_model(model, str(run.weights))
+    try:
+        load_model(model, str(run.weights))
+    except Exception as error:  # noqa: BLE001 - truncated or foreign weights: name the file
+        raise RunDirError(f"{run.weights} is unreadable ({type(error).__name__}); --overwrite starts again") from None
 
 
 def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData) -> Session:
@@ -93,23 +132,20 @@ def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData
     # each rank draws its own λ and pairing (and mixing site, for manifold mixup)
     seed = recipe.train.seed * 100_003 + accelerator.process_index
     mixer = methods.make_mixer(recipe, seed=seed, sites=getattr(unwrapped, "mix_sites", 1))
-    session = Session(recipe, run, accelerator, data, model, optimizer, scheduler, mixer, train_sampler)
-    accelerator.register_for_checkpointing(session.progress)
-    if mixer is not None:
-        accelerator.register_for_checkpointing(mixer)
-    return session
+    return Session(recipe, run, accelerator, data, model, optimizer, scheduler, mixer, train_sampler)
 
 
 def _resume(s: Session) -> None:
-    checkpoint = s.run.latest_checkpoint()
-    if checkpoint is None:
-        return
-    s.accelerator.load_state(str(checkpoint))
+    folder = s.run.latest_checkpoint()
+    checkpoint.load(s, folder)
     if s.run.epoch_predictions.is_file():
-        with np.load(s.run.epoch_predictions) as saved:
-            s.epoch_predictions = dict(saved)
+        try:
+            with np.load(s.run.epoch_predictions, allow_pickle=False) as saved:
+                s.epoch_predictions = dict(saved)
+        except (OSError, ValueError) as error:
+            raise RunDirError(f"{s.run.epoch_predictions} is unreadable ({error}); --overwrite starts again") from None
     p = s.progress
-    logger.info(f"resumed from {checkpoint} (epoch {p.epoch}, step {p.step_in_epoch})", main_process_only=True)
+    logger.info(f"resumed from {folder} (epoch {p.epoch}, step {p.step_in_epoch})", main_process_only=True)
 
 
 def train(
@@ -123,10 +159,10 @@ def train(
 
     Args:
         recipe: a validated recipe.
-        run_dir: output directory.
+        run_dir: output directory: new, empty, or a textmix run directory (see ``RunDir``).
         resume: continue from the latest checkpoint in ``run_dir`` (a finished run is returned
-            as is).
-        overwrite: delete ``run_dir`` first.
+            as is); the recipe must be the saved one.
+        overwrite: delete what textmix wrote in ``run_dir`` first.
         accelerator: an existing Accelerator (default: a new one with tensorboard tracking).
     """
     run = RunDir(run_dir)
@@ -136,12 +172,20 @@ def train(
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(run.path), logging_dir=str(run.tensorboard)),
     )
-    if prepare_run_dir(run, resume, overwrite, accelerator.is_main_process):
+    if prepare_run_dir(run, recipe, resume, overwrite):
         return run.read_metrics()
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        run.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.recipe, dump_recipe(recipe))
+    main = accelerator.is_main_process
+    with run.locked("textmix train") if main else contextlib.nullcontext():
+        if main and overwrite:
+            run.clear()
+        if main and not resume:
+            run.mark()
+            atomic_write_text(run.recipe, dump_recipe(recipe))
+        return _train(recipe, run, task, accelerator, resume)
+
+
+def _train(recipe: Recipe, run: RunDir, task, accelerator: Accelerator, resume: bool) -> dict:
     set_seed(recipe.train.seed)
     with accelerator.main_process_first():
         data = task.setup(recipe)
@@ -171,9 +215,14 @@ def train(
                 save_model(data, s.unwrapped, run, {**model_info, "epoch": epoch + 1})
             s.progress.start_next_epoch(epoch)
             s.save_checkpoint()
-    metrics = final_evaluation(s)
-    if accelerator.is_main_process:
-        task.after_training(recipe, run)
+    interrupted = (
+        f"interrupted during the final evaluation; training is complete and saved in {run.checkpoints}; "
+        "--resume runs the evaluation again"
+    )
+    with StopFlag(raise_now=interrupted):
+        metrics = final_evaluation(s)
+        if accelerator.is_main_process:
+            task.after_training(recipe, run)
     accelerator.wait_for_everyone()
     accelerator.end_training()  # last: it may tear down the process group
     return metrics

@@ -12,14 +12,28 @@ RUN_DIR/
   checkpoints/step_N/     state for --resume
   tensorboard/            accelerate's tracker
   evaluation.json, eval_predictions.npz, eval_reliability.png   from ``textmix evaluate``
+  .textmix-run            marker: textmix made this folder (``--overwrite`` needs it)
+  .lock                   OS lock held by the process writing the run
+
+A folder is a run directory when it holds the marker, or (runs of textmix 0.1, before the marker)
+a recipe and nothing but names textmix writes. ``--overwrite`` deletes only such folders.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import shutil
+import socket
+import sys
+import time
 from pathlib import Path
 
 import yaml
+
+from textmix.errors import RunDirError
 
 
 class RunDir:
@@ -41,6 +55,9 @@ class RunDir:
     TENSORBOARD = "tensorboard"
     EVALUATION = "evaluation.json"
     EVAL_PREFIX = "eval_"
+    # inside model/
+    MARKER = ".textmix-run"
+    LOCK = ".lock"
     # inside model/
     MODEL_INFO = "textmix.json"  # labels, method, dataset, fitted temperature
     WEIGHTS = "model.safetensors"
@@ -131,3 +148,96 @@ class RunDir:
     def read_recipe(self) -> dict:
         """The saved recipe as a plain mapping (safe YAML)."""
         return yaml.safe_load(self.recipe.read_text()) or {}
+
+    # --- ownership: what --overwrite may delete ----------------------------------------------
+
+    def owns(self, name: str) -> bool:
+        """True for names textmix writes into a run directory (temporary files included)."""
+        written = {v for k, v in vars(RunDir).items() if k.isupper() and isinstance(v, str)}
+        if name.startswith(self.EVAL_PREFIX):
+            name = name[len(self.EVAL_PREFIX) :]
+        return name in written or (name.startswith(".") and ".tmp" in name)
+
+    def foreign_entries(self) -> list[str]:
+        """Entries of the folder textmix did not write."""
+        return sorted(e.name for e in self.path.iterdir() if not self.owns(e.name)) if self.path.is_dir() else []
+
+    @property
+    def is_run_directory(self) -> bool:
+        if (self.path / self.MARKER).is_file():
+            return True
+        return self.has_recipe and not self.foreign_entries()  # textmix 0.1 wrote no marker
+
+    def check_can_overwrite(self) -> None:
+        """Refuse to clear a folder that is not a textmix run directory, holds other files, or is the
+        current directory, the home folder or one of their parents."""
+        where = self.path.resolve()
+        for name, protected in (("the current directory", Path.cwd()), ("your home folder", Path.home())):
+            if protected == where or where in protected.parents:
+                raise RunDirError(f"--overwrite refuses {self.path}: it is {name} or one of its parents")
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise RunDirError(f"{self.path} is a file, not a run directory; choose another --output-dir")
+        foreign = self.foreign_entries()
+        if foreign:
+            raise RunDirError(
+                f"--overwrite refuses {self.path}: it holds files textmix did not write ({', '.join(foreign[:5])}"
+                f"{', ...' if len(foreign) > 5 else ''}); move them or choose another --output-dir"
+            )
+        entries = [e for e in self.path.iterdir() if e.name != self.LOCK]
+        if entries and not self.is_run_directory:
+            raise RunDirError(f"--overwrite refuses {self.path}: it is not a textmix run directory (no {self.MARKER})")
+
+    def clear(self) -> None:
+        """Delete everything textmix wrote here except the lock (checked by check_can_overwrite)."""
+        for entry in self.path.iterdir():
+            if entry.name != self.LOCK:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+    def mark(self) -> None:
+        (self.path / self.MARKER).write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+
+    # --- the lock ---------------------------------------------------------------------------
+
+    def holder(self) -> str | None:
+        """Who holds the lock now (None: nobody); creates nothing."""
+        try:
+            fd = os.open(self.path / self.LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None  # closing the file below releases the probe
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def locked(self, action: str):
+        """Hold an exclusive OS lock on ``.lock`` while ``action`` writes the run (``flock``: it dies
+        with the process, so a crash never leaves a stale lock). A second holder is refused with a
+        message naming the first."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / self.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+                raise RunDirError(
+                    f"{self.path} is in use by {holder}; wait for it to finish or choose another folder"
+                ) from None
+            command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])[:300]
+            holder = (
+                f"pid {os.getpid()} on {socket.gethostname()} ({action}, since {time.strftime('%H:%M:%S')}: {command})"
+            )
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode(), 0)
+            yield self
+        finally:
+            os.close(fd)  # releases the lock

@@ -85,7 +85,7 @@ def sweep(
             rows.append({"run": str(run_dir), "status": f"would be {status}"})
             print(f"{rows[-1]['status']:30s} {run_dir}")
             continue
-        metrics = train(recipe, run_dir, resume=True)  # skips a finished run, continues a started one
+        metrics = train(recipe, run_dir, resume=run.started)  # skips a finished run, continues a started one
         rows.append(
             {
                 "run": str(run_dir),

@@ -14,8 +14,11 @@ class TextDataConfig:
     path: local folder (original format) or, for custom, a file or folder; None: use
         $TEXTMIX_DATA_DIR/<name>/ or the Hugging Face Hub.
     label_set: trec only: coarse (6 classes, default) or fine (50).
-    text_column: custom only: the text column.
-    label_column: custom only: the label column.
+    text_column: custom only: the text column (empty or whitespace-only texts are refused, with
+        their row numbers).
+    label_column: custom only: the label column; each distinct value is a class (integers 1 and 2
+        are two classes); surrounding whitespace of string labels is removed (logged).
+    encoding: custom only: text encoding of CSV / JSON Lines files (e.g. latin-1, cp1252).
     val_fraction: share of train carved (stratified, seeded) as validation when none exists.
     test_fraction: share held out as test when the source has no test split (raw MR, custom).
     cv_folds: k > 0 for k-fold cross-validation on raw MR (Kim 2014 uses 10).
@@ -34,6 +37,7 @@ class TextDataConfig:
     label_set: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+    encoding: str = "utf-8"
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     cv_folds: int = 0

@@ -117,14 +117,25 @@ class CalibratedClassifier:
 def load_model(source: str | Path, device: str | torch.device = "cpu") -> CalibratedClassifier:
     """Load a textmix model from a run directory, a model folder or a Hub repository id."""
     folder = _model_folder(source)
-    info = json.loads((folder / RunDir.MODEL_INFO).read_text())
+    try:
+        info = json.loads((folder / RunDir.MODEL_INFO).read_text())
+    except ValueError as error:
+        raise HubError(
+            f"{folder / RunDir.MODEL_INFO} is not valid JSON ({error}); the model folder is damaged"
+        ) from None
     name = info.get("model")
     if name not in MODELS or MODELS[name].cls is None:
         raise HubError(f"{folder} holds model {name!r}, which this textmix cannot rebuild; known: {sorted(MODELS)}")
     if not (folder / RunDir.WEIGHTS).is_file():
         raise HubError(f"{folder / RunDir.WEIGHTS} is missing (textmix loads safetensors weights only)")
-    with contextlib.redirect_stdout(sys.stderr):  # the mixin prints a loading notice; stdout is for results
-        model = MODELS[name].cls.from_pretrained(folder).to(device).eval()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # the mixin prints a loading notice; stdout is for results
+            model = MODELS[name].cls.from_pretrained(folder).to(device).eval()
+    except Exception as error:  # noqa: BLE001 - truncated weights, damaged config: name the folder
+        raise HubError(
+            f"cannot load the model in {folder} ({type(error).__name__}: {str(error)[:200]}); "
+            f"{RunDir.WEIGHTS} or config.json is damaged: copy or download it again"
+        ) from None
     return CalibratedClassifier(
         model=model,
         featurizer=load_featurizer(folder),

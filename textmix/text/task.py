@@ -35,7 +35,7 @@ def load_splits(config: TextDataConfig) -> DatasetDict:
     if config.name == "custom":
         splits = load_custom_dataset(
             config.path, config.text_column, config.label_column, config.val_fraction, config.test_fraction,
-            config.split_seed,
+            config.split_seed, config.encoding,
         )  # fmt: skip
     else:
         splits = load_text_dataset(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textmix.engine.recipe import MIXUP_METHODS
+from textmix.engine.recipe import MIXUP_METHODS, recipe_differences
 from textmix.engine.rundir import RunDir
 from textmix.engine.tasks import get_task
 from textmix.errors import RecipeError, RunDirError
@@ -80,21 +80,6 @@ def expand_run_dirs(paths: list[Path]) -> list[RunDir]:
 # and what does not change the result (where and how often it logs); tasks add their own
 # (Task.repetition_keys: split seeds, CV folds, sharing settings).
 REPETITION_KEYS = ("train.seed", "train.output_dir", "train.log_every")
-
-
-def recipe_differences(a: dict, b: dict, prefix: str = "", ignore: tuple[str, ...] = REPETITION_KEYS) -> list[str]:
-    """Dotted recipe keys whose values differ between ``a`` and ``b``, ``ignore`` keys left out."""
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        name = f"{prefix}{key}"
-        if any(name == r or name.startswith(f"{r}.") for r in ignore):
-            continue
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            keys += recipe_differences(va, vb, f"{name}.", ignore)
-        elif va != vb:
-            keys.append(name)
-    return keys
 
 
 def collect(run_dirs: list[Path]) -> list[Group]:

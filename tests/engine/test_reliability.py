@@ -1,0 +1,324 @@
+"""Trustworthy runs (docs/reliability.md): every promise there has its probe here, on real files and,
+where the user meets it, through the real CLI in a subprocess (one line, exit 2, no traceback)."""
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import textmix.engine.run as engine_run
+from textmix.engine import RunDir, methods, train
+from textmix.engine.recipe import recipe_from_dict
+from textmix.errors import ArgumentError, RunDirError, TrainingInterrupted
+
+SMALL = {
+    "method": "mixup",
+    "data": {"name": "mr", "max_train_examples": 300},
+    "model": {"num_filters": 8},
+    "train": {"epochs": 2, "batch_size": 25, "log_every": 4},
+}
+
+
+def recipe_file(folder: Path, **changes) -> Path:
+    values = json.loads(json.dumps(SMALL))
+    for section, value in changes.items():
+        values[section] = {**values.get(section, {}), **value}
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def cli(*args, cwd=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "textmix.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def refused(result, *phrases):
+    """Exit 2 with one ``textmix: error:`` line that holds every phrase, and no traceback."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("textmix: error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+    return lines[0]
+
+
+def untimed(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "timing"}
+
+
+def interrupt_at(step: int, monkeypatch):
+    """SIGTERM the process at the given training step (counted from 1)."""
+    calls = {"n": 0}
+    original = methods.training_loss
+
+    def loss(*args):
+        calls["n"] += 1
+        if calls["n"] == step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args)
+
+    monkeypatch.setattr(methods, "training_loss", loss)
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(tmp_path_factory):
+    """A run stopped by SIGTERM in its second epoch (checkpoint at step 17), and the straight run."""
+    from conftest import data_dir
+
+    folder = data_dir()
+    if folder is None or not (folder / "mr" / "rt-polarity.pos").is_file():
+        pytest.skip("real data not found: mr/ missing under TEXTMIX_DATA_DIR (default ../shared/data)")
+    base = tmp_path_factory.mktemp("interrupted")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTMIX_DATA_DIR", str(folder))
+        reference = train(recipe_from_dict(SMALL), base / "straight")
+        interrupt_at(17, mp)
+        with pytest.raises(TrainingInterrupted):
+            train(recipe_from_dict(SMALL), base / "run")
+    return base / "run", reference
+
+
+def copy_of(run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(run, target)
+    (target / RunDir.LOCK).unlink(missing_ok=True)
+    return target
+
+
+# --- files and run directories ---------------------------------------------------------------
+
+
+def test_overwrite_refuses_a_folder_textmix_did_not_make(real_data, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    line = refused(cli("train", recipe_file(tmp_path), "--output-dir", folder, "--overwrite"), str(folder))
+    assert "thesis.tex" in line
+    assert (folder / "thesis.tex").read_text() == "precious" and sorted(os.listdir(folder)) == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("where", [".", "HOME"])
+def test_overwrite_refuses_the_current_directory_and_home(real_data, tmp_path, where):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("keep")
+    recipe = recipe_file(tmp_path)
+    result = cli("train", recipe, "--output-dir", "." if where == "." else home, "--overwrite",
+                 cwd=home if where == "." else tmp_path,
+                 env={"HOME": str(home)})  # fmt: skip
+    refused(result, "--overwrite refuses", "current directory" if where == "." else "home folder")
+    assert (home / "notes.txt").read_text() == "keep"  # (libraries may add ~/.cache: not textmix's doing)
+    assert not {RunDir.LOCK, RunDir.MARKER, RunDir.RECIPE} & set(os.listdir(home))
+
+
+def test_a_new_run_into_a_folder_with_other_files_is_refused_and_creates_nothing(real_data, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "reviews.csv").write_text("text,label\n")
+    refused(cli("train", recipe_file(tmp_path), "--output-dir", folder), "not empty and not a textmix run directory")
+    assert sorted(os.listdir(folder)) == ["reviews.csv"]  # no lock, no marker, no recipe
+
+
+def test_overwrite_clears_a_textmix_0_1_run_directory_without_marker(tmp_path):
+    run = RunDir(tmp_path / "old")
+    (run.path / "model").mkdir(parents=True)
+    for name in (RunDir.RECIPE, RunDir.METRICS, "eval_predictions.npz", ".metrics.json.123.tmp"):
+        (run.path / name).write_text("{}")
+    assert run.is_run_directory
+    run.check_can_overwrite()
+    (run.path / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="notes.txt"):
+        run.check_can_overwrite()
+
+
+def test_a_live_run_directory_is_locked_against_train_resume_evaluate_and_sweep(interrupted_run, tmp_path):
+    run, _ = interrupted_run
+    run = copy_of(run, tmp_path)
+    recipe = recipe_file(tmp_path)
+    swept = RunDir(tmp_path / "sweep" / "seed=1")  # the run directory `sweep --seeds 1` trains
+    with RunDir(run).locked("the first run"), swept.locked("the first sweep"):
+        for args, holder in (
+            (("train", recipe, "--output-dir", run, "--resume"), "the first run"),
+            (("train", recipe, "--output-dir", run), "the first run"),
+            (("evaluate", run), "the first run"),
+            (("sweep", recipe, "--out", tmp_path / "sweep", "--seeds", "1"), "the first sweep"),
+        ):
+            refused(cli(*args), "is in use by", holder)
+    assert RunDir(run).holder() is None
+
+
+def test_the_lock_dies_with_a_crashed_process(tmp_path):
+    code = (
+        "import sys, time\nfrom textmix.engine import RunDir\n"
+        f"with RunDir({str(tmp_path / 'run')!r}).locked('crasher'):\n"
+        "    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    assert "crasher" in RunDir(tmp_path / "run").holder()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert RunDir(tmp_path / "run").holder() is None  # no stale lock after kill -9
+
+
+def test_resume_with_another_recipe_is_refused_and_keeps_recipe_yaml(interrupted_run, tmp_path):
+    run = copy_of(interrupted_run[0], tmp_path)
+    saved = (run / RunDir.RECIPE).read_bytes()
+    other = recipe_file(tmp_path, mixup={"alpha": 1.0}, train={"epochs": 3})
+    refused(cli("train", other, "--output-dir", run, "--resume"), "mixup.alpha", "train.epochs", "--resume")
+    assert (run / RunDir.RECIPE).read_bytes() == saved
+
+
+def test_resume_into_a_missing_folder_says_so(real_data, tmp_path):
+    refused(cli("train", recipe_file(tmp_path), "--output-dir", tmp_path / "nope", "--resume"), "does not exist")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_sigterm_during_the_final_evaluation_says_where_the_state_is(real_data, tmp_path, monkeypatch):
+    recipe = recipe_from_dict(SMALL)
+    reference = train(recipe, tmp_path / "straight")
+    original = engine_run.evaluate_model
+
+    def terminated(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args)
+
+    monkeypatch.setattr(engine_run, "evaluate_model", terminated)
+    with pytest.raises(TrainingInterrupted, match="during the final evaluation; training is complete and saved in"):
+        train(recipe, tmp_path / "run")
+    assert not (tmp_path / "run" / RunDir.METRICS).exists()
+    monkeypatch.setattr(engine_run, "evaluate_model", original)
+    assert untimed(train(recipe, tmp_path / "run", resume=True)) == untimed(reference)
+
+
+def test_resume_after_kill_9_of_the_lock_holder_is_bit_identical(real_data, tmp_path):
+    """A crash (not a clean SIGTERM) mid-training: the lock dies with the process, and --resume from
+    the last complete checkpoint gives the straight run's numbers."""
+    recipe = recipe_file(tmp_path, data={"max_train_examples": 2000}, train={"epochs": 4})
+    straight = cli("train", recipe, "--output-dir", tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    run = RunDir(tmp_path / "run")
+    command = [sys.executable, "-m", "textmix.cli", "train", str(recipe), "--output-dir", str(run.path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while run.latest_checkpoint() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert run.latest_checkpoint() is not None and not run.finished, "the run ended before it could be killed"
+    assert cli("train", recipe, "--output-dir", run.path, "--resume").returncode == 0
+    assert untimed(run.read_metrics()) == untimed(RunDir(tmp_path / "straight").read_metrics())
+
+
+# --- checkpoints: nothing is unpickled, damage is named ----------------------------------------
+
+
+class _Planted:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_resume_never_unpickles_a_planted_pickle(interrupted_run, tmp_path):
+    run, reference = interrupted_run
+    run = copy_of(run, tmp_path)
+    marker = tmp_path / "pwned"
+    folder = RunDir(run).latest_checkpoint()
+    for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl", "scheduler.bin", "model.pt"):
+        (folder / name).write_bytes(pickle.dumps(_Planted(marker)))
+    resumed = train(recipe_from_dict(SMALL), run, resume=True)
+    assert not marker.exists()
+    assert untimed(resumed) == untimed(reference)  # and the resume is still exact
+
+
+def test_a_textmix_0_1_pickle_checkpoint_is_refused_unread(interrupted_run, tmp_path):
+    run = copy_of(interrupted_run[0], tmp_path)
+    marker = tmp_path / "pwned"
+    folder = RunDir(run).latest_checkpoint()
+    (folder / "optimizer.bin").write_bytes(pickle.dumps(_Planted(marker)))
+    refused(cli("train", recipe_file(tmp_path), "--output-dir", run, "--resume"), "textmix 0.1", "--overwrite")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "name,damage,phrase",
+    [
+        ("model.safetensors", "truncate", "unreadable"),
+        ("optimizer.safetensors", "truncate", "unreadable"),
+        ("rng_0.safetensors", "truncate", "unreadable"),
+        ("rng_0.json", "delete", "is missing"),
+        ("progress.json", "truncate", "unreadable"),
+        ("scheduler.json", "delete", "is missing"),
+    ],
+)
+def test_a_damaged_checkpoint_names_the_file(interrupted_run, tmp_path, name, damage, phrase):
+    run = copy_of(interrupted_run[0], tmp_path)
+    file = RunDir(run).latest_checkpoint() / name
+    if damage == "delete":
+        file.unlink()
+    else:
+        file.write_bytes(file.read_bytes()[: len(file.read_bytes()) // 2])
+    refused(cli("train", recipe_file(tmp_path), "--output-dir", run, "--resume"), str(file), phrase, "--overwrite")
+
+
+def test_damaged_saved_model_and_push_to_a_file(interrupted_run, tmp_path):
+    run = copy_of(interrupted_run[0].parent / "straight", tmp_path)  # a finished run
+    (tmp_path / "a_file").write_text("")
+    refused(cli("push", run, "--repo-id", "me/x", "--dry-run", tmp_path / "a_file"), "is a file")
+    weights = run / "model" / RunDir.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:100])
+    refused(cli("predict", run, "a fine film"), "cannot load the model", "damaged")
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sets,phrase",
+    [
+        (["mixup.mix_point=pooled"], "mixup.mix_point='pooled' is not a mix point of kim_cnn"),
+        (["mixup.alpha=.inf"], "mixup.alpha=inf is invalid"),
+        (["mixup.alpha=.nan"], "mixup.alpha=nan is invalid"),
+        (["data.max_train_examples=0"], "data.max_train_examples=0 is invalid"),
+        (["eval.ood=[sst]"], "eval.ood entry 'sst' is unknown"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_data_is_read(tmp_path, sets, phrase):
+    overrides = [a for s in sets for a in ("--set", s)]
+    no_data = {"TEXTMIX_DATA_DIR": str(tmp_path / "no-data")}
+    result = cli("train", recipe_file(tmp_path), "--output-dir", tmp_path / "run", *overrides, env=no_data)
+    refused(result, phrase)
+    assert not (tmp_path / "run").exists()
+
+
+def test_recipe_that_is_a_folder_or_not_a_mapping(tmp_path):
+    refused(cli("train", tmp_path, "--output-dir", tmp_path / "run"), "is a folder")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    refused(cli("train", tmp_path / "list.yaml", "--output-dir", tmp_path / "run"), "must be a mapping")
+
+
+def test_more_processes_than_gpus_is_refused_before_cuda_fails(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(ArgumentError, match="started 2 processes on this machine but it has 1 GPU"):
+        engine_run.make_accelerator()

@@ -1,0 +1,165 @@
+"""Checkpoints for ``--resume`` that are never unpickled: tensors in safetensors, the rest in JSON.
+
+    checkpoints/step_N/
+      model.safetensors                     the (unwrapped) model
+      optimizer.safetensors, optimizer.json  state tensors; structure, scalars and param groups
+      scheduler.json                        the scheduler's counters (its schedule comes from the recipe)
+      progress.json                         epoch, step, best epoch, history, running loss sums
+      rng_R.safetensors, rng_R.json         per process R: torch (CPU, CUDA), mixer, numpy, random
+
+A checkpoint folder is written under a temporary name and renamed when complete, so a crash never
+leaves half a checkpoint. Loading restores every state exactly or fails naming the file: a resume
+never goes on with other randomness. Checkpoints of textmix 0.1 (accelerate's pickles) are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from textmix.errors import RunDirError
+
+MODEL, OPTIMIZER, SCHEDULER, PROGRESS = "model.safetensors", "optimizer", "scheduler.json", "progress.json"
+SCALARS = (bool, int, float, str, type(None))
+
+
+def _is_plain(value) -> bool:
+    """JSON-safe: scalars and lists of scalars (a scheduler's counters, not its functions)."""
+    return isinstance(value, SCALARS) or (isinstance(value, list) and all(isinstance(v, SCALARS) for v in value))
+
+
+def optimizer_state(optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state dict as (tensors, JSON structure)."""
+    state = optimizer.state_dict()
+    tensors, entries = {}, {}
+    for index, entry in state["state"].items():
+        entries[str(index)] = {}
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+                entries[str(index)][key] = {"tensor": f"{index}.{key}"}
+            else:
+                entries[str(index)][key] = {"value": value}
+    return tensors, {"state": entries, "param_groups": state["param_groups"]}
+
+
+def optimizer_state_dict(tensors: dict[str, torch.Tensor], structure: dict) -> dict:
+    state = {
+        int(index): {k: tensors[v["tensor"]] if "tensor" in v else v["value"] for k, v in entry.items()}
+        for index, entry in structure["state"].items()
+    }
+    return {"state": state, "param_groups": structure["param_groups"]}
+
+
+def rng_state(mixer) -> tuple[dict[str, torch.Tensor], dict]:
+    """This process's random states: torch CPU and CUDA generators, the mixer's, numpy's, Python's."""
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    if mixer is not None:
+        tensors["mixer"] = mixer.state_dict()["generator"]
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy"] = torch.from_numpy(keys.astype(np.int64))
+    version, internal, gauss = random.getstate()
+    plain = {"numpy": [kind, int(pos), int(has_gauss), float(cached)], "random": [version, list(internal), gauss]}
+    return tensors, {**plain, "cuda_devices": sum(k.startswith("cuda.") for k in tensors)}
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], plain: dict, mixer) -> None:
+    torch.set_rng_state(tensors["torch"])
+    if plain["cuda_devices"]:
+        torch.cuda.set_rng_state_all([tensors[f"cuda.{i}"] for i in range(plain["cuda_devices"])])
+    if mixer is not None:
+        mixer.load_state_dict({"generator": tensors["mixer"]})
+    kind, pos, has_gauss, cached = plain["numpy"]
+    np.random.set_state((kind, tensors["numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = plain["random"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, allow_nan=False))
+
+
+def save(s, step: int) -> Path:
+    """Write the session's state as ``checkpoints/step_<step>`` (every process writes its RNG file)."""
+    accelerator, run = s.accelerator, s.run
+    final, tmp = run.checkpoint(step), run.checkpoints / f".step_{step}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    tensors, plain = rng_state(s.mixer)
+    rank = accelerator.process_index
+    save_file(tensors, str(tmp / f"rng_{rank}.safetensors"))
+    _write_json(tmp / f"rng_{rank}.json", plain)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        save_model(s.unwrapped, str(tmp / MODEL))
+        tensors, structure = optimizer_state(s.optimizer)
+        save_file(tensors, str(tmp / f"{OPTIMIZER}.safetensors"))
+        _write_json(tmp / f"{OPTIMIZER}.json", structure)
+        scheduler = getattr(s.scheduler, "scheduler", s.scheduler)  # accelerate wraps it
+        _write_json(tmp / SCHEDULER, {k: v for k, v in scheduler.state_dict().items() if _is_plain(v)})
+        _write_json(tmp / PROGRESS, s.progress.state_dict())
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        for old in run.all_checkpoints():
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _read(path: Path, reader):
+    if not path.is_file():
+        raise RunDirError(f"checkpoint file {path} is missing; --overwrite starts the run again")
+    try:
+        return reader(path)
+    except Exception as error:  # noqa: BLE001 - truncated or corrupt: any reader error says so
+        raise RunDirError(
+            f"checkpoint file {path} is unreadable ({type(error).__name__}: {str(error)[:200]}); "
+            "--overwrite starts the run again"
+        ) from None
+
+
+def _json(path: Path):
+    return _read(path, lambda p: json.loads(p.read_text()))
+
+
+def _tensors(path: Path) -> dict[str, torch.Tensor]:
+    return _read(path, lambda p: load_file(str(p)))
+
+
+def load(s, folder: Path) -> None:
+    """Restore model, optimizer, scheduler, progress and this process's random states from ``folder``."""
+    if (folder / "optimizer.bin").is_file() or (not (folder / PROGRESS).is_file() and any(folder.glob("*.pkl"))):
+        raise RunDirError(
+            f"{folder} was written by textmix 0.1 (accelerate pickles), which this textmix does not load: "
+            "pickles can run code; --overwrite starts the run again"
+        )
+    rank = s.accelerator.process_index
+    rng_tensors, rng_plain = _tensors(folder / f"rng_{rank}.safetensors"), _json(folder / f"rng_{rank}.json")
+    optimizer = optimizer_state_dict(_tensors(folder / f"{OPTIMIZER}.safetensors"), _json(folder / f"{OPTIMIZER}.json"))
+    scheduler_state, progress = _json(folder / SCHEDULER), _json(folder / PROGRESS)
+    _read(folder / MODEL, lambda p: load_model(s.unwrapped, str(p)))
+    try:
+        s.optimizer.load_state_dict(optimizer)
+        scheduler = getattr(s.scheduler, "scheduler", s.scheduler)
+        scheduler.load_state_dict({**scheduler.state_dict(), **scheduler_state})
+        s.progress.load_state_dict(progress)
+        set_rng_state(rng_tensors, rng_plain, s.mixer)
+    except (KeyError, ValueError, RuntimeError, TypeError) as error:
+        raise RunDirError(
+            f"checkpoint {folder} does not fit this run ({type(error).__name__}: {str(error)[:200]}); "
+            "--overwrite starts the run again"
+        ) from None
+
+
+__all__ = ["load", "save"]
