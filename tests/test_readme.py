@@ -104,6 +104,7 @@ def test_runnable_blocks_are_marked_and_skips_give_a_reason():
 @pytest.mark.slow
 def test_every_runnable_readme_command_works(real_data, tmp_path):
     shutil.copytree(REPO / "recipes", tmp_path / "recipes")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
     shutil.copytree(REPO / "docs" / "results", tmp_path / "docs" / "results", ignore=shutil.ignore_patterns("*.png"))
     bin_dir = Path(sys.executable).parent
     # the study scripts call `textmix sweep/report`: a shim passes --dry-run to sweep, skips report

@@ -6,6 +6,7 @@ The modality-free core (:mod:`textmix.mixup`, :mod:`textmix.losses`, :mod:`textm
 :mod:`textmix.engine`, the text task in :mod:`textmix.text`, the image task in ``vision``.
 """
 
+from textmix.calibrate import CalibrationReport, calibrate
 from textmix.calibration import (
     calibration_report,
     expected_calibration_error,
@@ -28,9 +29,11 @@ def load_model(source, device="cpu"):
 
 
 __all__ = [
+    "CalibrationReport",
     "Mixup",
     "MixupPlan",
     "TextmixError",
+    "calibrate",
     "calibration_report",
     "confidence_penalty_loss",
     "expected_calibration_error",

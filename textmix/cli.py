@@ -80,6 +80,22 @@ def run_report(args) -> int:
     return 0
 
 
+def run_calibrate(args) -> int:
+    from textmix.calibrate import calibrate
+    from textmix.prediction_files import read_predictions
+
+    kind, columns = ("logits", args.logits) if args.logits else ("probs", args.probs)
+    scores, labels = read_predictions(args.file, columns, args.labels)
+    val = read_predictions(args.val, columns, args.labels) if args.val else None
+    ood = read_predictions(args.ood, columns, None)[0] if args.ood else None
+    report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins)
+    out = Path(args.out or f"{Path(args.file).stem}_calibration")
+    written = report.save(out)
+    print(report.table())
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def run_push(args) -> int:
     from textmix.text.hub import push_run
 
@@ -143,6 +159,22 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated figure kinds to draw (default: all): metrics_by_method, reliability, alpha, "
         "label_entropy, ood, joint_density, perturbation, curves",
     )
+    calibrate = commands.add_parser("calibrate", help="calibration metrics of any model's predictions file")
+    calibrate.add_argument("file", help="predictions: CSV, JSON Lines, parquet or .npz")
+    calibrate.add_argument(
+        "--labels", required=True, metavar="COL", help="label column (integers 0..K-1 or class names)"
+    )
+    scores = calibrate.add_mutually_exclusive_group(required=True)
+    scores.add_argument(
+        "--logits", metavar="COLS", help="logit columns: a,b,c, a glob such as logit_*, or one (N, K) column"
+    )
+    scores.add_argument("--probs", metavar="COLS", help="probability columns (rows must sum to 1), as --logits")
+    calibrate.add_argument(
+        "--val", metavar="FILE", help="validation predictions (same columns): fit temperature scaling"
+    )
+    calibrate.add_argument("--ood", metavar="FILE", help="out-of-distribution predictions (same score columns): AUROC")
+    calibrate.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
+    calibrate.add_argument("--out", help="output folder (default: <file stem>_calibration)")
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
     push.add_argument("run_dir")
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
@@ -165,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": run_evaluate,
         "sweep": run_sweep,
         "report": run_report,
+        "calibrate": run_calibrate,
         "push": run_push,
         "predict": run_predict,
     }

@@ -87,6 +87,15 @@ def draw_confidence_histogram(ax: Axes, probs, labels, n_bins: int = 15) -> None
     ax.legend(fontsize=7)
 
 
+def confidence_histogram(probs, labels, n_bins: int = 15) -> Figure:
+    """The confidence histogram alone, as a figure."""
+    fig = Figure(figsize=(4.5, 2.8))
+    FigureCanvasAgg(fig)
+    draw_confidence_histogram(fig.subplots(), probs, labels, n_bins)
+    fig.tight_layout()
+    return fig
+
+
 def draw_joint_density(ax: Axes, confidences, accuracies, title: str = "", bins: int = 20):
     """2-D histogram of confidence against accuracy (per example or per batch) on ``ax``; returns
     the image for a colorbar."""

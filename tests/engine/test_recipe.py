@@ -82,6 +82,7 @@ def test_old_resolved_recipes_still_load():
     assert recipe_from_dict(text) == recipe_from_dict({})
     vision = {"task": "vision", **{k: dict(v) for k, v in text.items() if isinstance(v, dict)}}
     vision["data"]["name"], vision["model"]["name"] = "cifar10", "preact_resnet18"
+    del vision["data"]["encoding"]  # a 0.2 text key: not in 0.1 recipes
     vision["mixup"]["mix_point"] = "embeddings"  # the old shared default, unused by a baseline
     recipe = recipe_from_dict(vision)
     assert recipe.task == "vision" and recipe.data.augment is True and "hub" not in recipe.extra

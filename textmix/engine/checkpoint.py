@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from textmix.engine.rundir import RunDir
 from textmix.errors import RunDirError
 
-MODEL, OPTIMIZER, SCHEDULER, PROGRESS = "model.safetensors", "optimizer", "scheduler.json", "progress.json"
+# file names live in RunDir: WEIGHTS (the model), OPTIMIZER_*, SCHEDULER, PROGRESS, RNG_*
 SCALARS = (bool, int, float, str, type(None))
 
 
@@ -97,17 +98,17 @@ def save(s, step: int) -> Path:
     accelerator.wait_for_everyone()
     tensors, plain = rng_state(s.mixer)
     rank = accelerator.process_index
-    save_file(tensors, str(tmp / f"rng_{rank}.safetensors"))
-    _write_json(tmp / f"rng_{rank}.json", plain)
+    save_file(tensors, str(tmp / RunDir.RNG_TENSORS.format(rank=rank)))
+    _write_json(tmp / RunDir.RNG_STATE.format(rank=rank), plain)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        save_model(s.unwrapped, str(tmp / MODEL))
+        save_model(s.unwrapped, str(tmp / RunDir.WEIGHTS))
         tensors, structure = optimizer_state(s.optimizer)
-        save_file(tensors, str(tmp / f"{OPTIMIZER}.safetensors"))
-        _write_json(tmp / f"{OPTIMIZER}.json", structure)
+        save_file(tensors, str(tmp / RunDir.OPTIMIZER_TENSORS))
+        _write_json(tmp / RunDir.OPTIMIZER_LAYOUT, structure)
         scheduler = getattr(s.scheduler, "scheduler", s.scheduler)  # accelerate wraps it
-        _write_json(tmp / SCHEDULER, {k: v for k, v in scheduler.state_dict().items() if _is_plain(v)})
-        _write_json(tmp / PROGRESS, s.progress.state_dict())
+        _write_json(tmp / RunDir.SCHEDULER, {k: v for k, v in scheduler.state_dict().items() if _is_plain(v)})
+        _write_json(tmp / RunDir.PROGRESS, s.progress.state_dict())
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         for old in run.all_checkpoints():
@@ -139,16 +140,19 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def load(s, folder: Path) -> None:
     """Restore model, optimizer, scheduler, progress and this process's random states from ``folder``."""
-    if (folder / "optimizer.bin").is_file() or (not (folder / PROGRESS).is_file() and any(folder.glob("*.pkl"))):
+    if (folder / "optimizer.bin").is_file() or (not (folder / RunDir.PROGRESS).is_file() and any(folder.glob("*.pkl"))):
         raise RunDirError(
             f"{folder} was written by textmix 0.1 (accelerate pickles), which this textmix does not load: "
             "pickles can run code; --overwrite starts the run again"
         )
     rank = s.accelerator.process_index
-    rng_tensors, rng_plain = _tensors(folder / f"rng_{rank}.safetensors"), _json(folder / f"rng_{rank}.json")
-    optimizer = optimizer_state_dict(_tensors(folder / f"{OPTIMIZER}.safetensors"), _json(folder / f"{OPTIMIZER}.json"))
-    scheduler_state, progress = _json(folder / SCHEDULER), _json(folder / PROGRESS)
-    _read(folder / MODEL, lambda p: load_model(s.unwrapped, str(p)))
+    rng_tensors = _tensors(folder / RunDir.RNG_TENSORS.format(rank=rank))
+    rng_plain = _json(folder / RunDir.RNG_STATE.format(rank=rank))
+    optimizer = optimizer_state_dict(
+        _tensors(folder / RunDir.OPTIMIZER_TENSORS), _json(folder / RunDir.OPTIMIZER_LAYOUT)
+    )
+    scheduler_state, progress = _json(folder / RunDir.SCHEDULER), _json(folder / RunDir.PROGRESS)
+    _read(folder / RunDir.WEIGHTS, lambda p: load_model(s.unwrapped, str(p)))
     try:
         s.optimizer.load_state_dict(optimizer)
         scheduler = getattr(s.scheduler, "scheduler", s.scheduler)

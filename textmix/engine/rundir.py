@@ -56,6 +56,13 @@ class RunDir:
     EVALUATION = "evaluation.json"
     EVAL_PREFIX = "eval_"
     # inside model/
+    # inside checkpoints/step_N/ (textmix.engine.checkpoint); {rank}: the process index
+    OPTIMIZER_TENSORS = "optimizer.safetensors"
+    OPTIMIZER_LAYOUT = "optimizer.json"
+    SCHEDULER = "scheduler.json"
+    PROGRESS = "progress.json"
+    RNG_TENSORS = "rng_{rank}.safetensors"
+    RNG_STATE = "rng_{rank}.json"
     MARKER = ".textmix-run"
     LOCK = ".lock"
     # inside model/

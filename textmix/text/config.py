@@ -8,16 +8,22 @@ from dataclasses import dataclass, field
 @dataclass
 class TextDataConfig:
     """Args:
-    name: dataset: mr, trec, imdb, or custom (your CSV / JSON Lines / parquet via ``path``).
+    name: dataset: mr, trec, imdb, custom (your CSV / JSON Lines / parquet via ``path``), or hub
+        (a Hugging Face dataset: ``hub_id``, or ``path`` to a save_to_disk folder or a local copy).
         eval.ood takes mr, trec, imdb, random_tokens (uniform token ids) and gaussian_noise (word
         features drawn from the embedding table's per-dimension mean and variance).
-    path: local folder (original format) or, for custom, a file or folder; None: use
-        $TEXTMIX_DATA_DIR/<name>/ or the Hugging Face Hub.
+    path: local folder (original format) or, for custom, a file or folder, for hub a dataset
+        folder; None: use $TEXTMIX_DATA_DIR/<name>/ (hub: <hub_id>/) or the Hugging Face Hub.
+    hub_id: hub only: the dataset repository, e.g. SetFit/sst2.
+    hub_config: hub only: the dataset's configuration name (None: its default).
+    hub_splits: hub only: our split → theirs, e.g. {train: train, test: validation}; empty: the
+        splits named train, validation, test (a missing validation or test split is carved).
     label_set: trec only: coarse (6 classes, default) or fine (50).
-    text_column: custom only: the text column (empty or whitespace-only texts are refused, with
+    text_column: custom and hub: the text column (empty or whitespace-only texts are refused, with
         their row numbers).
-    label_column: custom only: the label column; each distinct value is a class (integers 1 and 2
-        are two classes); surrounding whitespace of string labels is removed (logged).
+    label_column: custom and hub: the label column (a ClassLabel gives the class names); each
+        distinct value is a class (integers 1 and 2 are two classes); surrounding whitespace of
+        string labels is removed (logged).
     encoding: custom only: text encoding of CSV / JSON Lines files (e.g. latin-1, cp1252).
     val_fraction: share of train carved (stratified, seeded) as validation when none exists.
     test_fraction: share held out as test when the source has no test split (raw MR, custom).
@@ -34,6 +40,9 @@ class TextDataConfig:
 
     name: str = "mr"
     path: str | None = None
+    hub_id: str | None = None
+    hub_config: str | None = None
+    hub_splits: dict = field(default_factory=dict)
     label_set: str | None = None
     text_column: str = "text"
     label_column: str = "label"

@@ -19,6 +19,7 @@ from textmix.text.config import HubConfig, TextDataConfig, TextModelConfig
 from textmix.text.custom import load_custom_dataset
 from textmix.text.datasets import DATASETS, load_text_dataset
 from textmix.text.features import HFFeaturizer, WordFeaturizer, load_featurizer
+from textmix.text.hub_data import load_hub_dataset
 from textmix.text.loaders import encode_split, make_loader, model_inputs
 from textmix.text.models import MODELS, build_config
 from textmix.text.models.transformer import resolve_checkpoint
@@ -32,7 +33,9 @@ DEFAULT_MAX_LENGTH = {"words": 400, "hf": 128}
 
 def load_splits(config: TextDataConfig) -> DatasetDict:
     """The recipe's dataset as train / validation / test (``text``, ``label``)."""
-    if config.name == "custom":
+    if config.name == "hub":
+        splits = load_hub_dataset(config)
+    elif config.name == "custom":
         splits = load_custom_dataset(
             config.path, config.text_column, config.label_column, config.val_fraction, config.test_fraction,
             config.split_seed, config.encoding,
@@ -139,8 +142,10 @@ class TextTask:
     def validate(self, recipe: Recipe) -> None:
         """Names, mix point and OOD sets, before any data is loaded."""
         data, model = recipe.data, recipe.model
-        if data.name not in DATASETS and data.name != "custom":
-            raise DataError(f"unknown dataset data.name={data.name!r}; known: {', '.join(DATASETS)}, custom")
+        if data.name not in DATASETS and data.name not in ("custom", "hub"):
+            raise DataError(f"unknown dataset data.name={data.name!r}; known: {', '.join(DATASETS)}, custom, hub")
+        if data.name == "hub" and not (data.hub_id or data.path):
+            raise RecipeError("data.name=hub needs data.hub_id (e.g. SetFit/sst2) or data.path (a dataset folder)")
         if model.name not in MODELS:
             raise RecipeError(f"unknown model model.name={model.name!r}; known: {', '.join(sorted(MODELS))}")
         if recipe.mixes and not MODELS[model.name].supports(recipe.mixup.mix_point):

@@ -1,0 +1,105 @@
+"""textmix.calibrate and ``textmix calibrate FILE``: any model's predictions."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import textmix
+from textmix.calibration import apply_temperature, calibration_report, fit_temperature, ood_auroc
+from textmix.errors import ArgumentError
+
+
+def predictions(n=400, k=3, seed=0, scale=3.0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + scale * np.eye(k)[labels] * rng.uniform(0, 1, (n, 1))
+    return logits, labels
+
+
+def softmax(x):
+    return torch.softmax(torch.from_numpy(x), 1).numpy()
+
+
+def test_probs_and_logits_give_the_calibration_report_and_temperature_scaling():
+    logits, labels = predictions()
+    val_logits, val_labels = predictions(seed=1)
+    ood_logits, _ = predictions(200, seed=2, scale=0.0)
+    report = textmix.calibrate(logits, labels, kind="logits", val=(val_logits, val_labels), ood=ood_logits)
+    assert report.metrics == pytest.approx(calibration_report(softmax(logits), labels))
+    assert report.temperature == pytest.approx(fit_temperature(val_logits, val_labels))
+    assert report.scaled == pytest.approx(calibration_report(apply_temperature(logits, report.temperature), labels))
+    assert report.ood["auroc"] == pytest.approx(ood_auroc(softmax(logits).max(1), softmax(ood_logits).max(1)))
+    from_probs = textmix.calibrate(softmax(logits), labels, val=(softmax(val_logits), val_labels))
+    assert from_probs.metrics == pytest.approx(report.metrics)
+    assert from_probs.temperature == pytest.approx(report.temperature, rel=1e-4)  # log p = logits + const
+    assert "temperature" in report.table() and "OOD AUROC" in report.table()
+
+
+@pytest.mark.parametrize(
+    "scores,labels,kind,message",
+    [
+        (np.array([[0.2, 0.3], [0.5, 0.5]]), [0, 1], "probs", r"row 1 sums to 0.5\); if these are logits"),
+        (np.array([[2.0, -1.0], [0.5, 0.5]]), [0, 1], "probs", r"not probabilities \(row 1.*use --logits"),
+        (np.array([[0.5, 0.5], [0.5, 0.5]]), [0, 2], "probs", r"label 2 at row 2 .* outside 0..1"),
+        (np.array([[0.1, np.nan], [0.5, 0.5]]), [0, 1], "logits", r"NaN or infinite values \(row 1 of 2\)"),
+        (np.array([0.5, 0.5]), [0], "probs", r"shape \(N, K\)"),
+    ],
+)
+def test_bad_predictions_are_named(scores, labels, kind, message):
+    with pytest.raises(ArgumentError, match=message):
+        textmix.calibrate(scores, np.asarray(labels), kind=kind)
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "textmix.cli", "calibrate", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)  # fmt: skip
+
+
+def test_cli_reads_csv_jsonl_parquet_and_npz(tmp_path):
+    logits, labels = predictions()
+    val_logits, val_labels = predictions(seed=1)
+    probs = softmax(logits)
+    names = ["neg", "neutral", "pos"]
+    frame = pd.DataFrame({**{f"prob_{n}": probs[:, i] for i, n in enumerate(names)}, "gold": labels})
+    frame.to_csv(tmp_path / "preds.csv", index=False)
+    result = run("preds.csv", "--labels", "gold", "--probs", "prob_*", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "preds_calibration" / "calibration.json").read_text())
+    assert saved["metrics"] == pytest.approx(calibration_report(probs, labels))
+    assert {p.name for p in (tmp_path / "preds_calibration").iterdir()} == {
+        "calibration.json", "reliability.png", "confidence.png"
+    }  # fmt: skip
+
+    named = pd.DataFrame({"neg": logits[:, 0], "neutral": logits[:, 1], "pos": logits[:, 2],
+                          "label": [names[i] for i in labels]})  # fmt: skip
+    named.to_json(tmp_path / "named.jsonl", orient="records", lines=True)
+    pd.DataFrame({"logits": list(val_logits), "label": val_labels}).to_parquet(tmp_path / "val.parquet")
+    np.savez(tmp_path / "val.npz", logits=val_logits, label=val_labels)
+    np.savez(tmp_path / "test.npz", logits=logits, label=labels)
+    np.savez(tmp_path / "ood.npz", logits=predictions(100, seed=3, scale=0)[0])
+    for args in (
+        ("named.jsonl", "--labels", "label", "--logits", "neg,neutral,pos"),  # string labels = column names
+        ("test.npz", "--labels", "label", "--logits", "logits", "--val", "val.npz", "--ood", "ood.npz"),
+    ):
+        result = run(*args, "--out", "out", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "ece" in result.stdout
+    saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
+    assert saved["temperature"] == pytest.approx(fit_temperature(val_logits, val_labels))
+    assert 0 <= saved["ood"]["auroc"] <= 1 and saved["ood"]["n"] == 100
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    pd.DataFrame({"a": [0.2, 0.5], "b": [0.3, 0.5], "y": [0, 1]}).to_csv(tmp_path / "p.csv", index=False)
+    for args, message in (
+        (("--labels", "y", "--probs", "a,b"), "sums to 0.5); if these are logits or scores, pass them as logits"),
+        (("--labels", "gold", "--probs", "a,b"), "has no label column 'gold'"),
+        (("--labels", "y", "--probs", "c"), "has no column 'c'"),
+    ):
+        result = run("p.csv", *args, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -1,0 +1,99 @@
+"""textmix.integrations.transformers: the Trainer mixes exactly as the engine does, and trains."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, EvalPrediction, TrainingArguments
+
+from textmix.calibration import calibration_report
+from textmix.integrations.transformers import MixupTrainer, calibration_metrics
+from textmix.mixup import MixupPlan
+from textmix.text.models.transformer import TransformerClassifier, resolve_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def capture(module, store: dict, key: str):
+    """Forward hook keeping the module's output (after earlier hooks ran)."""
+    return module.register_forward_hook(lambda m, args, out: store.__setitem__(key, out.detach().clone()))
+
+
+def test_the_trainer_feeds_the_model_the_engines_mixed_embeddings_and_mask(tmp_path, monkeypatch):
+    checkpoint = resolve_checkpoint("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    batch = tokenizer(["a fine film", "a much longer and far duller film than the first"], padding=True,
+                      return_tensors="pt")  # fmt: skip
+    plan = MixupPlan(lam=torch.tensor(0.3), perm=torch.tensor([1, 0]))
+    seen = {}
+
+    engine = TransformerClassifier.from_backbone("minilm", 2, mix_point="embeddings").train()
+    engine.backbone.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.update(
+            engine_embeds=kwargs["inputs_embeds"], engine_mask=kwargs["attention_mask"]
+        ),
+        with_kwargs=True,
+    )
+    engine(batch["input_ids"], batch["attention_mask"], plan=plan)
+
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = MixupTrainer(model=model, args=args, mixup_alpha=0.4)
+    monkeypatch.setattr(trainer.mixer, "plan", lambda batch_size, device=None: plan)
+    capture(model.get_input_embeddings(), seen, "trainer_embeds")
+    model.base_model.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.update(trainer_mask=kwargs["attention_mask"]), with_kwargs=True
+    )
+    labels = torch.tensor([0, 1])
+    model.train()
+    loss, outputs = trainer.compute_loss(model, {**batch, "labels": labels}, return_outputs=True)
+
+    assert torch.equal(seen["trainer_embeds"], seen["engine_embeds"])  # (B, T, D) word embeddings, mixed
+    assert (
+        torch.equal(seen["trainer_mask"], seen["engine_mask"])
+        and seen["trainer_mask"].sum() == 2 * batch["attention_mask"].shape[1]
+    )  # the union mask: both rows as long as the longer text
+    targets = torch.tensor([[0.3, 0.7], [0.7, 0.3]])  # λ·y_i + (1 − λ)·y_perm(i)
+    torch.testing.assert_close(loss, F.cross_entropy(outputs.logits.float(), targets))
+    model.eval()  # evaluation batches are not mixed: the model's own loss on the hard labels
+    eval_loss = trainer.compute_loss(model, {**batch, "labels": labels})
+    torch.testing.assert_close(eval_loss, F.cross_entropy(model(**batch).logits, labels))
+
+
+def test_calibration_metrics_are_the_calibration_report():
+    logits = np.random.default_rng(0).normal(size=(50, 3))
+    labels = np.random.default_rng(1).integers(0, 3, 50)
+    metrics = calibration_metrics(EvalPrediction(predictions=logits, label_ids=labels))
+    report = calibration_report(torch.softmax(torch.from_numpy(logits), 1).numpy(), labels)
+    assert metrics == {k: pytest.approx(report[k]) for k in ("accuracy", "ece", "oe", "mce", "nll", "brier")}
+
+
+def test_the_example_script_trains_minilm_on_256_mr_examples_beyond_chance(real_data, tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "trainer_mixup.py"),
+            "--train-examples",
+            "256",
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracy = float(result.stdout.split("validation accuracy ")[1].split(",")[0])
+    assert accuracy > 0.6, result.stdout  # MR is balanced: chance is 0.5
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert calibration["eval"]["n"] == 1066 and calibration["eval"]["accuracy"] == pytest.approx(accuracy, abs=1e-3)
+    assert calibration["eval_temperature_scaled"]["nll"] <= calibration["eval"]["nll"] + 1e-9
+    assert (out / "reliability.png").stat().st_size > 10_000
+    saved = json.loads((out / "config.json").read_text())  # save_model wrote a stock model folder
+    assert saved["textmix_temperature"] == pytest.approx(calibration["temperature"])
+    assert (out / "model.safetensors").is_file()

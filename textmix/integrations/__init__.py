@@ -1,0 +1,1 @@
+"""textmix inside other tools: :mod:`textmix.integrations.transformers` (``transformers.Trainer``)."""
