@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from textmix.selective import selective_report
+
 PROB_SUM_TOLERANCE = 1e-3
 
 
@@ -147,6 +149,37 @@ def maximum_calibration_error(probs, labels, n_bins: int = 15) -> float:
     return reliability_bins(probs, labels, n_bins).mce
 
 
+def adaptive_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """Adaptive ECE (Nixon et al. 2019): ECE over equal-mass bins, the examples sorted by confidence
+    and cut into ``n_bins`` bins whose sizes differ by at most one."""
+    p, y = check_probs_labels(probs, labels)
+    return _adaptive_ece(*_confidence_correct(p, y), n_bins)
+
+
+def _adaptive_ece(conf: torch.Tensor, correct: torch.Tensor, n_bins: int) -> float:
+    order = torch.argsort(conf, stable=True)
+    bins = torch.tensor_split(order, min(n_bins, len(order)))  # equal counts (± 1)
+    gaps = torch.stack([(correct[b].sum() - conf[b].sum()).abs() for b in bins])  # |B|·|acc − conf|
+    return float(gaps.sum() / len(conf))
+
+
+def classwise_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """Classwise ECE (Kull et al. 2019): for every class k, the equal-width-binned ECE of p_k against
+    1[y = k] over all examples, averaged over the K classes."""
+    p, y = check_probs_labels(probs, labels)
+    return _classwise_ece(p.double(), y, n_bins)
+
+
+def _classwise_ece(p: torch.Tensor, y: torch.Tensor, n_bins: int) -> float:
+    n, k = p.shape
+    index = (torch.bucketize(p, torch.linspace(0, 1, n_bins + 1, dtype=p.dtype), right=True) - 1).clamp(0, n_bins - 1)
+    flat = (index + n_bins * torch.arange(k)).flatten()  # (N·K,) bin of each (example, class)
+    hits = (y[:, None] == torch.arange(k)).double().flatten()
+    conf_sum = torch.bincount(flat, weights=p.flatten(), minlength=n_bins * k)
+    hit_sum = torch.bincount(flat, weights=hits, minlength=n_bins * k)
+    return float((conf_sum - hit_sum).abs().sum() / (n * k))
+
+
 def _nll(p: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> float:
     return float(-p.gather(1, y[:, None]).double().clamp(min=eps).log().mean())
 
@@ -180,7 +213,9 @@ def entropy(probs) -> np.ndarray:
 def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
     """Every scalar metric of a split, as stored in ``metrics.json``.
 
-    Keys: accuracy, ece, oe, mce, nll, brier, mean_confidence, mean_entropy, n.
+    Keys: accuracy, ece, oe, mce, nll, brier, mean_confidence, mean_entropy, n, then
+    adaptive_ece, classwise_ece and the selective-prediction metrics of the winning score
+    (:func:`textmix.selective.selective_report`: aurc, eaurc, accuracy_at_80, accuracy_at_90).
     """
     p, y = check_probs_labels(probs, labels)
     conf, correct = _confidence_correct(p, y)
@@ -195,6 +230,9 @@ def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
         "mean_confidence": float(conf.mean()),
         "mean_entropy": float(_entropy(p).mean()),
         "n": int(p.shape[0]),
+        "adaptive_ece": _adaptive_ece(conf, correct, n_bins),
+        "classwise_ece": _classwise_ece(p.double(), y, n_bins),
+        **selective_report(conf.numpy(), correct.numpy().astype(bool)),
     }
 
 

@@ -192,7 +192,7 @@ def test_nan_loss_names_the_step(real_data, tmp_path, monkeypatch):
         engine.train(small_recipe(train__log_every=1), tmp_path / "run")
 
 
-@pytest.mark.parametrize("method", ["baseline", "mixup_features_only", "label_smoothing", "erl"])
+@pytest.mark.parametrize("method", ["baseline", "mixup_features_only", "regmixup", "label_smoothing", "erl"])
 def test_every_method_trains(real_data, tmp_path, method):
     metrics = engine.train(small_recipe(method=method, eval={"ood": []}, train__epochs=1), tmp_path / method)
     assert metrics["method"] == method and metrics["test"]["n"] == 1066

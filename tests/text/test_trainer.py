@@ -97,3 +97,24 @@ def test_the_example_script_trains_minilm_on_256_mr_examples_beyond_chance(real_
     saved = json.loads((out / "config.json").read_text())  # save_model wrote a stock model folder
     assert saved["textmix_temperature"] == pytest.approx(calibration["temperature"])
     assert (out / "model.safetensors").is_file()
+
+
+def test_regmixup_in_the_trainer_adds_eta_times_the_mixed_copys_loss(tmp_path, monkeypatch):
+    checkpoint = resolve_checkpoint("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    batch = tokenizer(["a fine film", "a dull one"], padding=True, return_tensors="pt")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        checkpoint, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    ).train()  # training mode without dropout noise: both passes are deterministic
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = MixupTrainer(model=model, args=args, mixup_alpha=10.0, regmixup_eta=0.5)
+    plan = MixupPlan(lam=torch.tensor(0.6), perm=torch.tensor([1, 0]))
+    monkeypatch.setattr(trainer.mixer, "plan", lambda batch_size, device=None: plan)
+    labels = torch.tensor([1, 0])
+    loss = trainer.compute_loss(model, {**batch, "labels": labels})
+    clean = model(**batch).logits
+    trainer._plan = plan
+    mixed = model(**trainer.mixed_inputs(batch, plan)).logits
+    trainer._plan = None
+    targets = torch.tensor([[0.4, 0.6], [0.6, 0.4]])
+    torch.testing.assert_close(loss, F.cross_entropy(clean, labels) + 0.5 * F.cross_entropy(mixed, targets))

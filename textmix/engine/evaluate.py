@@ -10,6 +10,7 @@ import torch.nn as nn
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from textmix.bootstrap import bootstrap_intervals
 from textmix.calibration import apply_temperature, calibration_report, entropy, fit_temperature, ood_auroc
 from textmix.engine.rundir import RunDir
 from textmix.engine.tasks import TaskData
@@ -155,6 +156,9 @@ def evaluate_model(recipe, accelerator, model, data: TaskData):
                 out["mc_dropout"] = mc_dropout_probs(model, loader, accelerator, size, samples, inputs_fn)
             report["ood"][name] = {"n": size, **ood_report(scored, out)}
             scores.update({f"{name}/{method}": winning_scores(probs) for method, probs in out.items()})
+    if recipe.eval.bootstrap_resamples:
+        resamples, seed = recipe.eval.bootstrap_resamples, recipe.train.seed
+        report["intervals"] = {"test": bootstrap_intervals(test_probs, labels["test"], bins, resamples, seed)}
     if recipe.eval.perturbation:
         report["perturbation"] = perturbation_report(recipe, accelerator, model, data)
     return report, val_logits, test_logits, scores

@@ -23,7 +23,7 @@ from textmix.engine.rundir import RunDir
 from textmix.engine.tasks import TaskData
 from textmix.errors import NonFiniteLossError, TrainingInterrupted
 from textmix.io import atomic_save_npz, atomic_write_text
-from textmix.mixup import Mixup, one_hot_targets
+from textmix.mixup import Mixup
 
 logger = get_logger(__name__)
 
@@ -145,9 +145,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     for batch in bar:
         labels = batch["labels"]  # (B,)
         plan = s.mixer.plan(len(labels), accelerator.device) if s.mixer is not None else None
-        logits = s.model(**s.data.inputs_fn(batch), plan=plan)  # (B, K)
-        targets = plan.mix_targets(labels, num_classes) if plan is not None else one_hot_targets(labels, num_classes)
-        loss = methods.training_loss(recipe, logits, targets)
+        loss = methods.step_loss(recipe, s.model, s.data.inputs_fn(batch), labels, num_classes, plan)
         accelerator.backward(loss)
         if recipe.optim.grad_clip:
             accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)

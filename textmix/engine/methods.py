@@ -11,9 +11,9 @@ import torch.nn as nn
 
 from textmix.engine.recipe import Recipe
 from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
-from textmix.mixup import Mixup
+from textmix.mixup import Mixup, one_hot_targets
 
-MIX_MODES = {"mixup": "full", "mixup_features_only": "features_only"}
+MIX_MODES = {"mixup": "full", "mixup_features_only": "features_only", "regmixup": "full"}
 
 
 def make_mixer(recipe: Recipe, seed: int, sites: int = 1) -> Mixup | None:
@@ -36,6 +36,19 @@ def training_loss(recipe: Recipe, logits: torch.Tensor, targets: torch.Tensor) -
     if recipe.method == "erl":
         return confidence_penalty_loss(logits, targets, recipe.loss.erl_kappa)
     return soft_target_cross_entropy(logits, targets)
+
+
+def step_loss(recipe: Recipe, model: nn.Module, inputs: dict, labels: torch.Tensor, num_classes: int, plan):
+    """The loss of one training batch. RegMixup (Pinto et al. 2022) adds η × the mixup loss of a mixed
+    copy to the clean cross entropy: two forward passes."""
+    if recipe.method == "regmixup":
+        clean = model(**inputs, plan=None)  # (B, K)
+        mixed = model(**inputs, plan=plan)  # (B, K)
+        extra = recipe.loss.regmixup_eta * soft_target_cross_entropy(mixed, plan.mix_targets(labels, num_classes))
+        return training_loss(recipe, clean, one_hot_targets(labels, num_classes)) + extra
+    logits = model(**inputs, plan=plan)  # (B, K)
+    targets = plan.mix_targets(labels, num_classes) if plan is not None else one_hot_targets(labels, num_classes)
+    return training_loss(recipe, logits, targets)
 
 
 OPTIMIZERS = {

@@ -25,8 +25,8 @@ import yaml
 from textmix.engine.tasks import Task, get_task
 from textmix.errors import RecipeError
 
-METHODS = ("baseline", "mixup", "mixup_features_only", "label_smoothing", "erl")
-MIXUP_METHODS = ("mixup", "mixup_features_only")
+METHODS = ("baseline", "mixup", "mixup_features_only", "regmixup", "label_smoothing", "erl")
+MIXUP_METHODS = ("mixup", "mixup_features_only", "regmixup")
 OPTIMIZERS = ("adadelta", "adamw", "sgd")
 SCHEDULES = ("constant", "linear", "step")
 DEFAULT_TASK = "text"
@@ -35,7 +35,8 @@ DEFAULT_TASK = "text"
 @dataclass
 class MixupConfig:
     """Args:
-    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by methods mixup and mixup_features_only.
+    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by methods mixup, mixup_features_only and
+        regmixup (whose paper uses α = 10).
     per_sample: one λ per example instead of one per batch (paper default: per batch).
     mix_point: where the model mixes (each task lists its models' mix points with model.name);
         None: the task's default.
@@ -51,10 +52,12 @@ class LossConfig:
     """Args:
     label_smoothing: ε of method label_smoothing (spread over all K classes).
     erl_kappa: κ of method erl (confidence penalty CE − κ·H).
+    regmixup_eta: η of method regmixup (weight of the mixed copy's loss).
     """
 
     label_smoothing: float = 0.1
     erl_kappa: float = 0.1
+    regmixup_eta: float = 1.0
 
 
 @dataclass
@@ -115,6 +118,8 @@ class EvalConfig:
     mc_dropout_samples: T > 0 stochastic forward passes with dropout on (norm layers in eval).
     ood: out-of-distribution sets for AUROC of winning scores: dataset names of the task (see
         data.name) or noise sets (gaussian_noise; each task lists its own).
+    bootstrap_resamples: resamples of the test examples for 95% intervals of accuracy, ECE, OE
+        and AURC (metrics.json "intervals"); 0: off.
     perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
         winning score and entropy per μ; continuous inputs only, not tokens); empty: off.
     """
@@ -123,6 +128,7 @@ class EvalConfig:
     temperature_scaling: bool = True
     mc_dropout_samples: int = 0
     ood: list[str] = field(default_factory=list)
+    bootstrap_resamples: int = 1000
     perturbation: list[float] = field(default_factory=list)
 
 
@@ -140,7 +146,9 @@ class Recipe:
     """Args:
     task: the registered task whose data and models the recipe names (built in: text, and the
         task of the vision/ package; yours through textmix.engine.register_task).
-    method: baseline (ERM), mixup, mixup_features_only, label_smoothing or erl.
+    method: baseline (ERM), mixup, mixup_features_only, regmixup (clean cross entropy + η × the
+        mixup loss of a mixed copy, Pinto et al. 2022: two forward passes per step),
+        label_smoothing or erl.
     """
 
     task: str = DEFAULT_TASK
@@ -166,6 +174,7 @@ class Recipe:
             (math.isfinite(alpha) and alpha >= 0, "mixup.alpha", "a finite number >= 0 (0 disables mixing)"),
             (0 <= self.loss.label_smoothing <= 1, "loss.label_smoothing", "in [0, 1]"),
             (math.isfinite(self.loss.erl_kappa) and self.loss.erl_kappa >= 0, "loss.erl_kappa", ">= 0"),
+            (math.isfinite(self.loss.regmixup_eta) and self.loss.regmixup_eta > 0, "loss.regmixup_eta", "> 0"),
             (self.train.epochs >= 1, "train.epochs", ">= 1"),
             (self.train.batch_size >= 1, "train.batch_size", ">= 1"),
             (self.train.eval_batch_size >= 1, "train.eval_batch_size", ">= 1"),
@@ -176,6 +185,11 @@ class Recipe:
             (0 <= self.optim.warmup_ratio < 1, "optim.warmup_ratio", "in [0, 1)"),
             (self.eval.n_bins >= 1, "eval.n_bins", ">= 1"),
             (self.eval.mc_dropout_samples >= 0, "eval.mc_dropout_samples", ">= 0"),
+            (
+                self.eval.bootstrap_resamples in (0,) or self.eval.bootstrap_resamples >= 100,
+                "eval.bootstrap_resamples",
+                "0 (off) or >= 100",
+            ),
             (all(mu >= 0 for mu in self.eval.perturbation), "eval.perturbation", "distances >= 0"),
         ]
         for section in ("data", "model", *self.extra):

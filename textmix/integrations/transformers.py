@@ -59,6 +59,8 @@ class MixupTrainer(Trainer):
         features_only: mix the embeddings but keep the label of the nearer example.
         label_smoothing: ε spread over all K classes (as ``F.cross_entropy``); 0: off.
         erl_kappa: κ of the confidence penalty CE − κ·H (Pereyra et al. 2017); 0: off.
+        regmixup_eta: > 0 trains RegMixup (Pinto et al. 2022): the clean loss plus η × the mixup
+            loss of a mixed copy (two forward passes per step; use a large α, e.g. 10).
         temperature_scaling: at the end of training fit T on the eval set and write
             ``calibration.json`` and ``reliability.png`` into ``args.output_dir``.
         *args, **kwargs: the Trainer's own arguments.
@@ -74,6 +76,7 @@ class MixupTrainer(Trainer):
         features_only: bool = False,
         label_smoothing: float = 0.0,
         erl_kappa: float = 0.0,
+        regmixup_eta: float = 0.0,
         temperature_scaling: bool = False,
         **kwargs,
     ):
@@ -82,10 +85,11 @@ class MixupTrainer(Trainer):
             ("mixup_alpha", mixup_alpha, np.isfinite(mixup_alpha) and mixup_alpha >= 0),
             ("label_smoothing", label_smoothing, 0 <= label_smoothing <= 1),
             ("erl_kappa", erl_kappa, np.isfinite(erl_kappa) and erl_kappa >= 0),
+            ("regmixup_eta", regmixup_eta, np.isfinite(regmixup_eta) and regmixup_eta >= 0),
         ):
             if not ok:
                 raise ArgumentError(f"MixupTrainer {name}={value!r} is out of range")
-        self.label_smoothing, self.erl_kappa = label_smoothing, erl_kappa
+        self.label_smoothing, self.erl_kappa, self.regmixup_eta = label_smoothing, erl_kappa, regmixup_eta
         self.mixer = None
         if mixup_alpha > 0:
             seed = self.args.seed * 100_003 + self.args.process_index  # each rank its own λ and pairing
@@ -115,22 +119,37 @@ class MixupTrainer(Trainer):
         labels = inputs.pop("labels")  # (B,)
         num_classes = self.accelerator.unwrap_model(model).config.num_labels
         plan = self.mixer.plan(len(labels), labels.device) if self.mixer is not None else None
-        if plan is not None:
-            inputs = self.mixed_inputs(inputs, plan)
+        regmixup = self.regmixup_eta > 0 and plan is not None
+        outputs = self._forward(model, inputs, None if regmixup else plan)
+        targets = (
+            one_hot_targets(labels, num_classes) if plan is None or regmixup else plan.mix_targets(labels, num_classes)
+        )
+        loss = self._loss(outputs, targets)
+        if regmixup:  # RegMixup: the clean loss above plus η × the mixed copy's
+            mixed = self._forward(model, inputs, plan)
+            loss = loss + self.regmixup_eta * soft_target_cross_entropy(
+                _logits(mixed).float(), plan.mix_targets(labels, num_classes)
+            )
+        return (loss, outputs) if return_outputs else loss
+
+    def _forward(self, model, inputs: dict, plan: MixupPlan | None):
         self._plan = plan
         try:
-            outputs = model(**inputs)
+            return model(**(self.mixed_inputs(inputs, plan) if plan is not None else inputs))
         finally:
             self._plan = None
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]  # (B, K)
-        targets = plan.mix_targets(labels, num_classes) if plan is not None else one_hot_targets(labels, num_classes)
+
+    def _loss(self, outputs, targets: torch.Tensor) -> torch.Tensor:
+        logits = _logits(outputs).float()  # (B, K)
         if self.label_smoothing:
             targets = smooth_targets(targets, self.label_smoothing)
         if self.erl_kappa:
-            loss = confidence_penalty_loss(logits.float(), targets, self.erl_kappa)
-        else:
-            loss = soft_target_cross_entropy(logits.float(), targets)
-        return (loss, outputs) if return_outputs else loss
+            return confidence_penalty_loss(logits, targets, self.erl_kappa)
+        return soft_target_cross_entropy(logits, targets)
+
+
+def _logits(outputs) -> torch.Tensor:
+    return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
 
 
 class TemperatureScalingCallback(TrainerCallback):

@@ -45,7 +45,8 @@ def describe(recipe: dict, method: str) -> tuple[float | None, str]:
         extra = ", per-sample λ" if recipe["mixup"]["per_sample"] else ""
         point = recipe["mixup"]["mix_point"]
         where = "" if point == get_task(recipe.get("task", "text")).default_mix_point else f", at {point}"
-        return alpha, f"{method} α={alpha:g}{extra}{where}"
+        eta = f" η={recipe['loss'].get('regmixup_eta', 1.0):g}" if method == "regmixup" else ""
+        return alpha, f"{method} α={alpha:g}{eta}{extra}{where}"
     if method == "label_smoothing":
         return None, f"label_smoothing ε={recipe['loss']['label_smoothing']:g}"
     if method == "erl":

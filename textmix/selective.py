@@ -1,0 +1,72 @@
+"""Selective prediction (Geifman & El-Yaniv 2017): accept the most confident predictions, abstain
+on the rest. The risk–coverage curve, its area (AURC), the excess over the best possible ranking
+(E-AURC), accuracy at a coverage, and thresholds for a target coverage or risk. numpy only.
+
+Ties: examples with equal scores are accepted or rejected together, so the curve has one point
+per distinct score; a constant score gives a flat curve at the overall risk, and AURC = that risk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order by descending score, group id of each position in that order: equal scores share one)."""
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    return order, np.concatenate([[0], np.cumsum(ranked[1:] != ranked[:-1])])
+
+
+def risk_coverage(scores, correct) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(coverage (G,), risk (G,), threshold (G,)): accepting every example with score >= threshold
+    covers that share of the examples with that error rate; G = number of distinct scores."""
+    scores, errors = np.asarray(scores, dtype=np.float64), ~np.asarray(correct, dtype=bool)
+    order, group = _groups(scores)
+    ends = np.flatnonzero(np.diff(np.append(group, group[-1] + 1)))  # last position of each group
+    accepted = ends + 1
+    return accepted / len(scores), np.cumsum(errors[order])[ends] / accepted, scores[order][ends]
+
+
+def aurc(scores, correct) -> float:
+    """Area under the risk–coverage curve: the mean, over examples, of the risk at which each is accepted."""
+    coverage, risk, _ = risk_coverage(scores, correct)
+    sizes = np.diff(np.concatenate([[0.0], coverage]))  # share of examples in each group
+    return float((sizes * risk).sum())
+
+
+def optimal_aurc(correct) -> float:
+    """AURC of the best ranking (every correct prediction before every error)."""
+    correct = np.asarray(correct, dtype=bool)
+    ideal = np.where(correct, 1.0, 0.0) + np.linspace(0, 0.5, len(correct))  # distinct, correct first
+    return aurc(ideal, correct)
+
+
+def accuracy_at_coverage(scores, correct, coverage: float) -> float:
+    """Accuracy of the ceil(coverage · N) most confident predictions (ties in data order)."""
+    scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
+    keep = int(np.ceil(coverage * len(scores)))
+    return float(correct[np.argsort(-scores, kind="stable")[:keep]].mean())
+
+
+def threshold_for(scores, correct, coverage: float | None = None, risk: float | None = None) -> float:
+    """The lowest score threshold whose accepted set covers at least ``coverage``, or the lowest whose
+    risk stays at or below ``risk`` (for ``predict --abstain-below``, chosen on validation)."""
+    cov, rsk, thresholds = risk_coverage(scores, correct)
+    if (coverage is None) == (risk is None):
+        raise ValueError("give exactly one of coverage and risk")
+    ok = cov >= coverage if coverage is not None else rsk <= risk
+    if not ok.any():
+        return float("inf")  # no threshold reaches the risk: abstain on everything
+    return float(thresholds[np.flatnonzero(ok)[0] if coverage is not None else np.flatnonzero(ok)[-1]])
+
+
+def selective_report(scores, correct) -> dict[str, float]:
+    """aurc, eaurc (AURC − optimal AURC), accuracy_at_80 and accuracy_at_90."""
+    value = aurc(scores, correct)
+    return {
+        "aurc": value,
+        "eaurc": value - optimal_aurc(correct),
+        "accuracy_at_80": accuracy_at_coverage(scores, correct, 0.8),
+        "accuracy_at_90": accuracy_at_coverage(scores, correct, 0.9),
+    }
