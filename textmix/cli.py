@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from textmix.errors import DataError, TextmixError, TrainingInterrupted
+from textmix.errors import ArgumentError, DataError, TextmixError, TrainingInterrupted
 
 EXIT_INTERRUPTED = 130
 
@@ -122,7 +122,14 @@ def run_predict(args) -> int:
     if not texts:
         raise DataError("give texts to classify as arguments or with --file (one text per line)")
     model = load_model(args.model)
-    for result in model.predict(texts, abstain_below=args.abstain_below):
+    threshold = args.abstain_below
+    if args.target_risk is not None or args.target_coverage is not None:
+        if threshold is not None:
+            raise ArgumentError("give --abstain-below or a target (--target-risk / --target-coverage), not both")
+        threshold, coverage, risk = model.abstain_threshold(args.target_coverage, args.target_risk)
+        print(f"abstaining below p={threshold:.4f}: on validation {coverage:.0%} answered, risk {risk:.2%}",
+              file=sys.stderr)  # fmt: skip
+    for result in model.predict(texts, abstain_below=threshold):
         if args.jsonl:
             print(json.dumps(result, ensure_ascii=False))
         else:
@@ -190,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="P",
         help="answer 'abstain' when the calibrated winning probability is below P",
     )
+    target = predict.add_mutually_exclusive_group()
+    target.add_argument("--target-risk", type=float, metavar="R", help="abstain below the threshold whose "
+                        "validation error rate among answered texts is at most R (e.g. 0.05)")  # fmt: skip
+    target.add_argument("--target-coverage", type=float, metavar="C", help="answer the most confident share C "
+                        "(threshold from the validation split)")  # fmt: skip
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
     args = parser.parse_args(argv)
     commands_by_name = {

@@ -61,6 +61,32 @@ def threshold_for(scores, correct, coverage: float | None = None, risk: float | 
     return float(thresholds[np.flatnonzero(ok)[0] if coverage is not None else np.flatnonzero(ok)[-1]])
 
 
+def coverage_table(scores, correct, points: int = 100) -> dict[str, list[float]]:
+    """The risk–coverage curve at coverages 1/points, 2/points, ..., 1: for each, the threshold that
+    reaches it (lowest score accepted) and the risk there. Compact enough to keep beside a model."""
+    scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    rows = {"coverage": [], "threshold": [], "risk": []}
+    for k in range(1, points + 1):
+        keep = max(1, int(np.ceil(k / points * len(scores))))
+        rows["coverage"].append(k / points)
+        rows["threshold"].append(float(scores[order[keep - 1]]))
+        rows["risk"].append(float(1 - correct[order[:keep]].mean()))
+    return rows
+
+
+def pick_threshold(table: dict, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:
+    """(threshold, coverage, risk) from a ``coverage_table``: the smallest tabulated coverage >= the
+    target coverage, or the largest coverage whose risk is <= the target risk."""
+    if (coverage is None) == (risk is None):
+        raise ValueError("give exactly one of coverage and risk")
+    rows = list(zip(table["threshold"], table["coverage"], table["risk"]))
+    if coverage is not None:
+        return next((row for row in rows if row[1] >= coverage - 1e-12), rows[-1])
+    fitting = [row for row in rows if row[2] <= risk + 1e-12]
+    return fitting[-1] if fitting else (float("inf"), 0.0, 0.0)
+
+
 def selective_report(scores, correct) -> dict[str, float]:
     """aurc, eaurc (AURC − optimal AURC), accuracy_at_80 and accuracy_at_90."""
     value = aurc(scores, correct)

@@ -152,6 +152,8 @@ class VisionTask:
                 parse_mix_point(recipe.mixup.mix_point, 5)
             except ValueError as error:
                 raise RecipeError(str(error)) from None
+        if recipe.eval.shift:
+            raise RecipeError("eval.shift is not supported for vision recipes yet; leave it empty")
         for name in recipe.eval.ood:
             if name != OOD_NOISE and name not in IMAGE_DATASETS:
                 known = ", ".join(IMAGE_DATASETS)

@@ -72,3 +72,15 @@ def test_bootstrap_resamples_are_exact_and_the_spread_matches_theory():
     intervals = bootstrap_intervals(probs, labels, resamples=400, seed=3)
     assert intervals["accuracy"]["low"] < accuracy < intervals["accuracy"]["high"]
     assert intervals == bootstrap_intervals(probs, labels, resamples=400, seed=3)  # seeded
+
+
+def test_coverage_table_and_picking_a_threshold():
+    from textmix.selective import coverage_table, pick_threshold
+
+    scores, correct = [0.9, 0.8, 0.7, 0.6], [1, 0, 1, 1]
+    table = coverage_table(scores, correct, points=4)
+    assert table["coverage"] == [0.25, 0.5, 0.75, 1.0] and table["threshold"] == [0.9, 0.8, 0.7, 0.6]
+    np.testing.assert_allclose(table["risk"], [0.0, 0.5, 1 / 3, 0.25])
+    assert pick_threshold(table, coverage=0.6) == pytest.approx((0.7, 0.75, 1 / 3))
+    assert pick_threshold(table, risk=0.3) == (0.6, 1.0, 0.25)  # the largest coverage within the risk
+    assert pick_threshold(table, risk=0.0) == (0.9, 0.25, 0.0)

@@ -190,3 +190,27 @@ def test_recipe_hub_section_pushes_at_the_end(real_data, tmp_path, monkeypatch):
     )
     engine.train(recipe, tmp_path / "run")
     assert pushed == [(tmp_path / "run", "someone/x", True)]
+
+
+def test_predict_picks_the_abstention_threshold_from_the_validation_split(run_dir):
+    import numpy as np
+
+    info = json.loads((run_dir / "model" / "textmix.json").read_text())
+    table = info["validation_coverage"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert len(table["coverage"]) == 100 and table["coverage"][-1] == 1.0
+    assert table["risk"][-1] == pytest.approx(1 - metrics["temperature_scaled"]["val"]["accuracy"])
+    assert table["threshold"] == sorted(table["threshold"], reverse=True)  # more coverage, lower threshold
+    model = textmix.load_model(run_dir)
+    threshold, coverage, risk = model.abstain_threshold(risk=0.1)
+    assert risk <= 0.1 and coverage == max(c for c, r in zip(table["coverage"], table["risk"]) if r <= 0.1)
+    command = [sys.executable, "-m", "textmix.cli", "predict", str(run_dir), "a fine film", "a dull mess"]
+    out = subprocess.run([*command, "--target-risk", "0.1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"abstaining below p={threshold:.4f}: on validation {coverage:.0%} answered, risk {risk:.2%}" in out.stderr
+    probs = model.predict_proba(["a fine film", "a dull mess"]).max(1)
+    answers = [line.split("\t")[0] for line in out.stdout.splitlines()]
+    assert answers == ["abstain" if p < threshold else a for p, a in zip(probs, answers)]
+    bad = subprocess.run([*command, "--target-risk", "0.1", "--abstain-below", "0.5"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not both" in bad.stderr
+    assert np.isfinite(threshold)

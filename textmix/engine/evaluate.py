@@ -159,9 +159,27 @@ def evaluate_model(recipe, accelerator, model, data: TaskData):
     if recipe.eval.bootstrap_resamples:
         resamples, seed = recipe.eval.bootstrap_resamples, recipe.train.seed
         report["intervals"] = {"test": bootstrap_intervals(test_probs, labels["test"], bins, resamples, seed)}
+    if recipe.eval.shift:
+        temperature = report.get("temperature_scaled", {}).get("temperature")
+        report["shift"] = shift_report(recipe, accelerator, model, data, temperature)
     if recipe.eval.perturbation:
         report["perturbation"] = perturbation_report(recipe, accelerator, model, data)
     return report, val_logits, test_logits, scores
+
+
+def shift_report(recipe, accelerator, model, data: TaskData, temperature: float | None) -> dict:
+    """Per ``eval.shift`` set: its metrics, after the in-domain temperature, and bootstrap intervals."""
+    out = {}
+    for name, (loader, labels, inputs_fn) in data.shift_loaders(recipe).items():
+        logits = predict_logits(model, accelerator.prepare(loader), accelerator, len(labels), inputs_fn)
+        probs, bins = softmax(logits), recipe.eval.n_bins
+        out[name] = {"n": len(labels), "test": calibration_report(probs, labels, bins)}
+        if temperature is not None:
+            out[name]["temperature_scaled"] = calibration_report(apply_temperature(logits, temperature), labels, bins)
+        if recipe.eval.bootstrap_resamples:
+            resamples, seed = recipe.eval.bootstrap_resamples, recipe.train.seed
+            out[name]["intervals"] = bootstrap_intervals(probs, labels, bins, resamples, seed)
+    return out
 
 
 def perturbation_report(recipe, accelerator, model, data: TaskData) -> list[dict]:

@@ -118,6 +118,9 @@ class EvalConfig:
     mc_dropout_samples: T > 0 stochastic forward passes with dropout on (norm layers in eval).
     ood: out-of-distribution sets for AUROC of winning scores: dataset names of the task (see
         data.name) or noise sets (gaussian_noise; each task lists its own).
+    shift: test sets of another domain with the same label names, each evaluated before and after
+        temperature scaling fitted in-domain (text: a built-in dataset name, e.g. imdb for mr, or a
+        CSV / JSON Lines / parquet file with the recipe's text and label columns); empty: off.
     bootstrap_resamples: resamples of the test examples for 95% intervals of accuracy, ECE, OE
         and AURC (metrics.json "intervals"); 0: off.
     perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
@@ -128,6 +131,7 @@ class EvalConfig:
     temperature_scaling: bool = True
     mc_dropout_samples: int = 0
     ood: list[str] = field(default_factory=list)
+    shift: list[str] = field(default_factory=list)
     bootstrap_resamples: int = 1000
     perturbation: list[float] = field(default_factory=list)
 

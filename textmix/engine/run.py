@@ -28,6 +28,7 @@ from textmix.engine.rundir import RunDir
 from textmix.engine.tasks import TaskData, get_task
 from textmix.errors import ArgumentError, RecipeError, RunDirError, TextmixError
 from textmix.io import atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
+from textmix.selective import coverage_table
 
 logger = get_logger(__name__)
 
@@ -250,10 +251,14 @@ def final_evaluation(s: Session) -> dict:
         "data": data.facts,
     }
     if accelerator.is_main_process:
+        info = json.loads(run.model_info.read_text())
+        temperature = metrics.get("temperature_scaled", {}).get("temperature", 1.0)
         if "temperature_scaled" in metrics:
-            info = json.loads(run.model_info.read_text())
-            info["temperature"] = metrics["temperature_scaled"]["temperature"]
-            atomic_write_json(run.model_info, info)
+            info["temperature"] = temperature
+        val_probs = softmax(val_logits / temperature)  # what predict reports: calibrated probabilities
+        correct = val_probs.argmax(1) == data.labels["validation"]
+        info["validation_coverage"] = coverage_table(val_probs.max(1), correct)  # for --target-risk/coverage
+        atomic_write_json(run.model_info, info)
         write_outputs(recipe, run, val_logits, test_logits, data.labels)
         atomic_save_npz(run.scores, **scores)
         atomic_write_json(run.metrics, metrics)  # last: its presence marks a finished run

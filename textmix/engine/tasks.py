@@ -44,6 +44,8 @@ class TaskData:
             for ``eval.ood``.
         perturb: ``(inputs, mu, generator)`` → inputs moved ``mu`` along a random unit direction
             (``eval.perturbation``); None when the task's inputs are discrete.
+        shift_loaders: ``(recipe)`` → {name: (loader, labels (N,), inputs_fn)} for ``eval.shift``:
+            test sets of another domain, labels already in this task's label ids.
     """
 
     model: nn.Module
@@ -55,6 +57,7 @@ class TaskData:
     save_model: Callable[[nn.Module, Path], None] | None = None
     ood_loaders: Callable | None = None
     perturb: Callable | None = None
+    shift_loaders: Callable | None = None
     n: dict[str, int] = field(init=False)
 
     def __post_init__(self):

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 
 from textmix.errors import DataError
 from textmix.text.datasets import SPLITS, finish_splits, make_dataset
@@ -142,6 +142,25 @@ def check_classes(parts: dict, names: list[str], path, carved: bool = False) -> 
                 + (" (too few examples to carve: add some or give validation/test files)" if carved else "")
             )
             raise DataError(f"{problem} (train: {described['train']}; {split}: {described[split]})")
+
+
+def load_labelled_file(path, text_column: str, label_column: str, encoding: str = "utf-8") -> Dataset:
+    """Every row of one CSV / JSON Lines / parquet file as a ``text`` / ``label`` dataset (an
+    evaluation set: nothing is carved from it)."""
+    from datasets import load_dataset
+
+    path = Path(path).expanduser()
+    if path.suffix not in CUSTOM_FORMATS or not path.is_file():
+        raise DataError(f"{path} is not a CSV / JSON Lines / parquet file")
+    check_file(path, encoding)
+    kind = CUSTOM_FORMATS[path.suffix]
+    part = load_dataset(kind, data_files={"test": str(path)}, **({} if kind == "parquet" else {"encoding": encoding}))
+    part = part["test"]
+    for what, column in (("text_column", text_column), ("label_column", label_column)):
+        if column not in part.column_names:
+            raise DataError(f"data.{what}={column!r} is not a column of {path}; available columns: {part.column_names}")
+    names, to_id = label_names(part[label_column], label_column, path)
+    return make_dataset(check_texts(part, str(path), text_column), [to_id[v] for v in part[label_column]], names)
 
 
 def load_custom_dataset(

@@ -20,6 +20,7 @@ import torch
 
 from textmix.engine.rundir import RunDir
 from textmix.errors import ArgumentError, HubError
+from textmix.selective import pick_threshold
 from textmix.text.features import collate, load_featurizer
 from textmix.text.models import MODELS
 
@@ -64,6 +65,7 @@ class CalibratedClassifier:
     label_names: list[str]
     temperature: float = 1.0
     batch_size: int = 64
+    validation_coverage: dict | None = None  # risk–coverage table of the validation split
 
     @torch.no_grad()
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -88,6 +90,16 @@ class CalibratedClassifier:
         """Class probabilities (N, K): softmax(logits / T), or T = 1 with ``calibrated=False``."""
         temperature = self.temperature if calibrated else 1.0
         return torch.softmax(torch.from_numpy(self.logits(texts)) / temperature, dim=1).numpy()
+
+    def abstain_threshold(self, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:
+        """(threshold, validation coverage, validation risk) for a target coverage or risk, from the
+        validation split's risk–coverage table saved with the model (calibrated probabilities)."""
+        if self.validation_coverage is None:
+            raise ArgumentError("this model was saved without a validation risk-coverage table (textmix < 0.2)")
+        for name, value in (("coverage", coverage), ("risk", risk)):
+            if value is not None and not 0 <= value <= 1:
+                raise ArgumentError(f"target {name} must be in [0, 1], got {value}")
+        return pick_threshold(self.validation_coverage, coverage, risk)
 
     def predict(self, texts: list[str], abstain_below: float | None = None) -> list[dict]:
         """One dict per text: ``label``, ``probability`` (calibrated) and ``probabilities``.
@@ -141,6 +153,7 @@ def load_model(source: str | Path, device: str | torch.device = "cpu") -> Calibr
         featurizer=load_featurizer(folder),
         label_names=list(info["label_names"]),
         temperature=float(info.get("temperature", 1.0)),
+        validation_coverage=info.get("validation_coverage"),
     )
 
 

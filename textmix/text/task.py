@@ -16,8 +16,8 @@ from textmix.engine.tasks import TaskData
 from textmix.errors import DataError, RecipeError
 from textmix.splits import stratified_split
 from textmix.text.config import HubConfig, TextDataConfig, TextModelConfig
-from textmix.text.custom import load_custom_dataset
-from textmix.text.datasets import DATASETS, load_text_dataset
+from textmix.text.custom import load_custom_dataset, load_labelled_file
+from textmix.text.datasets import DATASETS, load_text_dataset, make_dataset
 from textmix.text.features import HFFeaturizer, WordFeaturizer, load_featurizer
 from textmix.text.hub_data import load_hub_dataset
 from textmix.text.loaders import encode_split, make_loader, model_inputs
@@ -53,6 +53,25 @@ def load_splits(config: TextDataConfig) -> DatasetDict:
         if len(split) == 0:
             raise DataError(f"the {name} split of {config.name!r} is empty")
     return splits
+
+
+def shift_splits(recipe: Recipe, names: list[str]) -> dict:
+    """``eval.shift`` test sets (a built-in dataset's test split or every row of a file), their labels
+    mapped by name onto the training labels; a set with another label space is refused."""
+    out = {}
+    for name in recipe.eval.shift:
+        if name in DATASETS:
+            split = load_text_dataset(name)["test"]
+        else:
+            config = recipe.data
+            split = load_labelled_file(name, config.text_column, config.label_column, config.encoding)
+        theirs = list(split.features["label"].names)
+        if not set(theirs) <= set(names):
+            raise DataError(f"eval.shift {name!r} has labels {theirs}, the model was trained on {names}: the same "
+                            "label names are needed")  # fmt: skip
+        to_ours = {i: names.index(n) for i, n in enumerate(theirs)}
+        out[name] = make_dataset(split["text"], [to_ours[v] for v in split["label"]], names)
+    return out
 
 
 def label_names(splits: DatasetDict) -> list[str]:
@@ -159,6 +178,17 @@ class TextTask:
                 raise RecipeError(f"eval.ood entry {name!r} is unknown for text; use one of {known}")
         if recipe.eval.perturbation:
             raise RecipeError("eval.perturbation needs continuous inputs; text inputs are tokens: leave it empty")
+        for name in recipe.eval.shift:
+            if name not in DATASETS and not Path(name).expanduser().is_file():
+                raise RecipeError(f"eval.shift entry {name!r} is neither a dataset ({', '.join(DATASETS)}) nor a file")
+            ours = DATASETS[data.name].label_names if data.name in DATASETS else None
+            theirs = DATASETS[name].label_names if name in DATASETS else None
+            if (
+                ours
+                and theirs
+                and not set(next(iter(theirs.values()))) <= set(ours[data.label_set or next(iter(ours))])
+            ):
+                raise RecipeError(f"eval.shift {name!r} has another label space than data.name={data.name!r}")
 
     def setup(self, recipe: Recipe) -> TaskData:
         """Splits → featurizer and model → encoded splits → length-bucketed loaders."""
@@ -192,6 +222,14 @@ class TextTask:
             inputs_fn=model_inputs,
             save_model=lambda model, folder: save_text_model(model, featurizer, folder),
             ood_loaders=lambda recipe, model, test_loader: ood_loaders(recipe, featurizer, model, test_loader),
+            shift_loaders=lambda recipe: {
+                name: (
+                    make_loader(encode_split(split, featurizer), featurizer, recipe.train.eval_batch_size, False, 0),
+                    np.asarray(split["label"]),
+                    model_inputs,
+                )
+                for name, split in shift_splits(recipe, names).items()
+            },
         )
 
     def after_training(self, recipe: Recipe, run_dir: RunDir) -> None:

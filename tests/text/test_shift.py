@@ -1,0 +1,56 @@
+"""eval.shift: calibration on another domain with the same labels (MR → IMDB reviews)."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+import textmix
+from textmix.calibration import calibration_report
+from textmix.engine import recipe_from_dict, train
+from textmix.errors import RecipeError
+
+
+@pytest.mark.data("imdb")
+def test_an_mr_model_evaluated_on_imdb_reviews(real_data, tmp_path):
+    rows = []
+    with gzip.open(real_data / "imdb" / "test.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            rows.append({"text": record["text"], "label": ["neg", "pos"][int(record["label"])]})
+    rng = np.random.default_rng(0)
+    chosen = [rows[i] for i in rng.choice(len(rows), 300, replace=False)]
+    shifted = tmp_path / "imdb_300.jsonl"
+    shifted.write_text("".join(json.dumps(r) + "\n" for r in chosen))
+    recipe = recipe_from_dict(
+        {
+            "method": "mixup",
+            "data": {"name": "mr", "max_train_examples": 500},
+            "model": {"num_filters": 8},
+            "train": {"epochs": 1, "batch_size": 25},
+            "eval": {"shift": [str(shifted)], "bootstrap_resamples": 200},
+        }
+    )
+    metrics = train(recipe, tmp_path / "run")
+    report = metrics["shift"][str(shifted)]
+    assert report["n"] == 300 and report["test"]["n"] == 300
+    # the saved model, applied to the same reviews, gives the same numbers (labels by name: neg, pos)
+    model = textmix.load_model(tmp_path / "run")
+    labels = np.array([["neg", "pos"].index(r["label"]) for r in chosen])
+    probs = model.predict_proba([r["text"] for r in chosen], calibrated=False)
+    assert report["test"] == pytest.approx(calibration_report(probs, labels), abs=1e-6)
+    scaled = model.predict_proba([r["text"] for r in chosen])  # the in-domain temperature
+    assert report["temperature_scaled"] == pytest.approx(calibration_report(scaled, labels), abs=1e-6)
+    interval = report["intervals"]["ece"]
+    assert interval["low"] <= report["test"]["ece"] <= interval["high"]
+
+
+def test_a_shift_set_with_another_label_space_is_refused_before_training(tmp_path):
+    with pytest.raises(RecipeError, match="eval.shift 'trec' has another label space than data.name='mr'"):
+        recipe_from_dict({"eval": {"shift": ["trec"]}})
+    with pytest.raises(RecipeError, match="eval.shift entry 'nope.csv' is neither a dataset"):
+        recipe_from_dict({"eval": {"shift": ["nope.csv"]}})
+    assert recipe_from_dict({"eval": {"shift": ["imdb"]}}).eval.shift == ["imdb"]
+    with pytest.raises(RecipeError, match="eval.shift is not supported for vision"):
+        recipe_from_dict({"task": "vision", "eval": {"shift": ["cifar10"]}})
