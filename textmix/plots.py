@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from textmix.calibration import check_probs_labels, reliability_bins
+from textmix.calibration import adaptive_calibration_error, check_probs_labels, reliability_bins
 from textmix.io import temporary_path
 
 
@@ -54,6 +54,26 @@ def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "")
     ax.set_xlabel("confidence (winning probability)")
     ax.set_ylabel("accuracy")
     ax.set_title(f"{title}  ECE={bins.ece:.3f}  OE={bins.oe:.3f}".strip())
+    ax.legend(loc="upper left", fontsize=7)
+
+
+def draw_adaptive_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "") -> None:
+    """Reliability over equal-mass bins (each holds about N / n_bins examples): accuracy against mean
+    confidence per bin, with the adaptive ECE."""
+    p, y = check_probs_labels(probs, labels)
+    conf, pred = p.max(dim=1)
+    order = conf.argsort(stable=True)
+    bins = [b for b in np.array_split(order.numpy(), min(n_bins, len(order))) if len(b)]
+    mean_conf = np.array([conf[b].double().mean() for b in bins])
+    accuracy = np.array([(pred[b] == y[b]).double().mean() for b in bins])
+    ax.plot([0, 1], [0, 1], "--", color="gray")
+    ax.plot(mean_conf, accuracy, "o-", color="tab:blue", ms=4, label="equal-mass bins")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence of the bin")
+    ax.set_ylabel("accuracy")
+    ace = adaptive_calibration_error(p, y, n_bins)
+    ax.set_title(f"{title}  adaptive ECE={ace:.3f}".strip())
     ax.legend(loc="upper left", fontsize=7)
 
 

@@ -64,6 +64,8 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
         "ood_mr_kim_cnn.png",
         "joint_density_mr_kim_cnn.png",
         "curves_mr_kim_cnn.png",
+        "risk_coverage_mr_kim_cnn.png",
+        "adaptive_reliability_mr_kim_cnn.png",
     } <= files
     settings = [g["setting"] for g in aggregate["groups"]]
     assert settings == ["baseline", "mixup α=0.2", "mixup α=1"]
@@ -80,6 +82,22 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
         ]["auroc"]
         for s in (1, 2)
     ]
+    # paired comparison against the baseline: mean difference over the same seeds, its 95% t-interval
+    from scipy import stats
+
+    def test_metric(name, key):
+        return np.array(
+            [json.loads((out / f"{name}_seed={s}" / "metrics.json").read_text())["test"][key] for s in (1, 2)]
+        )
+
+    diff = test_metric("alpha=0.2", "ece") - test_metric("method=baseline", "ece")
+    half = stats.t.ppf(0.975, 1) * diff.std(ddof=1) / np.sqrt(2)
+    rows = table.split("### Against the baseline")[1].splitlines()
+    paired = next(line for line in rows if line.startswith("| mr / kim_cnn | mixup α=0.2 | 2 | "))
+    low, high = diff.mean() - half, diff.mean() + half
+    verdict = "resolved" if low > 0 or high < 0 else "not resolved"
+    assert f"{100 * diff.mean():+.2f} [{100 * low:.2f}, {100 * high:.2f}] {verdict}" in paired
+    assert "### 95% intervals" in table and "### Against the baseline" in table
     ood_row = next(line for line in table.splitlines() if line.startswith("| mr / kim_cnn | baseline | random_tokens"))
     assert ood_row.endswith(f"| {100 * np.mean(aurocs):.2f} ± {100 * np.std(aurocs, ddof=1):.2f} |")
 

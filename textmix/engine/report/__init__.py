@@ -23,7 +23,7 @@ from pathlib import Path
 
 from textmix.engine.report import figures as fig
 from textmix.engine.report.collect import collect, group_by, has_file
-from textmix.engine.report.tables import METRICS, ood_table, perturbation_table, tables
+from textmix.engine.report.tables import METRICS, interval_table, ood_table, paired_table, perturbation_table, tables
 from textmix.engine.rundir import RunDir
 from textmix.errors import RecipeError
 from textmix.io import atomic_write_json, atomic_write_text
@@ -38,6 +38,8 @@ FIGURE_KINDS = (
     "joint_density",
     "perturbation",
     "curves",
+    "risk_coverage",
+    "adaptive_reliability",
 )
 
 
@@ -70,9 +72,15 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
     for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
         baseline = next((g for g in members if g.method == "baseline"), None)
         mixups = [g for g in members if g.method == "mixup" and g.setting.count(",") == 0]
-        if baseline is not None and mixups:
-            best = min(mixups, key=lambda g: g.values("ece").mean())
+        best = min(mixups, key=lambda g: g.values("ece").mean()) if mixups else None
+        if baseline is not None and best is not None:
             draw("reliability", f"reliability_{dataset}_{model}.png", fig.figure_reliability, baseline, best)
+            adaptive = f"adaptive_reliability_{dataset}_{model}.png"
+            draw("adaptive_reliability", adaptive, fig.figure_adaptive_reliability, baseline, best)
+        others = [g for g in members if g.method not in ("baseline", "mixup")]  # regmixup, smoothing, erl, ...
+        selective = [g for g in (baseline, best, *others) if g is not None and has_file(g, RunDir.PREDICTIONS)]
+        if baseline in selective:
+            draw("risk_coverage", f"risk_coverage_{dataset}_{model}.png", fig.figure_risk_coverage, selective)
         if len(mixups) > 1:
             draw("alpha", f"alpha_{dataset}_{model}.png", fig.figure_alpha, baseline, mixups)
         with_counts = [g for g in mixups if all("train_label_counts" in m["data"] for m in g.metrics)]
@@ -98,7 +106,14 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
     aggregate = {"groups": [_summary(g) for g in groups], "figures": figures}
     atomic_write_json(out / "results.json", aggregate)
     embedded = "\n".join(f"![{name}]({name})" for name in figures)
-    text = "\n".join(t for t in (tables(groups), ood_table(groups), perturbation_table(groups)) if t)
+    parts = (
+        tables(groups),
+        interval_table(groups),
+        paired_table(groups),
+        ood_table(groups),
+        perturbation_table(groups),
+    )
+    text = "\n".join(t for t in parts if t)
     atomic_write_text(out / "README.md", f"# textmix report\n\n{text}\n{embedded}\n")
     return aggregate
 

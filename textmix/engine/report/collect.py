@@ -28,9 +28,16 @@ class Group:
     recipes: list[dict] = field(default_factory=list)
 
     def values(self, key: str, split: str = "test") -> np.ndarray:
+        """One value per seed (NaN where a run lacks the metric, e.g. runs of older textmix)."""
         if split == "temperature_scaled":
-            return np.array([m["temperature_scaled"]["test"][key] for m in self.metrics if "temperature_scaled" in m])
-        return np.array([m[split][key] for m in self.metrics])
+            return np.array(
+                [m["temperature_scaled"]["test"].get(key, np.nan) for m in self.metrics if "temperature_scaled" in m]
+            )
+        return np.array([m[split].get(key, np.nan) for m in self.metrics])
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r["train"]["seed"] for r in self.recipes]
 
     def pooled_predictions(self) -> tuple[np.ndarray, np.ndarray]:
         loaded = [np.load(run.file(RunDir.PREDICTIONS)) for run in self.runs]

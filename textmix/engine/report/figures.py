@@ -9,7 +9,9 @@ from matplotlib.figure import Figure
 from textmix.engine.report.collect import Group, group_by, pooled_scores
 from textmix.engine.report.simulate import mixed_label_entropy
 from textmix.engine.report.tables import SCORINGS
-from textmix.plots import draw_joint_density, draw_reliability
+from textmix.engine.rundir import RunDir
+from textmix.plots import draw_adaptive_reliability, draw_joint_density, draw_reliability
+from textmix.selective import risk_coverage
 
 
 def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
@@ -180,3 +182,49 @@ def figure_curves(groups: list[Group]) -> Figure:
         return range(1, length + 1), np.mean([[h[e][key] for e in range(length)] for h in histories], axis=0)
 
     return _line_panels(groups, ("train_loss", "val_accuracy", "val_ece"), series, "epoch", "training curves")
+
+
+def _pooled_scores(group: Group, temperature_scaled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(winning scores, correct) of the test split, seeds pooled; optionally after each run's T."""
+    scores, correct = [], []
+    for run, metrics in zip(group.runs, group.metrics):
+        with np.load(run.file(RunDir.PREDICTIONS)) as saved:
+            logits, labels = saved["test_logits"], saved["test_labels"]
+        t = metrics.get("temperature_scaled", {}).get("temperature", 1.0) if temperature_scaled else 1.0
+        z = logits / t
+        probs = np.exp(z - z.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        scores.append(probs.max(1))
+        correct.append(probs.argmax(1) == labels)
+    return np.concatenate(scores), np.concatenate(correct)
+
+
+def figure_risk_coverage(groups: list[Group]) -> Figure:
+    """Risk against coverage when the least confident predictions are rejected (selective prediction),
+    per setting, and the baseline after temperature scaling; AURC in the legend."""
+    fig, axes = _figure(5.5, 4)
+    ax = axes[0][0]
+    curves = [(g.setting, g, False) for g in groups]
+    curves += [(f"{g.setting} + TS", g, True) for g in groups if g.method == "baseline"]
+    for label, group, scaled in curves:
+        scores, correct = _pooled_scores(group, scaled)
+        coverage, risk, _ = risk_coverage(scores, correct)
+        area = float((np.diff(np.concatenate([[0.0], coverage])) * risk).sum())
+        ax.plot(coverage, 100 * risk, ls="--" if scaled else "-", label=f"{label}: AURC {100 * area:.2f}")
+    ax.set_xlabel("coverage (share of test examples answered)")
+    ax.set_ylabel("risk (error % among answered)")
+    ax.set_title(f"{groups[0].dataset} / {groups[0].model}: risk–coverage (seeds pooled)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figure_adaptive_reliability(baseline: Group, other: Group) -> Figure:
+    """Equal-width (top) and equal-mass (bottom) reliability of the baseline and another setting."""
+    fig, axes = _figure(9, 8.5, rows=2, cols=2)
+    for col, group in enumerate((baseline, other)):
+        probs, labels = group.pooled_predictions()
+        draw_reliability(axes[0][col], probs, labels, title=f"{group.dataset} {group.setting}")
+        draw_adaptive_reliability(axes[1][col], probs, labels, title=group.setting)
+    fig.tight_layout()
+    return fig

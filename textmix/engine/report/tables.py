@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from textmix.engine.report.collect import Group, group_by
 
@@ -13,8 +14,11 @@ SCALED = ("ece", "oe", "nll")
 SCORINGS = {"baseline": "softmax", "temperature_scaled": "temperature scaled", "mc_dropout": "MC dropout"}
 
 
+INTERVAL_METRICS = ("accuracy", "ece", "oe", "aurc")
+
+
 def mean_std(values: np.ndarray, scale: float = 100.0) -> str:
-    if len(values) == 0:
+    if len(values) == 0 or np.isnan(values).any():
         return "—"
     if len(values) == 1:  # one seed has no spread; "± 0.00" would claim one
         return f"{scale * values[0]:.2f}"
@@ -73,3 +77,80 @@ def perturbation_table(groups: list[Group]) -> str:
         return ""
     header = "| data / model | setting | μ | accuracy % | winning score % | entropy (nats) |"
     return "\n".join(["### Moving away from the data: x + μ·d/‖d‖", "", header, "|" + "---|" * 6, *rows, ""])
+
+
+def t_interval(values: np.ndarray) -> tuple[float, float] | None:
+    """95% Student-t interval of the mean (None for fewer than two values or missing ones)."""
+    if len(values) < 2 or np.isnan(values).any():
+        return None
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean() - half, values.mean() + half
+
+
+def _interval(bounds, scale: float = 100.0) -> str:
+    return "—" if bounds is None else f"[{scale * bounds[0]:.2f}, {scale * bounds[1]:.2f}]"
+
+
+def interval_table(groups: list[Group]) -> str:
+    """95% intervals: of the mean over seeds (t-interval) or, for one seed, the run's bootstrap interval."""
+    header = ["data / model", "setting", "seeds", *INTERVAL_METRICS]
+    rows = []
+    for g in groups:
+        cells = [f"{g.dataset} / {g.model}", g.setting, str(len(g.metrics))]
+        for key in INTERVAL_METRICS:
+            bounds = t_interval(g.values(key))
+            boot = g.metrics[0].get("intervals", {}).get("test", {}).get(key)
+            if bounds is None and len(g.metrics) == 1 and boot:
+                cells.append(_interval((boot["low"], boot["high"])) + " (bootstrap)")
+            else:
+                cells.append(_interval(bounds))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(
+        [
+            "### 95% intervals (%): of the mean over seeds (Student t); one seed: bootstrap over test examples",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+            *rows,
+            "",
+        ]
+    )
+
+
+def paired_table(groups: list[Group]) -> str:
+    """Each setting minus the baseline of the same data / model, paired by seed: mean difference, its
+    95% t-interval, and whether the interval excludes 0 (resolved)."""
+    rows = []
+    for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
+        baseline = next((g for g in members if g.method == "baseline"), None)
+        if baseline is None:
+            continue
+        base = dict(zip(baseline.seeds, baseline.metrics))
+        for g in members:
+            if g is baseline:
+                continue
+            common = [s for s in g.seeds if s in base]
+            ours = dict(zip(g.seeds, g.metrics))
+            cells = [f"{dataset} / {model}", g.setting, str(len(common))]
+            for key in INTERVAL_METRICS:
+                diff = np.array([ours[s]["test"].get(key, np.nan) - base[s]["test"].get(key, np.nan) for s in common])
+                bounds = t_interval(diff)
+                if bounds is None:
+                    cells.append("—")
+                    continue
+                verdict = "resolved" if bounds[0] > 0 or bounds[1] < 0 else "not resolved"
+                cells.append(f"{100 * diff.mean():+.2f} {_interval(bounds)} {verdict}")
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    header = ["data / model", "setting", "paired seeds", *(f"Δ {k}" for k in INTERVAL_METRICS)]
+    return "\n".join(
+        [
+            "### Against the baseline (setting − baseline, same seeds; %, 95% t-interval)",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+            *rows,
+            "",
+        ]
+    )
