@@ -8,3 +8,5 @@ python -m bench.bucketing --datasets mr,imdb
 python -m bench.calibration_speed --n 1000000 --k 10 --repeats 5
 python -m bench.glove_cache --repeats 3
 python -m bench.distributed --epochs 2 --repeats 2
+python -m bench.trainer_mixup --steps 20 --repeats 3
+python -m bench.bootstrap_speed --repeats 5

@@ -11,9 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from textmix.errors import ArgumentError, DataError, TextmixError, TrainingInterrupted
-
-EXIT_INTERRUPTED = 130
+from textmix.errors import EXIT_INTERRUPTED, ArgumentError, DataError, TextmixError, TrainingInterrupted
 
 
 def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
@@ -65,7 +63,8 @@ def run_sweep(args) -> int:
 
     out = Path(args.out or Path("runs") / f"sweep_{Path(args.config).stem}")
     try:
-        sweep(args.config, parse_grid(args.grid), parse_seeds(args.seeds), args.overrides, out, args.dry_run)
+        grid, seeds = parse_grid(args.grid), parse_seeds(args.seeds)
+        sweep(args.config, grid, seeds, args.overrides, out, args.dry_run, jobs=args.jobs)
     except TrainingInterrupted as stop:
         raise TrainingInterrupted(f"{stop}; run the same sweep command again to continue") from None
     return 0
@@ -158,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     add_set_argument(sweep, "override a recipe key for every run")
     sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
     sweep.add_argument("--dry-run", action="store_true", help="check every recipe and list the runs; train nothing")
+    sweep.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1)")
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+", help="finished run directories or sweep folders (--out of sweep)")
     report.add_argument("--out", required=True, help="output folder")

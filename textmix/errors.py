@@ -6,6 +6,8 @@ Each message names the offending value and the fix.
 
 from __future__ import annotations
 
+EXIT_INTERRUPTED = 130  # the exit status of a run stopped by SIGINT / SIGTERM after saving its state
+
 
 class TextmixError(Exception):
     """Root of the errors a user can fix (bad recipe, missing data, run-directory state)."""

@@ -37,8 +37,13 @@ def test_grid_parsing_and_validation(tmp_path):
     with pytest.raises(RecipeError, match="mixup.alpha=-1.0 is invalid"):  # checked before any training
         plan_sweep(recipe, {"mixup.alpha": [0.2, -1]}, [1], [], tmp_path / "out")
     runs = plan_sweep(recipe, {"mixup.alpha": [0.2, 1.0]}, [1, 2], [], tmp_path / "out")
-    assert [r.name for r, _ in runs] == ["alpha=0.2_seed=1", "alpha=0.2_seed=2", "alpha=1.0_seed=1", "alpha=1.0_seed=2"]
-    assert [(rec.mixup.alpha, rec.train.seed) for _, rec in runs] == [(0.2, 1), (0.2, 2), (1.0, 1), (1.0, 2)]
+    assert [r.run_dir.name for r in runs] == [
+        "alpha=0.2_seed=1",
+        "alpha=0.2_seed=2",
+        "alpha=1.0_seed=1",
+        "alpha=1.0_seed=2",
+    ]
+    assert [(r.recipe.mixup.alpha, r.recipe.train.seed) for r in runs] == [(0.2, 1), (0.2, 2), (1.0, 1), (1.0, 2)]
 
 
 def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
@@ -149,3 +154,31 @@ def test_mixed_label_entropy_matches_hand_computed_cases():
     assert np.mean(h > 0.5) == pytest.approx(0.5, abs=0.02)
     # α small: λ near 0 or 1, so most mixed labels are nearly pure
     assert mixed_label_entropy([5000, 5000], alpha=0.1, batch_size=100).mean() < 0.5 * h.mean()
+
+
+def test_a_parallel_sweep_gives_the_sequential_numbers_and_resumes(real_data, tmp_path):
+    """--jobs 2 runs two `textmix train` processes with one thread each: the same metrics as a
+    sequential sweep on one thread; run again, it trains nothing."""
+    import os
+    import subprocess
+    import sys
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({**RECIPE, "train": {**RECIPE["train"], "epochs": 1}}))
+
+    def run_sweep(out, jobs, threads):
+        command = [sys.executable, "-m", "textmix.cli", "sweep", str(recipe), "--seeds", "1,2", "--out", str(out)]
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        result = subprocess.run([*command, "--jobs", str(jobs)], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    run_sweep(tmp_path / "sequential", 1, 1)
+    assert "2 to train, 2 at a time, 1 thread(s) each" in run_sweep(tmp_path / "parallel", 2, 2)
+    for seed in (1, 2):
+        a, b = (
+            json.loads((tmp_path / side / f"seed={seed}" / "metrics.json").read_text())
+            for side in ("sequential", "parallel")
+        )
+        assert {**a, "timing": None} == {**b, "timing": None}
+    assert "2 of 2 runs finished earlier; 0 to train" in run_sweep(tmp_path / "parallel", 2, 2)

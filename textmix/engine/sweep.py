@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 import yaml
 from accelerate import PartialState
 
 from textmix.engine.recipe import load_recipe
 from textmix.engine.run import train
 from textmix.engine.rundir import RunDir
-from textmix.errors import RecipeError
+from textmix.errors import EXIT_INTERRUPTED, ArgumentError, RecipeError, RunDirError, TrainingInterrupted
 
 
 def parse_grid(assignments: list[str]) -> dict[str, list]:
@@ -50,8 +56,19 @@ def run_name(point: dict, seed: int) -> str:
     return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", "_".join(parts))
 
 
-def plan_sweep(recipe_path: str | Path, grid: dict[str, list], seeds: list[int], overrides: list[str], out: Path):
-    """(run directory, overrides) for every grid point and seed; every recipe is validated first."""
+@dataclass
+class PlannedRun:
+    """One grid point × seed: its run directory, validated recipe and the ``--set`` overrides."""
+
+    run_dir: Path
+    recipe: object
+    overrides: list[str]
+
+
+def plan_sweep(
+    recipe_path: str | Path, grid: dict[str, list], seeds: list[int], overrides: list[str], out: Path
+) -> list[PlannedRun]:
+    """Every grid point and seed; every recipe is validated first."""
     runs = []
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):
@@ -59,8 +76,21 @@ def plan_sweep(recipe_path: str | Path, grid: dict[str, list], seeds: list[int],
         for seed in seeds:
             sets = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in point.items()), f"train.seed={seed}"]
             recipe = load_recipe(recipe_path, sets)  # fails before any training if one point is invalid
-            runs.append((out / run_name(point, seed), recipe))
+            runs.append(PlannedRun(out / run_name(point, seed), recipe, sets))
     return runs
+
+
+def _train_in_subprocess(recipe_path, planned: PlannedRun, threads: int, resume: bool) -> tuple[int, str]:
+    """``textmix train`` for one planned run in its own process; (exit status, its last error line)."""
+    command = [sys.executable, "-m", "textmix.cli", "train", str(recipe_path), "--output-dir", str(planned.run_dir)]
+    command += [arg for s in planned.overrides for arg in ("--set", s)] + (["--resume"] if resume else [])
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    log = planned.run_dir.parent / ".logs" / f"{planned.run_dir.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        status = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
+    errors = [line for line in log.read_text().splitlines() if line.startswith("textmix: error:")]
+    return status, errors[-1] if errors else f"see {log}"
 
 
 def sweep(
@@ -70,15 +100,22 @@ def sweep(
     overrides: list[str],
     out: Path,
     dry_run: bool = False,
+    jobs: int = 1,
 ) -> list[dict]:
     """Train every run of the grid that is not finished yet; return one status row per run.
 
     Args:
         dry_run: validate every recipe and print what each run would do, without training.
+        jobs: runs at a time (> 1: separate processes, each with 1/jobs of the CPU threads).
     """
     runs = plan_sweep(recipe_path, grid, seeds, overrides, out)
+    if jobs < 1:
+        raise ArgumentError(f"--jobs must be >= 1, got {jobs}")
+    if jobs > 1 and not dry_run:
+        return _parallel(recipe_path, runs, jobs)
     rows = []
-    for run_dir, recipe in runs:
+    for planned in runs:
+        run_dir, recipe = planned.run_dir, planned.recipe
         run = RunDir(run_dir)
         status = "skipped (finished)" if run.finished else "resumed" if run.started else "trained"
         if dry_run:  # every recipe was validated (names included) when planned
@@ -96,4 +133,40 @@ def sweep(
         )
         if PartialState().is_main_process:
             print(f"{status:20s} {run_dir}  acc {metrics['test']['accuracy']:.4f}  ECE {metrics['test']['ece']:.4f}")
+    return rows
+
+
+def _parallel(recipe_path, runs: list[PlannedRun], jobs: int) -> list[dict]:
+    """Run the unfinished runs ``jobs`` at a time; failures are reported together at the end."""
+    threads = max(1, torch.get_num_threads() // jobs)
+    started = {p.run_dir: RunDir(p.run_dir).started for p in runs}
+    pending = [p for p in runs if not RunDir(p.run_dir).finished]
+    print(f"{len(runs) - len(pending)} of {len(runs)} runs finished earlier; {len(pending)} to train, {jobs} at a "
+          f"time, {threads} thread(s) each")  # fmt: skip
+    failed = []
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = {pool.submit(_train_in_subprocess, recipe_path, p, threads, started[p.run_dir]): p for p in pending}
+        for future in as_completed(futures):
+            planned, (status, last_error) = futures[future], future.result()
+            if status == 0:
+                print(f"{'resumed' if started[planned.run_dir] else 'trained':20s} {planned.run_dir}")
+            else:
+                failed.append((planned.run_dir.name, status, last_error))
+                print(f"{'failed':20s} {planned.run_dir}  ({last_error})")
+    if any(status == EXIT_INTERRUPTED for _, status, _ in failed):
+        raise TrainingInterrupted("the sweep was interrupted; its runs saved their state")
+    if failed:
+        raise RunDirError(
+            f"{len(failed)} of {len(pending)} runs failed: " + "; ".join(f"{n} ({e})" for n, _, e in failed)
+        )
+    rows = []
+    for planned in runs:
+        metrics = RunDir(planned.run_dir).read_metrics()
+        status = (
+            "skipped (finished)" if planned not in pending else "resumed" if started[planned.run_dir] else "trained"
+        )
+        test = metrics["test"]
+        rows.append(
+            {"run": str(planned.run_dir), "status": status, "test_accuracy": test["accuracy"], "test_ece": test["ece"]}
+        )
     return rows
