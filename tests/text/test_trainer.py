@@ -118,3 +118,25 @@ def test_regmixup_in_the_trainer_adds_eta_times_the_mixed_copys_loss(tmp_path, m
     trainer._plan = None
     targets = torch.tensor([[0.4, 0.6], [0.6, 0.4]])
     torch.testing.assert_close(loss, F.cross_entropy(clean, labels) + 0.5 * F.cross_entropy(mixed, targets))
+
+
+def test_gradient_accumulation_bf16_and_group_by_length_train(real_data, tmp_path):
+    from transformers import DataCollatorWithPadding
+
+    from textmix.text.datasets import load_text_dataset
+
+    checkpoint = resolve_checkpoint("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    train = load_text_dataset("mr")["train"].shuffle(seed=0).select(range(64))
+    train = train.map(lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
+    before = model.classifier.weight.detach().clone()
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=8, gradient_accumulation_steps=2,
+                             max_steps=3, bf16=True, train_sampling_strategy="group_by_length", report_to=[],
+                             save_strategy="no", use_cpu=True, logging_steps=1)  # fmt: skip
+    collator = DataCollatorWithPadding(tokenizer)
+    trainer = MixupTrainer(model=model, args=args, train_dataset=train, data_collator=collator, mixup_alpha=0.4,
+                           per_sample=True, label_smoothing=0.1)  # fmt: skip
+    result = trainer.train()
+    assert result.global_step == 3 and np.isfinite(result.training_loss)
+    assert not torch.equal(before, model.classifier.weight)  # it learned
