@@ -14,7 +14,19 @@ PACKAGES = ("textmix", "vision")
 TEXT_STACK = ["transformers", "gensim", "datasets", "textmix.text"]
 CORE = {
     f"textmix.{m}"
-    for m in ("calibrate", "calibration", "errors", "io", "losses", "mixup", "plots", "sampling", "splits")
+    for m in (
+        "bootstrap",
+        "calibrate",
+        "calibration",
+        "errors",
+        "io",
+        "losses",
+        "mixup",
+        "plots",
+        "sampling",
+        "selective",
+        "splits",
+    )  # fmt: skip
 }
 
 

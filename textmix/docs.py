@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import typing
 from pathlib import Path
 
-from textmix.engine.recipe import recipe_fields, section_fields
+from textmix.engine.recipe import SECTIONS, Recipe, type_name
 from textmix.engine.tasks import get_task, task_names
 
 START, END = "<!-- recipe-keys:start -->", "<!-- recipe-keys:end -->"
 
 
+def section_fields(name: str, cls: type) -> list[tuple[str, str, object, str]]:
+    """(key, type, default, description) of every key of one section dataclass, from its fields
+    and its ``Args:`` docstring (used to generate the README table)."""
+    defaults = dataclasses.asdict(cls())
+    hints = typing.get_type_hints(cls)
+    return [
+        (f"{name}.{f.name}", type_name(hints[f.name]), defaults[f.name], _describe(cls, f.name))
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def recipe_fields() -> list[tuple[str, str, object, str]]:
+    """The shared keys: ``task``, ``method`` and the engine's sections."""
+    rows = [(key, "str", getattr(Recipe, key), _describe(Recipe, key)) for key in ("task", "method")]
+    for name, cls in SECTIONS.items():
+        rows += section_fields(name, cls)
+    return rows
+
+
+def _describe(cls, name: str) -> str:
+    lines = (cls.__doc__ or "").splitlines()
+    text, capture = [], False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith(f"{name}:"):
+            capture = True
+            text.append(stripped[len(name) + 1 :].strip())
+        elif capture and stripped and ":" not in stripped.split()[0]:
+            text.append(stripped)
+        elif capture:
+            break
+    return " ".join(text)
+
+
 def _table(rows) -> str:
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for key, type_name, default, text in rows:
-        lines.append(f"| `{key}` | {type_name.replace(' | ', ' or ')} | `{default!r}` | {text.replace('|', '/')} |")
+    for key, kind, default, text in rows:
+        lines.append(f"| `{key}` | {kind.replace(' | ', ' or ')} | `{default!r}` | {text.replace('|', '/')} |")
     return "\n".join(lines)
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textmix.engine.recipe import dump_recipe, load_recipe, recipe_fields, recipe_from_dict, section_fields
+from textmix.docs import recipe_fields, section_fields
+from textmix.engine.recipe import dump_recipe, load_recipe, recipe_from_dict
 from textmix.engine.tasks import get_task, task_names
 from textmix.errors import RecipeError
 
@@ -82,7 +83,9 @@ def test_old_resolved_recipes_still_load():
     assert recipe_from_dict(text) == recipe_from_dict({})
     vision = {"task": "vision", **{k: dict(v) for k, v in text.items() if isinstance(v, dict)}}
     vision["data"]["name"], vision["model"]["name"] = "cifar10", "preact_resnet18"
-    del vision["data"]["encoding"]  # a 0.2 text key: not in 0.1 recipes
+    for key in ("encoding", "hub_id", "hub_config", "hub_splits"):  # text keys new in 0.2: not in 0.1 recipes
+        del vision["data"][key]
+    del vision["loss"]["regmixup_eta"], vision["eval"]["shift"], vision["eval"]["bootstrap_resamples"]
     vision["mixup"]["mix_point"] = "embeddings"  # the old shared default, unused by a baseline
     recipe = recipe_from_dict(vision)
     assert recipe.task == "vision" and recipe.data.augment is True and "hub" not in recipe.extra

@@ -215,7 +215,7 @@ def _get(recipe: Recipe, key: str):
     return value
 
 
-def _type_name(tp) -> str:
+def type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -254,7 +254,7 @@ def _coerce(value, tp, key: str):
                 pass
     elif tp is str and isinstance(value, str):
         return value
-    raise RecipeError(f"{key} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    raise RecipeError(f"{key} must be {type_name(tp)}, got {value!r} ({type(value).__name__})")
 
 
 def _unknown_key(key: str, names: list[str], prefix: str) -> RecipeError:
@@ -381,37 +381,3 @@ def recipe_differences(a: dict, b: dict, prefix: str = "", ignore: tuple[str, ..
         elif va != vb:
             keys.append(name)
     return keys
-
-
-def section_fields(name: str, cls: type) -> list[tuple[str, str, object, str]]:
-    """(key, type, default, description) of every key of one section dataclass, from its fields
-    and its ``Args:`` docstring (used to generate the README table)."""
-    defaults = dataclasses.asdict(cls())
-    hints = typing.get_type_hints(cls)
-    return [
-        (f"{name}.{f.name}", _type_name(hints[f.name]), defaults[f.name], _describe(cls, f.name))
-        for f in dataclasses.fields(cls)
-    ]
-
-
-def recipe_fields() -> list[tuple[str, str, object, str]]:
-    """The shared keys: ``task``, ``method`` and the engine's sections."""
-    rows = [(key, "str", getattr(Recipe, key), _describe(Recipe, key)) for key in ("task", "method")]
-    for name, cls in SECTIONS.items():
-        rows += section_fields(name, cls)
-    return rows
-
-
-def _describe(cls, name: str) -> str:
-    lines = (cls.__doc__ or "").splitlines()
-    text, capture = [], False
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith(f"{name}:"):
-            capture = True
-            text.append(stripped[len(name) + 1 :].strip())
-        elif capture and stripped and ":" not in stripped.split()[0]:
-            text.append(stripped)
-        elif capture:
-            break
-    return " ".join(text)

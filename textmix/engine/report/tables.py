@@ -17,6 +17,13 @@ SCORINGS = {"baseline": "softmax", "temperature_scaled": "temperature scaled", "
 INTERVAL_METRICS = ("accuracy", "ece", "oe", "aurc")
 
 
+def markdown_table(title: str, header: list[str], rows: list[str]) -> str:
+    """A titled markdown table from ready row lines ("" when there are no rows)."""
+    if not rows:
+        return ""
+    return "\n".join([f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""])
+
+
 def mean_std(values: np.ndarray, scale: float = 100.0) -> str:
     if len(values) == 0 or np.isnan(values).any():
         return "—"
@@ -55,12 +62,8 @@ def ood_table(groups: list[Group]) -> str:
                 values = np.array([m["ood"][name][scoring]["auroc"] for m in g.metrics if scoring in m["ood"][name]])
                 cells.append(mean_std(values))
             rows.append("| " + " | ".join(cells) + " |")
-    if not rows:
-        return ""
-    header = "| data / model | setting | OOD set | " + " | ".join(f"AUROC {v}" for v in SCORINGS.values()) + " |"
-    return "\n".join(
-        ["### Out-of-distribution detection (AUROC of the winning score, %)", "", header, "|" + "---|" * 6, *rows, ""]
-    )
+    header = ["data / model", "setting", "OOD set", *(f"AUROC {v}" for v in SCORINGS.values())]
+    return markdown_table("Out-of-distribution detection (AUROC of the winning score, %)", header, rows)
 
 
 def perturbation_table(groups: list[Group]) -> str:
@@ -73,10 +76,8 @@ def perturbation_table(groups: list[Group]) -> str:
             for key, scale in (("accuracy", 100), ("winning_score", 100), ("entropy", 1)):
                 cells.append(mean_std(np.array([m["perturbation"][k][key] for m in g.metrics]), scale))
             rows.append("| " + " | ".join(cells) + " |")
-    if not rows:
-        return ""
-    header = "| data / model | setting | μ | accuracy % | winning score % | entropy (nats) |"
-    return "\n".join(["### Moving away from the data: x + μ·d/‖d‖", "", header, "|" + "---|" * 6, *rows, ""])
+    header = ["data / model", "setting", "μ", "accuracy %", "winning score %", "entropy (nats)"]
+    return markdown_table("Moving away from the data: x + μ·d/‖d‖", header, rows)
 
 
 def t_interval(values: np.ndarray) -> tuple[float, float] | None:
@@ -105,16 +106,8 @@ def interval_table(groups: list[Group]) -> str:
             else:
                 cells.append(_interval(bounds))
         rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(
-        [
-            "### 95% intervals (%): of the mean over seeds (Student t); one seed: bootstrap over test examples",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
-            *rows,
-            "",
-        ]
-    )
+    title = "95% intervals (%): of the mean over seeds (Student t); one seed: bootstrap over test examples"
+    return markdown_table(title, header, rows)
 
 
 def paired_table(groups: list[Group]) -> str:
@@ -141,16 +134,5 @@ def paired_table(groups: list[Group]) -> str:
                 verdict = "resolved" if bounds[0] > 0 or bounds[1] < 0 else "not resolved"
                 cells.append(f"{100 * diff.mean():+.2f} {_interval(bounds)} {verdict}")
             rows.append("| " + " | ".join(cells) + " |")
-    if not rows:
-        return ""
     header = ["data / model", "setting", "paired seeds", *(f"Δ {k}" for k in INTERVAL_METRICS)]
-    return "\n".join(
-        [
-            "### Against the baseline (setting − baseline, same seeds; %, 95% t-interval)",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
-            *rows,
-            "",
-        ]
-    )
+    return markdown_table("Against the baseline (setting − baseline, same seeds; %, 95% t-interval)", header, rows)
