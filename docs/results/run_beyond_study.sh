@@ -14,4 +14,4 @@ for ds in mr trec; do
   textmix sweep recipes/$ds/kim_cnn_regmixup.yaml --seeds $seeds --out $out/$ds/regmixup "${extra[@]}"
   textmix sweep recipes/$ds/kim_cnn_label_smoothing.yaml --seeds $seeds --out $out/$ds/label_smoothing "${extra[@]}"
 done
-${TEXTMIX_SKIP_REPORT:+true} textmix report $out/mr/* $out/trec/* --out docs/results/beyond
+textmix report $out/mr/* $out/trec/* --out docs/results/beyond

@@ -44,6 +44,12 @@ def test_an_mr_model_evaluated_on_imdb_reviews(real_data, tmp_path):
     assert report["temperature_scaled"] == pytest.approx(calibration_report(scaled, labels), abs=1e-6)
     interval = report["intervals"]["ece"]
     assert interval["low"] <= report["test"]["ece"] <= interval["high"]
+    from textmix.engine.report import report as write_report
+
+    write_report([tmp_path / "run"], tmp_path / "report", figure_kinds=[])
+    table = (tmp_path / "report" / "README.md").read_text()
+    row = f"| mr / kim_cnn | mixup α=0.4 | {shifted} | 300 | {100 * report['test']['accuracy']:.2f} | "
+    assert row in table
 
 
 def test_a_shift_set_with_another_label_space_is_refused_before_training(tmp_path):

@@ -23,7 +23,15 @@ from pathlib import Path
 
 from textmix.engine.report import figures as fig
 from textmix.engine.report.collect import collect, group_by, has_file
-from textmix.engine.report.tables import METRICS, interval_table, ood_table, paired_table, perturbation_table, tables
+from textmix.engine.report.tables import (
+    METRICS,
+    interval_table,
+    ood_table,
+    paired_table,
+    perturbation_table,
+    shift_table,
+    tables,
+)
 from textmix.engine.rundir import RunDir
 from textmix.errors import RecipeError
 from textmix.io import atomic_write_json, atomic_write_text
@@ -110,6 +118,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         tables(groups),
         interval_table(groups),
         paired_table(groups),
+        shift_table(groups),
         ood_table(groups),
         perturbation_table(groups),
     )

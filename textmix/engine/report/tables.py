@@ -136,3 +136,24 @@ def paired_table(groups: list[Group]) -> str:
             rows.append("| " + " | ".join(cells) + " |")
     header = ["data / model", "setting", "paired seeds", *(f"Δ {k}" for k in INTERVAL_METRICS)]
     return markdown_table("Against the baseline (setting − baseline, same seeds; %, 95% t-interval)", header, rows)
+
+
+SHIFT_METRICS = ("accuracy", "ece", "oe", "nll", "brier", "aurc")
+
+
+def shift_table(groups: list[Group]) -> str:
+    """``eval.shift`` sets: metrics (mean ± std over seeds) before and after the in-domain temperature."""
+    rows = []
+    for g in groups:
+        if not all("shift" in m for m in g.metrics):
+            continue
+        for name in g.metrics[0]["shift"]:
+            sets = [m["shift"][name] for m in g.metrics]
+            cells = [f"{g.dataset} / {g.model}", g.setting, name, str(sets[0]["n"])]
+            cells += [mean_std(np.array([s["test"][k] for s in sets])) for k in SHIFT_METRICS]
+            scaled = [s["temperature_scaled"] for s in sets if "temperature_scaled" in s]
+            cells += [mean_std(np.array([s[k] for s in scaled])) for k in ("ece", "oe")]
+            rows.append("| " + " | ".join(cells) + " |")
+    header = ["data / model", "setting", "shifted to", "n", *SHIFT_METRICS, "TS ece", "TS oe"]
+    title = "Another domain, same labels (eval.shift; %, mean ± std over seeds; TS = in-domain temperature)"
+    return markdown_table(title, header, rows)
