@@ -1,10 +1,11 @@
 """Bootstrap confidence intervals of a run's metrics, resampling test examples (vectorised: 1,000
 resamples of 25,000 examples take a fraction of a second; ``bench/calibration_speed.py``).
 
-Each resample draws N examples with replacement (a seeded numpy generator); a metric's interval is
+Each resample draws N examples with replacement (a seeded numpy generator; it draws positions in
+the ranking by descending score, which is the same as drawing examples); a metric's interval is
 the 2.5th and 97.5th percentile of its resampled values (the percentile bootstrap). Resamples are
 represented by per-example counts, so the metrics are weighted sums: accuracy, ECE and OE over the
-fixed equal-width bins, and AURC over the fixed ranking of the scores.
+fixed equal-width bins (matrix products), and AURC over the fixed ranking.
 """
 
 from __future__ import annotations
@@ -27,29 +28,29 @@ def bootstrap_metrics(probs, labels, n_bins: int = 15, resamples: int = 1000, se
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
     conf, correct = probs.max(1), (probs.argmax(1) == labels).astype(np.float64)
     n, r = len(conf), resamples
-    draws = np.random.default_rng(seed).integers(0, n, size=(r, n), dtype=np.int32)  # (R, N)
-    rows = np.arange(r, dtype=np.int64)[:, None]
+    # examples in ranked order (descending score; equal scores form one group): a resample draws
+    # ranked positions uniformly, and counts how often each is drawn
+    order = np.argsort(-conf, kind="stable")
+    conf, correct = conf[order], correct[order]
+    draws = np.random.default_rng(seed).integers(0, n, size=(r, n), dtype=np.int64)  # (R, N)
+    draws += np.arange(r, dtype=np.int64)[:, None] * n
+    counts = np.bincount(draws.ravel(), minlength=r * n).reshape(r, n).astype(np.float64)  # (R, N)
+    del draws
 
-    # ECE / OE: per resample, count, confidence and correct sums of the fixed equal-width bins
+    # ECE / OE: count, confidence and correct sums of the fixed equal-width bins, per resample
     bins = np.clip(np.searchsorted(np.linspace(0, 1, n_bins + 1), conf, side="right") - 1, 0, n_bins - 1)
-    flat = (bins[draws] + rows * n_bins).ravel()
-
-    def per_bin(weights=None):
-        return np.bincount(flat, weights=weights, minlength=r * n_bins).reshape(r, n_bins)
-
-    size, conf_sum, hit_sum = per_bin(), per_bin(conf[draws].ravel()), per_bin(correct[draws].ravel())
+    one_hot = np.zeros((n, n_bins))
+    one_hot[np.arange(n), bins] = 1.0
+    size, conf_sum, hit_sum = np.split(
+        counts @ np.hstack([one_hot, one_hot * conf[:, None], one_hot * correct[:, None]]), 3, axis=1
+    )
     safe = np.maximum(size, 1)
     gap = conf_sum / safe - hit_sum / safe  # (R, M) mean confidence − accuracy
 
-    # AURC: counts of each example in the fixed ranking (descending score); ties are one group
-    order = np.argsort(-conf, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    counts = np.bincount((rank[draws] + rows * n).ravel(), minlength=r * n).reshape(r, n)  # (R, N)
-    ranked = conf[order]
-    ends = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))  # last position of each group
+    # AURC: risk after each tie group of the ranking, weighted by the group's share of the resample
+    ends = np.flatnonzero(np.append(conf[1:] != conf[:-1], True))  # last position of each group
     accepted = np.cumsum(counts, axis=1)[:, ends]  # (R, G)
-    errors = np.cumsum(counts * (1 - correct[order]), axis=1)[:, ends]
+    errors = np.cumsum(counts * (1 - correct), axis=1)[:, ends]
     group_size = np.diff(accepted, axis=1, prepend=0)
     return {
         "accuracy": hit_sum.sum(1) / n,

@@ -88,11 +88,22 @@ def pick_threshold(table: dict, coverage: float | None = None, risk: float | Non
 
 
 def selective_report(scores, correct) -> dict[str, float]:
-    """aurc, eaurc (AURC − optimal AURC), accuracy_at_80 and accuracy_at_90."""
-    value = aurc(scores, correct)
+    """aurc, eaurc (AURC − optimal AURC), accuracy_at_80 and accuracy_at_90 (one sort)."""
+    scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
+    n = len(scores)
+    order, group = _groups(scores)
+    ranked = correct[order]
+    ends = np.flatnonzero(np.append(group[1:] != group[:-1], True))  # last position of each tie group
+    accepted = ends + 1
+    risk = np.cumsum(~ranked)[ends] / accepted
+    value = float((np.diff(accepted, prepend=0) * risk).sum() / n)
+    # the best ranking accepts the c correct predictions first: risk (i − c) / i after that
+    c, i = int(correct.sum()), np.arange(1, n + 1)
+    optimal = float((np.maximum(i - c, 0) / i).sum() / n)
+    hits = np.cumsum(ranked)
     return {
         "aurc": value,
-        "eaurc": value - optimal_aurc(correct),
-        "accuracy_at_80": accuracy_at_coverage(scores, correct, 0.8),
-        "accuracy_at_90": accuracy_at_coverage(scores, correct, 0.9),
+        "eaurc": value - optimal,
+        "accuracy_at_80": float(hits[int(np.ceil(0.8 * n)) - 1] / np.ceil(0.8 * n)),
+        "accuracy_at_90": float(hits[int(np.ceil(0.9 * n)) - 1] / np.ceil(0.9 * n)),
     }

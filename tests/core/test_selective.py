@@ -62,7 +62,8 @@ def test_bootstrap_resamples_are_exact_and_the_spread_matches_theory():
     confidence = rng.uniform(0.5, 1.0, n)
     probs = binary(np.where(right == (labels == 1), confidence, 1 - confidence))
     values = bootstrap_metrics(probs, labels, resamples=400, seed=3)
-    draws = np.random.default_rng(3).integers(0, n, size=(400, n), dtype=np.int32)
+    ranked = np.argsort(-probs.max(1), kind="stable")  # resamples draw positions in this ranking
+    draws = ranked[np.random.default_rng(3).integers(0, n, size=(400, n), dtype=np.int64)]
     for r in (0, 7):  # every resample is the calibration report of the resampled examples
         report = calibration_report(probs[draws[r]], labels[draws[r]])
         for key in ("accuracy", "ece", "oe", "aurc"):
@@ -84,3 +85,16 @@ def test_coverage_table_and_picking_a_threshold():
     assert pick_threshold(table, coverage=0.6) == pytest.approx((0.7, 0.75, 1 / 3))
     assert pick_threshold(table, risk=0.3) == (0.6, 1.0, 0.25)  # the largest coverage within the risk
     assert pick_threshold(table, risk=0.0) == (0.9, 0.25, 0.0)
+
+
+def test_selective_report_agrees_with_the_single_metrics():
+    from textmix.selective import selective_report
+
+    rng = np.random.default_rng(4)
+    scores = np.round(rng.random(3001), 2)  # many ties
+    correct = rng.random(3001) < scores
+    report = selective_report(scores, correct)
+    assert report["aurc"] == pytest.approx(aurc(scores, correct))
+    assert report["eaurc"] == pytest.approx(aurc(scores, correct) - optimal_aurc(correct))
+    assert report["accuracy_at_80"] == pytest.approx(accuracy_at_coverage(scores, correct, 0.8))
+    assert report["accuracy_at_90"] == pytest.approx(accuracy_at_coverage(scores, correct, 0.9))
