@@ -285,3 +285,19 @@ def test_kim_cnn_non_static_reaches_75_percent_on_mr(real_data, tmp_path):
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "mr" / "kim_cnn_mixup.yaml")
     metrics = engine.train(recipe, tmp_path / "kim")
     assert metrics["test"]["accuracy"] >= 0.75, metrics["test"]
+
+
+def test_an_earlier_bf16_accelerator_does_not_leak_into_a_run(monkeypatch):
+    """accelerate shares state in a process: a bf16 Trainer in a notebook must not make the next
+    textmix run bf16; precision comes from the launch (ACCELERATE_MIXED_PRECISION) only."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    try:
+        Accelerator(mixed_precision="bf16", cpu=True)
+        assert engine.run.make_accelerator().mixed_precision == "no"
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+        assert engine.run.make_accelerator().mixed_precision == "bf16"
+    finally:
+        AcceleratorState._reset_state()

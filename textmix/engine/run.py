@@ -17,6 +17,7 @@ import torch.nn as nn
 import yaml
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, set_seed
 
 from textmix.calibration import calibration_report
@@ -48,7 +49,13 @@ def make_accelerator(**kwargs) -> Accelerator:
                 f"accelerate launch started {local} processes on this machine but it has {gpus} GPU(s); use "
                 f"--num_processes {gpus}, or CUDA_VISIBLE_DEVICES= to run {local} processes on the CPU"
             )
-    return Accelerator(cpu=several and not torch.cuda.is_available(), **kwargs)
+    # Precision comes from the launch (accelerate config or --mixed_precision), never from an
+    # Accelerator some other code made earlier in this process: accelerate shares its state, so a
+    # bf16 transformers.Trainer in a notebook would otherwise make this run bf16 without a word.
+    precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
+        AcceleratorState._reset_state()  # keeps the process group (PartialState)
+    return Accelerator(cpu=several and not torch.cuda.is_available(), mixed_precision=precision, **kwargs)
 
 
 def check_same_recipe(run: RunDir, recipe: Recipe) -> None:
