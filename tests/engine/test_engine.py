@@ -294,8 +294,9 @@ def test_an_earlier_bf16_accelerator_does_not_leak_into_a_run(monkeypatch):
     from accelerate.state import AcceleratorState
 
     monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    AcceleratorState._reset_state()  # earlier tests in this process made an fp32 state
     try:
-        Accelerator(mixed_precision="bf16", cpu=True)
+        Accelerator(mixed_precision="bf16", cpu=True)  # what a bf16 Trainer leaves behind
         assert engine.run.make_accelerator().mixed_precision == "no"
         monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
         assert engine.run.make_accelerator().mixed_precision == "bf16"

@@ -50,8 +50,8 @@ def make_accelerator(**kwargs) -> Accelerator:
                 f"--num_processes {gpus}, or CUDA_VISIBLE_DEVICES= to run {local} processes on the CPU"
             )
     # Precision comes from the launch (accelerate config or --mixed_precision), never from an
-    # Accelerator some other code made earlier in this process: accelerate shares its state, so a
-    # bf16 transformers.Trainer in a notebook would otherwise make this run bf16 without a word.
+    # Accelerator some other code made earlier in this process: accelerate shares its state, so
+    # another library's bf16 trainer in a notebook would otherwise make this run bf16 without a word.
     precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
     if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
         AcceleratorState._reset_state()  # keeps the process group (PartialState)
