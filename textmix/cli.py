@@ -126,8 +126,13 @@ def run_predict(args) -> int:
         if threshold is not None:
             raise ArgumentError("give --abstain-below or a target (--target-risk / --target-coverage), not both")
         threshold, coverage, risk = model.abstain_threshold(args.target_coverage, args.target_risk)
-        print(f"abstaining below p={threshold:.4f}: on validation {coverage:.0%} answered, risk {risk:.2%}",
-              file=sys.stderr)  # fmt: skip
+        if threshold == float("inf"):
+            print(
+                f"no threshold reaches risk {args.target_risk} on validation: abstaining on every text", file=sys.stderr
+            )
+        else:
+            print(f"abstaining below p={threshold:.4f}: on validation {coverage:.0%} answered, risk {risk:.2%}",
+                  file=sys.stderr)  # fmt: skip
     for result in model.predict(texts, abstain_below=threshold):
         if args.jsonl:
             print(json.dumps(result, ensure_ascii=False))

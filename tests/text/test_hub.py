@@ -211,6 +211,10 @@ def test_predict_picks_the_abstention_threshold_from_the_validation_split(run_di
     probs = model.predict_proba(["a fine film", "a dull mess"]).max(1)
     answers = [line.split("\t")[0] for line in out.stdout.splitlines()]
     assert answers == ["abstain" if p < threshold else a for p, a in zip(probs, answers)]
+    unreachable = subprocess.run([*command, "--target-risk", "0"], capture_output=True, text=True)
+    if model.abstain_threshold(risk=0.0)[0] == float("inf"):  # no validation prefix is error-free
+        assert unreachable.returncode == 0 and "abstaining on every text" in unreachable.stderr
+        assert [line.split("\t")[0] for line in unreachable.stdout.splitlines()] == ["abstain", "abstain"]
     bad = subprocess.run([*command, "--target-risk", "0.1", "--abstain-below", "0.5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "not both" in bad.stderr
     assert np.isfinite(threshold)

@@ -106,9 +106,10 @@ class CalibratedClassifier:
 
         Args:
             abstain_below: selective classification; when the winning probability is below this
-                value the label is ``"abstain"`` (the best guess stays in ``best_label``).
+                value the label is ``"abstain"`` (the best guess stays in ``best_label``); ``inf``
+                abstains on every text (no threshold reached a target risk on validation).
         """
-        if abstain_below is not None and not 0.0 <= abstain_below <= 1.0:
+        if abstain_below is not None and not (0.0 <= abstain_below <= 1.0 or abstain_below == float("inf")):
             raise ArgumentError(f"abstain_below must be a probability in [0, 1], got {abstain_below}")
         results = []
         for text, probs in zip(texts, self.predict_proba(texts)):
