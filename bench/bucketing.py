@@ -49,7 +49,7 @@ def one(dataset: str, variant: str, max_steps: int | None) -> dict:
             collate_fn=lambda examples: collate(examples, PAD_ID, pad_to),
         )
     model = data.model.train()
-    optimizer = make_optimizer(recipe, model)
+    optimizer = make_optimizer(recipe, model, torch.device("cpu"))
     steps, tokens, padded = 0, 0, 0
     start = time.perf_counter()
     for batch in loader:

@@ -46,7 +46,7 @@ def measure(name: str, steps: int, repeats: int) -> dict:
     recipe = load_recipe(RECIPES[name])
     data = TextTask().setup(recipe)
     model = data.model.train()
-    optimizer = make_optimizer(recipe, model)
+    optimizer = make_optimizer(recipe, model, torch.device("cpu"))
     n = data.facts["num_classes"]
     variants = {
         "baseline": step_fn(recipe, model, optimizer, None, n),

@@ -25,6 +25,7 @@ CORE = {
         "plots",
         "sampling",
         "selective",
+        "transfer",
         "splits",
     )  # fmt: skip
 }

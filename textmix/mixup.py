@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from textmix.transfer import to_device
+
 MIX_MODES = ("full", "features_only")
 
 
@@ -188,7 +190,8 @@ class Mixup:
         perm = torch.randperm(batch_size, generator=self.generator)
         # drawn only when there is a choice, so single-site plans keep their random stream
         site = int(torch.randint(self.sites, (), generator=self.generator)) if self.sites > 1 else 0
-        return MixupPlan(lam=lam.to(device), perm=perm.to(device), mode=self.mode, site=site)
+        # drawn on the host (reproducible on any device), queued to the device without a sync
+        return MixupPlan(lam=to_device(lam, device), perm=to_device(perm, device), mode=self.mode, site=site)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

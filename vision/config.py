@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from textmix.engine.placement import RESIDENT_SETTINGS
+
 
 @dataclass
 class VisionDataConfig:
@@ -16,7 +18,11 @@ class VisionDataConfig:
     val_fraction: share of train carved (stratified, seeded) as validation.
     split_seed: seed of the carved splits (independent of the training seed).
     max_train_examples: use a seeded stratified subset of train of this size (None: all).
-    augment: random crop (4-pixel zero padding) and horizontal flip of training images.
+    augment: random crop (4-pixel zero padding) and horizontal flip of training images, done on
+        the images' device.
+    device_resident: keep the uint8 images on the accelerator and cut, crop and flip batches
+        there: true, false (host memory, copied per batch) or auto (a GPU, when the splits take at
+        most a quarter of its free memory). CPU-only machines always use host memory.
     """
 
     name: str = "cifar10"
@@ -25,11 +31,13 @@ class VisionDataConfig:
     split_seed: int = 0
     max_train_examples: int | None = None
     augment: bool = True
+    device_resident: bool | str = "auto"
 
     def checks(self) -> list[tuple[bool, str, str]]:
         return [
             (0 < self.val_fraction < 1, "val_fraction", "in (0, 1)"),
             (self.max_train_examples is None or self.max_train_examples >= 1, "max_train_examples", ">= 1 (or null)"),
+            (self.device_resident in RESIDENT_SETTINGS, "device_resident", "true, false or auto"),
         ]
 
 

@@ -15,12 +15,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from textmix.engine.placement import data_device
 from textmix.engine.recipe import Recipe
 from textmix.engine.rundir import RunDir
 from textmix.engine.tasks import TaskData
 from textmix.errors import DataError, RecipeError
 from textmix.sampling import EpochBatchSampler
 from textmix.splits import stratified_split
+from textmix.transfer import to_device
+from vision.augment import random_crop_flip
 from vision.config import LEGACY_KEYS, VisionDataConfig, VisionModelConfig
 from vision.data import IMAGE_DATASETS, load_image_dataset, match_images, normalization
 from vision.models import VISION_MODELS, create_model, parse_mix_point
@@ -30,57 +33,39 @@ INPUTS_FILE = "image_inputs.json"  # in model/: what the saved model expects
 
 
 class ImageSet(Dataset):
-    """uint8 images (N, C, H, W) and labels → {"image", "label", "index"} items."""
+    """Images (N, C, H, W), uint8 or float, and labels (N,), on the host or on the accelerator.
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return {"image": self.images[i], "label": int(self.labels[i]), "index": i}
-
-
-class NoiseSet(Dataset):
-    """Float images x ~ N(mean, std²) per pixel and channel, not clipped to [0, 1]."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, size: int, seed: int):
-        generator = torch.Generator().manual_seed(seed)
-        self.images = mean + std * torch.randn(size, *mean.shape, generator=generator)  # (N, C, H, W)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return {"image": self.images[i], "label": 0, "index": i}
-
-
-def random_crop_flip(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
-    """Per-example random crop of a zero-padded batch and horizontal flip with probability 1/2.
-
-    Uses the global torch RNG (checkpointed by ``accelerator.save_state``). (B, C, H, W) → same.
+    Batches are cut in one indexing op (``__getitems__``, which the DataLoader calls with a batch's
+    indices) on the images' device: {"image" (B, C, H, W), "label" (B,), "index" (B,)}.
     """
-    b, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (padding,) * 4)
-    top = torch.randint(0, 2 * padding + 1, (b,)).tolist()
-    left = torch.randint(0, 2 * padding + 1, (b,)).tolist()
-    out = torch.stack([padded[i, :, t : t + h, s : s + w] for i, (t, s) in enumerate(zip(top, left))])
-    flip = torch.rand(b) < 0.5
-    out[flip] = out[flip].flip(-1)
-    return out
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, device: torch.device | None = None):
+        self.images, self.labels = images.to(device), labels.to(device)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.__getitems__([i])
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        index = to_device(torch.tensor(indices), self.images.device)  # (B,)
+        return {"image": self.images[index], "label": self.labels[index], "index": index}
 
 
-def collate_images(items: list[dict], augment: bool) -> dict[str, torch.Tensor]:
-    images = torch.stack([it["image"] for it in items])
-    pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()  # (B, C, H, W)
-    if augment:
-        pixels = random_crop_flip(pixels)
-    return {
-        "pixels": pixels,
-        "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
-        "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
-    }
+def noise_set(mean: torch.Tensor, std: torch.Tensor, size: int, seed: int) -> ImageSet:
+    """Float images x ~ N(mean, std²) per pixel and channel, not clipped to [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    images = mean + std * torch.randn(size, *mean.shape, generator=generator)  # (N, C, H, W)
+    return ImageSet(images, torch.zeros(size, dtype=torch.long))
+
+
+def collate_images(batch: dict[str, torch.Tensor], augment: bool) -> dict[str, torch.Tensor]:
+    """A cut batch → {"pixels" (B, C, H, W) float in [0, 1], "labels", "index"}; crop and flip
+    (``data.augment``) run on the uint8 images, on their device."""
+    images = random_crop_flip(batch["image"]) if augment else batch["image"]
+    pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    return {"pixels": pixels, "labels": batch["label"], "index": batch["index"]}
 
 
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -95,13 +80,13 @@ def perturb(inputs: dict, mu: float, generator: torch.Generator) -> dict:
     return {**inputs, "pixels": x + mu * d}
 
 
-def _loader(images, labels, batch_size: int, train: bool, seed: int, augment: bool = False) -> DataLoader:
-    sampler = EpochBatchSampler(len(images), batch_size, shuffle=train, seed=seed, drop_last=train)
+def _loader(data: ImageSet, batch_size: int, train: bool, seed: int, augment: bool = False) -> DataLoader:
+    sampler = EpochBatchSampler(len(data), batch_size, shuffle=train, seed=seed, drop_last=train)
     return DataLoader(
-        ImageSet(images, labels),
+        data,
         batch_sampler=sampler,
         generator=torch.Generator().manual_seed(seed),
-        collate_fn=lambda items: collate_images(items, augment),
+        collate_fn=lambda batch: collate_images(batch, augment),
     )
 
 
@@ -166,7 +151,9 @@ class VisionTask:
         mean, std = normalization(recipe.data.name, images["train"])
         model = build_model(recipe, len(classes), channels, mean, std)
         b, seed = recipe.train.batch_size, recipe.train.seed
-        loaders = {"train": _loader(images["train"], labels["train"], b, True, seed, augment=recipe.data.augment)}
+        device = _data_device(recipe, images)
+        train = ImageSet(images["train"], labels["train"], device)
+        loaders = {"train": _loader(train, b, True, seed, augment=recipe.data.augment)}
         facts = {
             "num_classes": len(classes),
             "splits": {name: len(v) for name, v in images.items()},
@@ -174,7 +161,7 @@ class VisionTask:
             "image_shape": [channels, *size],
             "normalization": {"mean": list(mean), "std": list(std)},
         }
-        return _task_data(recipe, model, images, labels, classes, loaders, facts)
+        return _task_data(recipe, model, images, labels, classes, loaders, facts, device)
 
     def load_for_evaluation(self, recipe: Recipe, model_dir: Path) -> TaskData:
         from safetensors.torch import load_model
@@ -186,7 +173,7 @@ class VisionTask:
             load_model(model, str(model_dir / RunDir.WEIGHTS))  # normalization buffers included
         except Exception as error:  # noqa: BLE001 - truncated or foreign weights: name the file
             raise DataError(f"{model_dir / RunDir.WEIGHTS} is unreadable ({type(error).__name__}: {error})") from None
-        return _task_data(recipe, model, images, labels, classes, {}, {})
+        return _task_data(recipe, model, images, labels, classes, {}, {}, _data_device(recipe, images))
 
     def after_training(self, recipe: Recipe, run_dir: RunDir) -> None:
         """Nothing to do after training."""
@@ -206,10 +193,14 @@ def _splits(config: VisionDataConfig) -> tuple[dict, dict, list[str]]:
     return images, labels, list(data.classes)
 
 
-def _task_data(recipe, model, images, labels, classes, loaders, facts) -> TaskData:
+def _data_device(recipe: Recipe, images: dict) -> torch.device:
+    return data_device(recipe.data.device_resident, sum(x.nbytes for x in images.values()))
+
+
+def _task_data(recipe, model, images, labels, classes, loaders, facts, device) -> TaskData:
     eb, seed = recipe.train.eval_batch_size, recipe.train.seed
     for name in ("validation", "test"):
-        loaders[name] = _loader(images[name], labels[name], eb, False, 0)
+        loaders[name] = _loader(ImageSet(images[name], labels[name], device), eb, False, 0)
     channels, size = images["train"].shape[1], tuple(images["train"].shape[-2:])
 
     def ood_loaders(recipe, model, test_loader) -> dict:
@@ -217,11 +208,13 @@ def _task_data(recipe, model, images, labels, classes, loaders, facts) -> TaskDa
         for name in recipe.eval.ood:
             if name == OOD_NOISE:
                 pixels = images["train"].double() / 255
-                dataset = NoiseSet(pixels.mean(0).float(), pixels.std(0).float(), len(images["test"]), seed)
+                dataset = noise_set(pixels.mean(0).float(), pixels.std(0).float(), len(images["test"]), seed)
             else:
                 other = load_image_dataset(name).test_images
                 dataset = ImageSet(match_images(other, channels, size), torch.zeros(len(other), dtype=torch.long))
-            loader = DataLoader(dataset, batch_size=eb, collate_fn=lambda items: collate_images(items, False))
+            # no generator of its own, as before: its iterator draws from the global RNG like the
+            # 0.2 loaders did, so MC-dropout OOD numbers stay the same
+            loader = DataLoader(dataset, batch_size=eb, collate_fn=lambda batch: collate_images(batch, False))
             out[name] = (loader, len(dataset), model_inputs)
         return out
 
@@ -236,4 +229,5 @@ def _task_data(recipe, model, images, labels, classes, loaders, facts) -> TaskDa
         save_model=lambda model, folder: save_image_model(model, folder, inputs),
         ood_loaders=ood_loaders,
         perturb=perturb,
+        channels_last=True,
     )

@@ -143,3 +143,23 @@ def test_sampler_epochs_and_eval_order():
 def test_pad_batch():
     ids, mask = pad_batch([[5, 6], [7]], min_length=3)
     assert ids.tolist() == [[5, 6, 0], [7, 0, 0]] and mask.tolist() == [[1, 1, 0], [1, 0, 0]]
+
+
+def test_token_batches_are_the_per_batch_padded_lists():
+    from datasets import Dataset
+
+    from textmix.text.features import collate
+    from textmix.text.loaders import TokenBatches
+
+    rows = [[5, 6, 7], [8], [9, 10, 11, 12, 13], [14, 15]]
+    encoded = Dataset.from_dict({"input_ids": rows, "label": [0, 1, 1, 0], "index": [0, 1, 2, 3]})
+    data = TokenBatches(encoded, pad_id=0, min_length=3)
+    for batch in ([1, 3], [0, 2, 1], [3]):
+        expected = collate([{"input_ids": rows[i], "label": encoded[i]["label"], "index": i} for i in batch], 0, 3)
+        got = data.__getitems__(batch)
+        assert set(got) == set(expected)
+        for key in expected:
+            assert got[key].dtype == expected[key].dtype and torch.equal(got[key], expected[key]), key
+    rounded = TokenBatches(encoded, pad_id=0, min_length=1, pad_multiple=4)
+    assert rounded.__getitems__([1])["input_ids"].shape == (1, 4)  # 1 token → 4
+    assert rounded.__getitems__([2])["input_ids"].shape == (1, 5)  # capped at the longest text

@@ -13,8 +13,9 @@ from textmix.engine.recipe import load_recipe, recipe_from_dict
 from textmix.errors import DataError, RecipeError
 from textmix.mixup import Mixup, MixupPlan
 from vision import data as vdata
+from vision.augment import random_crop_flip
 from vision.models import VISION_MODELS, create_model
-from vision.task import VisionTask, perturb, random_crop_flip
+from vision.task import VisionTask, perturb
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -286,3 +287,51 @@ def test_vision_recipe_errors(real_data, tmp_path):
         vision_recipe(hub={"push": True, "repo_id": "me/x"})
     with pytest.raises(RecipeError, match="eval.perturbation needs continuous inputs; text inputs are tokens"):
         recipe_from_dict({"eval": {"perturbation": [1.0]}})
+
+
+def test_batched_crop_flip_equals_cropping_image_by_image():
+    """The reference: pad, slice each image at its offsets, mirror the flipped ones (the 0.2 code)."""
+    x = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    torch.manual_seed(5)
+    out = random_crop_flip(x, padding=2)
+    torch.manual_seed(5)
+    padded = torch.nn.functional.pad(x, (2,) * 4)
+    top, left = torch.randint(0, 5, (16,)).tolist(), torch.randint(0, 5, (16,)).tolist()
+    expected = torch.stack([padded[i, :, t : t + 8, s : s + 8] for i, (t, s) in enumerate(zip(top, left))])
+    flip = torch.rand(16) < 0.5
+    expected[flip] = expected[flip].flip(-1)
+    assert torch.equal(out, expected)
+
+
+def test_crop_offsets_are_uniform_and_flips_fair():
+    from vision.augment import draw_crop_flip
+
+    torch.manual_seed(0)
+    top, left, flip = draw_crop_flip(90_000, padding=4)
+    for offsets in (top, left):
+        counts = torch.bincount(offsets, minlength=9).double()
+        assert counts.numel() == 9  # offsets 0..8
+        chi2 = float(((counts - 10_000) ** 2 / 10_000).sum())
+        assert chi2 < 26.1  # χ²(8) 99.9% quantile
+    assert abs(flip.double().mean().item() - 0.5) < 4 * 0.5 / 300  # 4σ
+
+
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+)
+def test_device_resident_batches_are_the_host_batches(device):
+    """Same seed → the same crops and flips (offsets are drawn on the host) wherever the images live."""
+    from vision.task import ImageSet, collate_images
+
+    images = torch.randint(0, 256, (10, 3, 6, 6), dtype=torch.uint8)
+    labels = torch.arange(10)
+    batches = []
+    for where in ("cpu", device):
+        data = ImageSet(images, labels, torch.device(where))
+        torch.manual_seed(1)
+        batches.append([collate_images(data.__getitems__(rows), augment=True) for rows in ([3, 1, 4], [0, 9, 2, 6])])
+    for host, there in zip(*batches):
+        assert there["pixels"].device.type == device
+        assert torch.equal(there["pixels"].cpu(), host["pixels"])
+        assert torch.equal(there["labels"].cpu(), host["labels"])
+        assert torch.equal(there["index"].cpu(), host["index"])

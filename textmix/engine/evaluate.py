@@ -144,7 +144,7 @@ def evaluate_model(recipe, accelerator, model, data: TaskData):
     scores = {f"test/{method}": winning_scores(probs) for method, probs in scored.items()}
     if recipe.eval.ood:
         report["ood"] = {}
-        unwrapped = accelerator.unwrap_model(model)
+        unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
         for name, (loader, size, inputs_fn) in data.ood_loaders(recipe, unwrapped, test_loader).items():
             loader = accelerator.prepare(loader)
             logits = predict_logits(model, loader, accelerator, size, inputs_fn)

@@ -81,7 +81,7 @@ class Session:
 
     @property
     def unwrapped(self) -> torch.nn.Module:
-        return self.accelerator.unwrap_model(self.model)
+        return self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
 
     def save_checkpoint(self) -> None:
         """checkpoints/step_N (safetensors and JSON, written atomically); older checkpoints are removed."""

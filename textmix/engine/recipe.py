@@ -100,6 +100,8 @@ class TrainConfig:
     seed: seed of initialization, dropout, shuffling and mixup (each rank derives its own).
     log_every: steps between loss logs and non-finite loss checks.
     output_dir: run directory (the CLI's --output-dir wins).
+    compile: ``torch.compile`` the model (the first steps are slower while it compiles; text batch
+        lengths are rounded up to multiples of 16 so that few shapes occur).
     """
 
     epochs: int = 10
@@ -108,6 +110,7 @@ class TrainConfig:
     seed: int = 1
     log_every: int = 50
     output_dir: str | None = None
+    compile: bool = False
 
 
 @dataclass
@@ -228,7 +231,17 @@ def _coerce(value, tp, key: str):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
+        for option in inner[:-1]:  # e.g. bool | str: the first type the value is
+            try:
+                return _coerce(value, option, key)
+            except RecipeError:
+                pass
+        try:
+            return _coerce(value, inner[-1], key)
+        except RecipeError:
+            if len(inner) == 1:
+                raise
+            raise RecipeError(f"{key} must be {type_name(tp)}, got {value!r} ({type(value).__name__})") from None
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise RecipeError(f"{key} must be a list, got {value!r}")

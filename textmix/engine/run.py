@@ -129,10 +129,16 @@ def load_weights(model: nn.Module, run: RunDir) -> None:
 def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData) -> Session:
     """Prepare model, optimizer, loaders, scheduler and mixer with the accelerator."""
     train_sampler = data.loaders["train"].batch_sampler
-    optimizer = methods.make_optimizer(recipe, data.model)
+    device = accelerator.device
+    data.model.to(device)  # before the optimizer, so that it sees where its parameters live
+    if data.channels_last and device.type == "cuda" and accelerator.mixed_precision != "no":
+        data.model.to(memory_format=torch.channels_last)  # what tensor-core convolutions read
+    optimizer = methods.make_optimizer(recipe, data.model, device)
     model, optimizer, *loaders = accelerator.prepare(
         data.model, optimizer, data.loaders["train"], data.loaders["validation"], data.loaders["test"]
     )
+    if recipe.train.compile:
+        model = torch.compile(model)
     data.loaders = dict(zip(("train", "validation", "test"), loaders))
     steps = len(data.loaders["train"])
     scheduler = accelerator.prepare(methods.make_scheduler(recipe, optimizer, steps, accelerator.num_processes))

@@ -46,6 +46,8 @@ class TaskData:
             (``eval.perturbation``); None when the task's inputs are discrete.
         shift_loaders: ``(recipe)`` → {name: (loader, labels (N,), inputs_fn)} for ``eval.shift``:
             test sets of another domain, labels already in this task's label ids.
+        channels_last: the model is a 2-D convolutional net: on a GPU with mixed precision the
+            engine stores it channels-last (NHWC), the layout tensor-core convolutions read.
     """
 
     model: nn.Module
@@ -58,6 +60,7 @@ class TaskData:
     ood_loaders: Callable | None = None
     perturb: Callable | None = None
     shift_loaders: Callable | None = None
+    channels_last: bool = False
     n: dict[str, int] = field(init=False)
 
     def __post_init__(self):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from textmix.engine.placement import RESIDENT_SETTINGS
+
 
 @dataclass
 class TextDataConfig:
@@ -36,6 +38,9 @@ class TextDataConfig:
     min_freq: minimum training count of a word to get its own id.
     max_length: maximum tokens per text (None: 400 words for word models, 128 subwords for hf).
     max_train_examples: use a seeded stratified subset of train of this size (None: all).
+    device_resident: keep the encoded splits as padded token tensors on the accelerator and cut
+        batches there: true, false (host memory, copied per batch) or auto (a GPU, when they take
+        at most a quarter of its free memory). CPU-only machines always use host memory.
     """
 
     name: str = "mr"
@@ -57,6 +62,7 @@ class TextDataConfig:
     min_freq: int = 1
     max_length: int | None = None
     max_train_examples: int | None = None
+    device_resident: bool | str = "auto"
 
     def checks(self) -> list[tuple[bool, str, str]]:
         return [
@@ -66,6 +72,7 @@ class TextDataConfig:
             (self.cv_folds >= 0 and self.cv_folds != 1, "cv_folds", "0 (off) or >= 2"),
             (self.max_length is None or self.max_length >= 1, "max_length", ">= 1 (or null)"),
             (self.max_train_examples is None or self.max_train_examples >= 1, "max_train_examples", ">= 1 (or null)"),
+            (self.device_resident in RESIDENT_SETTINGS, "device_resident", "true, false or auto"),
         ]
 
 

@@ -1,13 +1,15 @@
-"""Encoded text splits and length-bucketed DataLoaders, padded per batch."""
+"""Encoded text splits as padded token tensors, and length-bucketed DataLoaders that cut batches
+from them in one indexing op (padded to the batch's longest text)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from textmix.sampling import EpochBatchSampler
-from textmix.text.features import collate
+from textmix.transfer import to_device
 
 
 def encode_split(split: Dataset, featurizer) -> Dataset:
@@ -21,17 +23,63 @@ def encode_split(split: Dataset, featurizer) -> Dataset:
     )
 
 
-def make_loader(encoded: Dataset, featurizer, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    """DataLoader over length buckets with per-batch padding."""
-    lengths = [len(ids) for ids in encoded["input_ids"]]
-    sampler = EpochBatchSampler(len(lengths), batch_size, shuffle=shuffle, seed=seed, lengths=lengths)
+class TokenBatches(torch.utils.data.Dataset):
+    """An encoded split held as one padded (N, T_max) int32 tensor with lengths and labels, on the
+    host or on the accelerator; ``__getitems__`` (which the DataLoader calls with a batch's indices)
+    returns the batch padded to its longest text: the same tensors as padding id lists per batch.
+
+    Args:
+        encoded: rows with ``input_ids``, ``label`` and ``index``.
+        pad_id: id written into padding.
+        min_length: pad every batch to at least this length (the widest CNN window).
+        pad_multiple: round each batch's length up to a multiple of this (few distinct shapes for
+            ``train.compile``); 1: the longest text.
+        device: where the tensors live (None: host memory).
+    """
+
+    def __init__(self, encoded: Dataset, pad_id: int, min_length: int = 1, pad_multiple: int = 1, device=None):
+        ids = encoded["input_ids"]
+        self.lengths = np.fromiter((len(seq) for seq in ids), dtype=np.int64, count=len(ids))
+        width = max(min_length, int(self.lengths.max(initial=1)))
+        table = np.full((len(ids), width), pad_id, dtype=np.int32)
+        for row, seq in enumerate(ids):
+            table[row, : len(seq)] = seq
+        self.ids = torch.from_numpy(table).to(device)  # (N, T_max)
+        self.length_tensor = torch.from_numpy(self.lengths).to(device)  # (N,)
+        self.labels = torch.as_tensor(np.asarray(encoded["label"]), dtype=torch.long).to(device)  # (N,)
+        self.index = torch.as_tensor(np.asarray(encoded["index"]), dtype=torch.long).to(device)  # (N,)
+        self.min_length, self.pad_multiple = min_length, pad_multiple
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        # the batch's width comes from host-side lengths: no device read-back
+        width = max(self.min_length, int(self.lengths[indices].max()))
+        width = min(-(-width // self.pad_multiple) * self.pad_multiple, self.ids.shape[1])
+        rows = to_device(torch.tensor(indices), self.ids.device)  # (B,)
+        positions = torch.arange(width, device=self.ids.device)  # (T,)
+        return {
+            "input_ids": self.ids[rows, :width].long(),  # (B, T)
+            "attention_mask": (positions[None, :] < self.length_tensor[rows][:, None]).long(),  # (B, T)
+            "labels": self.labels[rows],
+            "index": self.index[rows],
+        }
+
+
+def make_loader(
+    encoded: Dataset, featurizer, batch_size: int, shuffle: bool, seed: int, pad_multiple: int = 1, device=None
+) -> DataLoader:
+    """DataLoader over length buckets with per-batch padding (see :class:`TokenBatches`)."""
+    data = TokenBatches(encoded, featurizer.pad_id, featurizer.min_length, pad_multiple, device)
+    sampler = EpochBatchSampler(len(data), batch_size, shuffle=shuffle, seed=seed, lengths=data.lengths)
     return DataLoader(
-        encoded,
+        data,
         batch_sampler=sampler,
         # its own generator: creating an iterator must not draw from the global RNG, or a
         # resumed run (which creates one more iterator) would get different dropout masks
         generator=torch.Generator().manual_seed(seed),
-        collate_fn=lambda examples: collate(examples, featurizer.pad_id, featurizer.min_length),
+        collate_fn=lambda batch: batch,  # __getitems__ already made the batch
     )
 
 

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from textmix.errors import RecipeError
 from textmix.text.datasets import load_text_dataset
-from textmix.text.features import pad_batch
+from textmix.text.features import collate, pad_batch
 from textmix.text.loaders import encode_split, make_loader, model_inputs
 
 OOD_NOISE = ("random_tokens", "gaussian_noise")
@@ -70,7 +70,7 @@ def ood_loaders(recipe, featurizer, model, test_loader) -> dict[str, tuple[DataL
 
     Noise sets have as many sequences as the test split, with lengths drawn from it.
     """
-    test_lengths = np.asarray([len(ids) for ids in test_loader.dataset["input_ids"]])
+    test_lengths = test_loader.dataset.lengths  # (N,) token counts, dataset order
     rng = np.random.default_rng(recipe.train.seed)
     lengths = rng.choice(test_lengths, size=len(test_lengths))
     batch_size = recipe.train.eval_batch_size
@@ -78,8 +78,12 @@ def ood_loaders(recipe, featurizer, model, test_loader) -> dict[str, tuple[DataL
     for name in recipe.eval.ood:
         if name == "random_tokens":
             data = _RandomTokens(lengths, featurizer, recipe.train.seed)
-            collate = test_loader.collate_fn
-            out[name] = (DataLoader(data, batch_size=batch_size, collate_fn=collate), len(data), model_inputs)
+            loader = DataLoader(
+                data,
+                batch_size=batch_size,
+                collate_fn=lambda items: collate(items, featurizer.pad_id, featurizer.min_length),
+            )
+            out[name] = (loader, len(data), model_inputs)
         elif name == "gaussian_noise":
             if not hasattr(model, "embed"):
                 raise RecipeError(

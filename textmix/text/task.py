@@ -10,6 +10,7 @@ import numpy as np
 import torch.nn as nn
 from datasets import DatasetDict
 
+from textmix.engine.placement import data_device
 from textmix.engine.recipe import Recipe
 from textmix.engine.rundir import RunDir
 from textmix.engine.tasks import TaskData
@@ -150,6 +151,18 @@ def save_text_model(model: nn.Module, featurizer, folder: Path) -> None:
     featurizer.save(folder)
 
 
+def _placement(recipe: Recipe, encoded: dict) -> dict:
+    """Loader keywords: the data's device (int32 token tables, a generous size bound: every text
+    padded to max_length) and, for ``train.compile``, lengths rounded to multiples of 16 so that a
+    compiled model sees few shapes."""
+    limit = recipe.data.max_length or 512
+    nbytes = sum(4 * limit * len(split) for split in encoded.values())
+    return {
+        "device": data_device(recipe.data.device_resident, nbytes),
+        "pad_multiple": 16 if recipe.train.compile else 1,
+    }
+
+
 class TextTask:
     """``task: text``: MR / TREC / IMDB / custom files, Kim CNN and transformers (see module doc)."""
 
@@ -196,8 +209,13 @@ class TextTask:
         model, featurizer, facts = build_model(recipe, splits)
         encoded = {name: encode_split(split, featurizer) for name, split in splits.items()}
         facts["train_label_counts"] = np.bincount(encoded["train"]["label"], minlength=facts["num_classes"]).tolist()
-        loaders = {"train": make_loader(encoded["train"], featurizer, recipe.train.batch_size, True, recipe.train.seed)}
-        return self._data(recipe, model, featurizer, facts, label_names(splits), encoded, loaders)
+        place = _placement(recipe, encoded)
+        loaders = {
+            "train": make_loader(
+                encoded["train"], featurizer, recipe.train.batch_size, True, recipe.train.seed, **place
+            )
+        }
+        return self._data(recipe, model, featurizer, facts, label_names(splits), encoded, loaders, place)
 
     def load_for_evaluation(self, recipe: Recipe, model_dir: Path) -> TaskData:
         entry = MODELS[recipe.model.name]
@@ -207,12 +225,13 @@ class TextTask:
         model = entry.cls.from_pretrained(model_dir)
         splits = load_splits(recipe.data)
         encoded = {name: encode_split(splits[name], featurizer) for name in ("validation", "test")}
-        return self._data(recipe, model, featurizer, {}, label_names(splits), encoded, {})
+        place = _placement(recipe, encoded)
+        return self._data(recipe, model, featurizer, {}, label_names(splits), encoded, {}, place)
 
     @staticmethod
-    def _data(recipe, model, featurizer, facts, names, encoded, loaders) -> TaskData:
+    def _data(recipe, model, featurizer, facts, names, encoded, loaders, place) -> TaskData:
         for name in ("validation", "test"):
-            loaders[name] = make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0)
+            loaders[name] = make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0, **place)
         return TaskData(
             model=model,
             facts=facts,
@@ -224,7 +243,9 @@ class TextTask:
             ood_loaders=lambda recipe, model, test_loader: ood_loaders(recipe, featurizer, model, test_loader),
             shift_loaders=lambda recipe: {
                 name: (
-                    make_loader(encode_split(split, featurizer), featurizer, recipe.train.eval_batch_size, False, 0),
+                    make_loader(
+                        encode_split(split, featurizer), featurizer, recipe.train.eval_batch_size, False, 0, **place
+                    ),
                     np.asarray(split["label"]),
                     model_inputs,
                 )
