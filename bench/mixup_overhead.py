@@ -17,6 +17,8 @@ import itertools
 import statistics
 import time
 
+import torch
+
 from bench.common import spread, write_result
 from textmix.engine import load_recipe
 from textmix.engine.methods import make_mixer, make_optimizer, training_loss
