@@ -1,7 +1,6 @@
 """The fast paths change no arithmetic: fused optimizers on a GPU only, compiled = eager,
 queued host-to-device copies, device-resident data settings."""
 
-
 import pytest
 import torch
 
