@@ -105,13 +105,13 @@ def build_featurizer(recipe: Recipe, splits: DatasetDict, kv=None):
 
 def build_model(recipe: Recipe, splits: DatasetDict) -> tuple[nn.Module, object, dict]:
     """Model, featurizer and a dict of facts to log (vector coverage)."""
-    from textmix.text.vectors import embedding_matrix, load_vectors, token_coverage
-
     entry = MODELS[recipe.model.name]
     num_classes = len(label_names(splits))
     facts: dict = {"num_classes": num_classes, "splits": {k: len(v) for k, v in splits.items()}}
     embeddings, kv = None, None
     if entry.featurizer == "words":
+        from textmix.text.vectors import embedding_matrix, load_vectors, token_coverage  # gensim: word models only
+
         use_vectors = recipe.data.vectors.lower() != "none" and recipe.model.variant != "rand"
         kv = load_vectors(recipe.data.vectors) if use_vectors else None
         featurizer = build_featurizer(recipe, splits, kv)
