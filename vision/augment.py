@@ -35,7 +35,8 @@ def crop_flip(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip:
     """
     b, c, h, w = images.shape
     device = images.device
-    top, left, flip = (to_device(t, device) for t in (top, left, flip))
+    top, left, flip = to_device(torch.stack([top, left, flip.long()]), device)  # one copy to the device
+    flip = flip.bool()
     padded = F.pad(images, (padding,) * 4)  # (B, C, H + 2p, W + 2p)
     rows = top[:, None] + torch.arange(h, device=device)  # (B, H)
     cols = left[:, None] + torch.arange(w, device=device)  # (B, W)

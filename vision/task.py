@@ -229,5 +229,5 @@ def _task_data(recipe, model, images, labels, classes, loaders, facts, device) -
         save_model=lambda model, folder: save_image_model(model, folder, inputs),
         ood_loaders=ood_loaders,
         perturb=perturb,
-        channels_last=True,
+        fixed_shape_convnet=True,
     )

@@ -143,9 +143,6 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
     losses = []
     after_step = getattr(s.unwrapped, "after_optimizer_step", None)  # e.g. Kim's max-norm
-    # accelerate's optimizer wrapper looks up optional packages on every step (~0.15 ms, a small
-    # model's whole GPU step); it is needed only for fp16 loss scaling
-    optimizer_step = s.optimizer.step if accelerator.scaler is not None else s.optimizer.optimizer.step
     started = time.perf_counter()
     disable = not accelerator.is_local_main_process
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}", disable=disable, leave=False)
@@ -156,7 +153,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         accelerator.backward(loss)
         if recipe.optim.grad_clip:
             accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)
-        optimizer_step()
+        s.optimizer.step()
         s.scheduler.step()
         s.optimizer.zero_grad()
         if after_step is not None:

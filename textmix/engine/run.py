@@ -131,8 +131,10 @@ def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData
     train_sampler = data.loaders["train"].batch_sampler
     device = accelerator.device
     data.model.to(device)  # before the optimizer, so that it sees where its parameters live
-    if data.channels_last and device.type == "cuda" and accelerator.mixed_precision != "no":
-        data.model.to(memory_format=torch.channels_last)  # what tensor-core convolutions read
+    if data.fixed_shape_convnet and device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # same shapes every step: time the algorithms once
+        if accelerator.mixed_precision != "no":
+            data.model.to(memory_format=torch.channels_last)  # what tensor-core convolutions read
     optimizer = methods.make_optimizer(recipe, data.model, device)
     model, optimizer, *loaders = accelerator.prepare(
         data.model, optimizer, data.loaders["train"], data.loaders["validation"], data.loaders["test"]

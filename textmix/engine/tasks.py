@@ -46,8 +46,9 @@ class TaskData:
             (``eval.perturbation``); None when the task's inputs are discrete.
         shift_loaders: ``(recipe)`` → {name: (loader, labels (N,), inputs_fn)} for ``eval.shift``:
             test sets of another domain, labels already in this task's label ids.
-        channels_last: the model is a 2-D convolutional net: on a GPU with mixed precision the
-            engine stores it channels-last (NHWC), the layout tensor-core convolutions read.
+        fixed_shape_convnet: the model is a 2-D convolutional net and every batch has one shape: on
+            a GPU the engine lets cuDNN time its algorithms once (``cudnn.benchmark``) and, with
+            mixed precision, stores the model channels-last (NHWC), the layout tensor cores read.
     """
 
     model: nn.Module
@@ -60,7 +61,7 @@ class TaskData:
     ood_loaders: Callable | None = None
     perturb: Callable | None = None
     shift_loaders: Callable | None = None
-    channels_last: bool = False
+    fixed_shape_convnet: bool = False
     n: dict[str, int] = field(init=False)
 
     def __post_init__(self):

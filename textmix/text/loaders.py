@@ -24,8 +24,8 @@ def encode_split(split: Dataset, featurizer) -> Dataset:
 
 
 class TokenBatches(torch.utils.data.Dataset):
-    """An encoded split held as one padded (N, T_max) int32 tensor with lengths and labels, on the
-    host or on the accelerator; ``__getitems__`` (which the DataLoader calls with a batch's indices)
+    """An encoded split held as padded (N, T_max) token and mask tables with labels, on the host or
+    on the accelerator; ``__getitems__`` (which the DataLoader calls with a batch's indices)
     returns the batch padded to its longest text: the same tensors as padding id lists per batch.
 
     Args:
@@ -41,13 +41,15 @@ class TokenBatches(torch.utils.data.Dataset):
         ids = encoded["input_ids"]
         self.lengths = np.fromiter((len(seq) for seq in ids), dtype=np.int64, count=len(ids))
         width = max(min_length, int(self.lengths.max(initial=1)))
-        table = np.full((len(ids), width), pad_id, dtype=np.int32)
+        table = np.full((len(ids), width), pad_id, dtype=np.int64)
         for row, seq in enumerate(ids):
             table[row, : len(seq)] = seq
+        # ids and masks as whole tables, labels and row numbers side by side: a batch is three gathers
         self.ids = torch.from_numpy(table).to(device)  # (N, T_max)
-        self.length_tensor = torch.from_numpy(self.lengths).to(device)  # (N,)
-        self.labels = torch.as_tensor(np.asarray(encoded["label"]), dtype=torch.long).to(device)  # (N,)
-        self.index = torch.as_tensor(np.asarray(encoded["index"]), dtype=torch.long).to(device)  # (N,)
+        self.masks = (torch.arange(width)[None, :] < torch.from_numpy(self.lengths)[:, None]).long().to(device)
+        self.targets = torch.stack(  # (N, 2): label, index
+            [torch.as_tensor(np.asarray(encoded[k]), dtype=torch.long) for k in ("label", "index")], dim=1
+        ).to(device)
         self.min_length, self.pad_multiple = min_length, pad_multiple
 
     def __len__(self) -> int:
@@ -58,12 +60,12 @@ class TokenBatches(torch.utils.data.Dataset):
         width = max(self.min_length, int(self.lengths[indices].max()))
         width = min(-(-width // self.pad_multiple) * self.pad_multiple, self.ids.shape[1])
         rows = to_device(torch.tensor(indices), self.ids.device)  # (B,)
-        positions = torch.arange(width, device=self.ids.device)  # (T,)
+        targets = self.targets[rows]  # (B, 2)
         return {
-            "input_ids": self.ids[rows, :width].long(),  # (B, T)
-            "attention_mask": (positions[None, :] < self.length_tensor[rows][:, None]).long(),  # (B, T)
-            "labels": self.labels[rows],
-            "index": self.index[rows],
+            "input_ids": self.ids[rows, :width],  # (B, T)
+            "attention_mask": self.masks[rows, :width],  # (B, T)
+            "labels": targets[:, 0],
+            "index": targets[:, 1],
         }
 
 
