@@ -143,6 +143,9 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
     losses = []
     after_step = getattr(s.unwrapped, "after_optimizer_step", None)  # e.g. Kim's max-norm
+    # accelerate's optimizer wrapper matters for fp16 loss scaling only; around a plain step it
+    # spends ~0.2 ms a step on package lookups and signature inspection (a small model's GPU step)
+    optimizer = s.optimizer.optimizer if accelerator.scaler is None else s.optimizer
     started = time.perf_counter()
     disable = not accelerator.is_local_main_process
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}", disable=disable, leave=False)
@@ -153,9 +156,9 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         accelerator.backward(loss)
         if recipe.optim.grad_clip:
             accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)
-        s.optimizer.step()
+        optimizer.step()
         s.scheduler.step()
-        s.optimizer.zero_grad()
+        optimizer.zero_grad(set_to_none=True)
         if after_step is not None:
             after_step()
         losses.append(loss.detach())

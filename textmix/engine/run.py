@@ -143,7 +143,10 @@ def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData
         model = torch.compile(model)
     data.loaders = dict(zip(("train", "validation", "test"), loaders))
     steps = len(data.loaders["train"])
-    scheduler = accelerator.prepare(methods.make_scheduler(recipe, optimizer, steps, accelerator.num_processes))
+    # on the plain optimizer, whose step the loop calls (see train_one_epoch)
+    scheduler = accelerator.prepare(
+        methods.make_scheduler(recipe, optimizer.optimizer, steps, accelerator.num_processes)
+    )
     unwrapped = accelerator.unwrap_model(model)
     # each rank draws its own λ and pairing (and mixing site, for manifold mixup)
     seed = recipe.train.seed * 100_003 + accelerator.process_index
