@@ -20,9 +20,9 @@ class VisionDataConfig:
     max_train_examples: use a seeded stratified subset of train of this size (None: all).
     augment: random crop (4-pixel zero padding) and horizontal flip of training images, done on
         the images' device.
-    device_resident: keep the uint8 images on the accelerator and cut, crop and flip batches
-        there: true, false (host memory, copied per batch) or auto (a GPU, when the splits take at
-        most a quarter of its free memory). CPU-only machines always use host memory.
+    device_resident: keep the uint8 images on the accelerator and cut, crop and flip the batches
+        on it, true; in host memory, copied per batch, false; auto: a GPU when the splits take at
+        most a quarter of its free memory. CPU-only machines always use host memory.
     """
 
     name: str = "cifar10"

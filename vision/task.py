@@ -87,6 +87,7 @@ def _loader(data: ImageSet, batch_size: int, train: bool, seed: int, augment: bo
         batch_sampler=sampler,
         generator=torch.Generator().manual_seed(seed),
         collate_fn=lambda batch: collate_images(batch, augment),
+        pin_memory=data.images.device.type == "cpu" and torch.cuda.is_available(),  # host data, GPU run
     )
 
 

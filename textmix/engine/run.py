@@ -18,7 +18,7 @@ import yaml
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.state import AcceleratorState
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
 from textmix.calibration import calibration_report
 from textmix.engine import checkpoint, methods
@@ -55,6 +55,8 @@ def make_accelerator(**kwargs) -> Accelerator:
     precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
     if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
         AcceleratorState._reset_state()  # keeps the process group (PartialState)
+    # batches from host memory (pinned by the loaders) are copied without making the host wait
+    kwargs.setdefault("dataloader_config", DataLoaderConfiguration(non_blocking=True))
     return Accelerator(cpu=several and not torch.cuda.is_available(), mixed_precision=precision, **kwargs)
 
 

@@ -82,6 +82,7 @@ def make_loader(
         # resumed run (which creates one more iterator) would get different dropout masks
         generator=torch.Generator().manual_seed(seed),
         collate_fn=lambda batch: batch,  # __getitems__ already made the batch
+        pin_memory=data.ids.device.type == "cpu" and torch.cuda.is_available(),  # host data, GPU run
     )
 
 
