@@ -87,3 +87,26 @@ def test_device_resident_takes_true_false_or_auto(task, value, ok):
     else:
         with pytest.raises(RecipeError, match="data.device_resident"):
             recipe_from_dict(values)
+
+
+def test_data_goes_to_the_gpu_when_it_takes_at_most_a_quarter_of_its_free_memory(monkeypatch):
+    import textmix.engine.placement as placement
+
+    class OnGpu:  # the accelerator's device, as accelerate reports it on a GPU machine
+        device = torch.device("cuda", 0)
+
+    monkeypatch.setattr(placement, "PartialState", OnGpu)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (8_000, 10_000))  # (free, total) bytes
+    gpu, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert placement.data_device("auto", 2_000) == gpu
+    assert placement.data_device("auto", 2_001) == cpu  # more than a quarter of the free 8,000
+    assert placement.data_device(True, 10**12) == gpu  # forced, whatever the size
+    assert placement.data_device(False, 1) == cpu
+
+
+def test_a_cpu_only_machine_keeps_data_in_host_memory_whatever_the_setting():
+    from textmix.engine.placement import data_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert {data_device(setting, 1).type for setting in (True, False, "auto")} == {"cpu"}
