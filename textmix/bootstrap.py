@@ -1,5 +1,5 @@
 """Bootstrap confidence intervals of a run's metrics, resampling test examples (vectorised: 1,000
-resamples of 25,000 examples take about a third of a second; ``bench/bootstrap_speed.py``).
+resamples of 25,000 examples take under half a second; ``bench/bootstrap_speed.py``).
 
 Each resample draws N examples with replacement (a seeded numpy generator; it draws positions in
 the ranking by descending score, which is the same as drawing examples); a metric's interval is

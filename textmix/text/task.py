@@ -152,11 +152,11 @@ def save_text_model(model: nn.Module, featurizer, folder: Path) -> None:
 
 
 def _placement(recipe: Recipe, encoded: dict) -> dict:
-    """Loader keywords: the data's device (int32 token tables, a generous size bound: every text
-    padded to max_length) and, for ``train.compile``, lengths rounded to multiples of 16 so that a
-    compiled model sees few shapes."""
+    """Loader keywords: the data's device and, for ``train.compile``, lengths rounded to multiples
+    of 16 so that a compiled model sees few shapes. Size bound for ``auto``: int64 token and mask
+    tables (16 bytes a position) with every text padded to max_length."""
     limit = recipe.data.max_length or 512
-    nbytes = sum(4 * limit * len(split) for split in encoded.values())
+    nbytes = sum(16 * limit * len(split) for split in encoded.values())
     return {
         "device": data_device(recipe.data.device_resident, nbytes),
         "pad_multiple": 16 if recipe.train.compile else 1,
