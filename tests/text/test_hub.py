@@ -155,6 +155,24 @@ def test_predict_cli(run_dir, tmp_path):
     assert nothing.stdout.split("\t")[0] in ("neg", "pos")
     bad = subprocess.run([*command, "x", "--abstain-below", "2"], capture_output=True, text=True)
     assert bad.returncode == 2 and "abstain_below must be a probability in [0, 1], got 2.0" in bad.stderr
+    empty = subprocess.run([*command, "a fine film", "", "  "], capture_output=True, text=True)
+    assert empty.returncode == 2 and empty.stdout == ""
+    assert empty.stderr.strip().splitlines()[-1] == (
+        "textmix: error: texts at positions [2, 3] are empty or whitespace only; remove them"
+    )
+
+
+def test_predict_refuses_what_has_nothing_to_classify(run_dir):
+    from textmix.errors import ArgumentError
+
+    model = textmix.load_model(run_dir)
+    with pytest.raises(ArgumentError, match=r"positions \[1, 3\] are empty or whitespace only"):
+        model.predict_proba(["", "a fine film", "\t\n"])
+    with pytest.raises(ArgumentError, match=r"positions \[2\] are not strings \(NoneType\)"):
+        model.predict(["a fine film", None])
+    with pytest.raises(TypeError, match="not one string"):
+        model.predict_proba("a fine film")
+    assert model.predict_proba([]).shape == (0, 2)
 
 
 def test_transformer_round_trip(tmp_path):

@@ -1,9 +1,9 @@
 """``textmix sweep RECIPE --grid key=v1,v2 --seeds 1,2,3``: a grid of runs, restartable.
 
 Each grid point × seed is one run directory under ``--out``; a finished run is skipped, an
-interrupted one is resumed, so re-running the same command after a
-crash finishes the sweep. Runs execute one after another in this process (or in every process of
-an ``accelerate launch``).
+interrupted one is resumed, so re-running the same command after a crash finishes the sweep.
+Runs execute one after another in this process (or in every process of an ``accelerate
+launch``), or with ``--jobs N`` N at a time, each in its own ``textmix train`` process.
 """
 
 from __future__ import annotations

@@ -48,6 +48,20 @@ def _model_folder(source: str | Path) -> Path:
         ) from None
 
 
+def _check_texts(texts: list) -> None:
+    """Refuse what has nothing to classify: a probability for an empty text is the model's prior
+    in disguise. Positions are 1-based, as a user counts arguments and lines."""
+    not_text = [i + 1 for i, t in enumerate(texts) if not isinstance(t, str)]
+    if not_text:
+        raise ArgumentError(
+            f"texts at positions {not_text[:10]} are not strings ({type(texts[not_text[0] - 1]).__name__})"
+        )
+    empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+        raise ArgumentError(f"texts at positions {empty[:10]}{more} are empty or whitespace only; remove them")
+
+
 @dataclass
 class CalibratedClassifier:
     """A trained textmix model with its featurizer, label names and fitted temperature.
@@ -72,6 +86,7 @@ class CalibratedClassifier:
         """Raw logits (N, K), in input order."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not one string")
+        _check_texts(texts)
         self.model.eval()
         device = next(self.model.parameters()).device
         encoded = [{"input_ids": self.featurizer.encode(t), "label": 0, "index": i} for i, t in enumerate(texts)]
