@@ -106,8 +106,8 @@ class MixupPlan:
         longer sequence is dropped; the dtype of the input mask is kept.
         """
         self._check_batch(mask, "mask")
-        mixed = mask.bool() | mask.bool()[self.perm.to(mask.device)]
-        return mixed.to(mask.dtype)
+        real = mask.bool()
+        return (real | real[self.perm.to(mask.device)]).to(mask.dtype)
 
     def mix_targets(self, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
         """Targets (B, K) for this plan from hard labels (B,) or soft targets (B, K)."""

@@ -142,7 +142,9 @@ def _stack(images: list[np.ndarray], labels: list[int], where: str) -> tuple[tor
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         raise DataError(f"images in {where} have different shapes {sorted(shapes)[:3]}; resize them to one size")
-    return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.long)
+    # np.stack keeps the decoded (H, W, C) memory order of the (C, H, W) views; a cache load is
+    # C-contiguous. One layout for both, or the first run after a cache miss computes differently.
+    return torch.from_numpy(np.ascontiguousarray(np.stack(images))), torch.tensor(labels, dtype=torch.long)
 
 
 def _read_image_folders(train: Path, test: Path) -> ImageSplits:

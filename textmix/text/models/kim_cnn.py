@@ -126,13 +126,15 @@ class KimCNN(
             )
         lengths = attention_mask.sum(dim=1)  # (B,)
         x = x.transpose(1, 2)  # (B, C·D, T)
+        # window t covers tokens t − w + 1 … t: it is padding unless it overlaps the sentence, i.e.
+        # if t > length + w − 2. One position row for every width: on a GPU this small model's
+        # step is bound by kernel launches, so each op counts (bench/step_ops.py).
+        starts = torch.arange(x.shape[-1] + self.min_length - 1, device=x.device)  # (T + w_max − 1,)
         pooled = []
         for width, conv in zip(self.filter_sizes, self.convs):
             maps = F.relu(conv(x))  # (B, F, T + w − 1)
-            starts = torch.arange(maps.shape[-1], device=x.device)
-            # window t covers tokens t − w + 1 … t: it is real if it overlaps the sentence
-            valid = starts[None, :] <= lengths[:, None] + width - 2  # (B, T + w − 1)
-            pooled.append(maps.masked_fill(~valid[:, None, :], 0.0).amax(dim=-1))  # (B, F)
+            padding = starts[None, : maps.shape[-1]] > lengths[:, None] + (width - 2)  # (B, T + w − 1)
+            pooled.append(maps.masked_fill(padding[:, None, :], 0.0).amax(dim=-1))  # (B, F)
         features = self.dropout(torch.cat(pooled, dim=1))  # (B, F·len(filter_sizes))
         return self.classifier(features)
 
