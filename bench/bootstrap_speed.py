@@ -2,7 +2,7 @@
 
     python -m bench.bootstrap_speed [--n 25000] [--resamples 1000] [--repeats 5]
 
-Times ``textmix.bootstrap.bootstrap_metrics`` (accuracy, ECE, OE, AURC on every resample), medians of
+Times ``textmix.core.bootstrap.bootstrap_metrics`` (accuracy, ECE, OE, AURC on every resample), medians of
 repeats, on random binary predictions; writes bench/results/bootstrap_speed.json.
 """
 
@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 
 from bench.common import spread, timed, write_result
-from textmix.bootstrap import bootstrap_metrics
+from textmix.core.bootstrap import bootstrap_metrics
 
 
 def main() -> None:

@@ -28,12 +28,12 @@ def one(dataset: str, variant: str, max_steps: int | None) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
+    from textmix.core.sampling import EpochBatchSampler
     from textmix.engine import load_recipe
-    from textmix.engine.methods import make_optimizer
-    from textmix.sampling import EpochBatchSampler
+    from textmix.engine.optimizers import make_optimizer
     from textmix.text.features import collate
     from textmix.text.task import TextTask
-    from textmix.text.tokenize import PAD_ID
+    from textmix.text.tokenization import PAD_ID
 
     recipe = load_recipe(f"recipes/{dataset}/kim_cnn_baseline.yaml")
     data = TextTask().setup(recipe)

@@ -19,7 +19,7 @@ import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from bench.common import timed
-from textmix.calibration import calibration_report, expected_calibration_error, overconfidence_error, reliability_bins
+from textmix.core.metrics import calibration_report, expected_calibration_error, overconfidence_error, reliability_bins
 
 
 def numpy_ece(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> float:

@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     from textmix.engine import load_recipe
     from textmix.text.task import build_featurizer, load_splits
-    from textmix.text.tokenize import Vocabulary
+    from textmix.text.tokenization import Vocabulary
     from textmix.text.vectors import embedding_matrix, load_vectors
 
     data_dir = Path(os.environ.get("TEXTMIX_DATA_DIR", "../shared/data"))
@@ -60,7 +60,7 @@ def main() -> None:
     builds = []
     for dataset in ("mr", "imdb"):
         recipe = load_recipe(f"recipes/{dataset}/kim_cnn_baseline.yaml")
-        featurizer = build_featurizer(recipe, load_splits(recipe.data), kv)
+        featurizer = build_featurizer(recipe.data, recipe.model, load_splits(recipe.data), kv)
         vocab: Vocabulary = featurizer.vocab
         times = [timed(lambda vocab=vocab: embedding_matrix(vocab, kv, seed=1))[0] for _ in range(args.repeats)]
         builds.append({"dataset": dataset, "vocab_size": len(vocab), "build_s": spread(times)})

@@ -20,9 +20,9 @@ import time
 import torch
 
 from bench.common import spread, write_result
+from textmix.core.mixer import one_hot_targets
 from textmix.engine import load_recipe
-from textmix.engine.methods import make_mixer, make_optimizer, training_loss
-from textmix.mixup import one_hot_targets
+from textmix.engine.optimizers import make_mixer, make_optimizer, training_loss
 from textmix.text.task import TextTask
 
 RECIPES = {"kim_cnn": "recipes/mr/kim_cnn_mixup.yaml", "minilm": "recipes/mr/minilm_mixup.yaml"}
@@ -87,7 +87,7 @@ def lambda_draw_seconds(draws: int = 2000) -> dict:
     torch.manual_seed (what sample_lam did first; the same values)."""
     import torch
 
-    from textmix.mixup import Mixup
+    from textmix.core.mixer import Mixup
 
     mixer = Mixup(0.4, generator=torch.Generator().manual_seed(0))
 

@@ -14,7 +14,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench.throughput import Reference, build_recipe, engine_epoch, engine_session
-from textmix.engine.run import make_accelerator
+from textmix.engine.training import make_accelerator
 
 
 def main() -> None:

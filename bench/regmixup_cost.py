@@ -20,7 +20,7 @@ import torch
 
 from bench.common import spread, write_result
 from bench.throughput import WORKLOADS, build_recipe, engine_epoch, engine_session
-from textmix.engine.run import make_accelerator
+from textmix.engine.training import make_accelerator
 
 
 def measure(name: str, steps: int, repeats: int) -> dict:

@@ -27,7 +27,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from bench.common import write_result
 from bench.throughput import WORKLOADS, Reference, build_recipe, engine_epoch, engine_session
 from textmix.engine import methods
-from textmix.engine.run import make_accelerator
+from textmix.engine.training import make_accelerator
 
 # operators that launch no kernel: views (they only re-describe memory) and profiler markers
 NO_KERNEL = {

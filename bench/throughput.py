@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from bench.common import spread, write_result
+from textmix.core.mixer import MixupPlan
 from textmix.engine import methods
 from textmix.engine.loop import StopFlag, train_one_epoch
 from textmix.engine.recipe import load_recipe
-from textmix.engine.run import _start, make_accelerator
-from textmix.engine.rundir import RunDir
+from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
-from textmix.mixup import MixupPlan
+from textmix.engine.training import _start, make_accelerator
 from vision.augment import crop_flip
 
 # name → (recipe, default steps on cpu, default steps on cuda)

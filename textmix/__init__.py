@@ -1,20 +1,20 @@
 """textmix: embedding-layer mixup and calibration for text classifiers.
 
-The modality-free core (:mod:`textmix.mixup`, :mod:`textmix.losses`, :mod:`textmix.calibration`,
-:mod:`textmix.plots`, :mod:`textmix.sampling`, :mod:`textmix.splits`, :mod:`textmix.io`,
-:mod:`textmix.errors`) imports only torch, numpy, sklearn and matplotlib. The engine lives in
+The modality-free core (:mod:`textmix.core.mixer`, :mod:`textmix.core.losses`, :mod:`textmix.core.metrics`,
+:mod:`textmix.core.plots`, :mod:`textmix.core.sampling`, :mod:`textmix.core.splits`, :mod:`textmix.core.atomic_files`,
+:mod:`textmix.core.errors`) imports only torch, numpy, sklearn and matplotlib. The engine lives in
 :mod:`textmix.engine`, the text task in :mod:`textmix.text`, the image task in ``vision``.
 """
 
-from textmix.calibrate import CalibrationReport, calibrate
-from textmix.calibration import (
+from textmix.core.errors import TextmixError
+from textmix.core.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
+from textmix.core.metrics import (
     calibration_report,
     expected_calibration_error,
     overconfidence_error,
 )
-from textmix.errors import TextmixError
-from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
-from textmix.mixup import Mixup, MixupPlan
+from textmix.core.mixer import Mixup, MixupPlan
+from textmix.core.prediction_report import CalibrationReport, calibrate
 
 __version__ = "0.2.0"
 
@@ -30,6 +30,8 @@ def load_model(source, device="cpu"):
 
 __all__ = [
     "CalibrationReport",
+    "Calibrator",
+    "Method",
     "Mixup",
     "MixupPlan",
     "TextmixError",
@@ -38,7 +40,10 @@ __all__ = [
     "confidence_penalty_loss",
     "expected_calibration_error",
     "load_model",
+    "make_calibrator",
     "overconfidence_error",
+    "register_calibrator",
+    "register_method",
     "smooth_targets",
     "soft_target_cross_entropy",
 ]

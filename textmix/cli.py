@@ -1,6 +1,6 @@
 """The ``textmix`` command: train, evaluate, sweep, report, push, predict.
 
-Errors a user can fix (:class:`textmix.errors.TextmixError`) print as one line with exit status 2;
+Errors a user can fix (:class:`textmix.core.errors.TextmixError`) print as one line with exit status 2;
 anything else is a bug and keeps its traceback.
 """
 
@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from textmix.errors import EXIT_INTERRUPTED, ArgumentError, DataError, TextmixError, TrainingInterrupted
+from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, DataError, TextmixError, TrainingInterrupted
 
 
 def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
@@ -49,7 +49,7 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     from accelerate import PartialState
 
-    from textmix.engine.evaluation_run import evaluate_run
+    from textmix.engine.reevaluation import evaluate_run
 
     metrics = evaluate_run(Path(args.run_dir), args.overrides)
     test = metrics["test"]
@@ -80,8 +80,8 @@ def run_report(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from textmix.calibrate import calibrate
-    from textmix.prediction_files import read_predictions
+    from textmix.core.prediction_files import read_predictions
+    from textmix.core.prediction_report import calibrate
 
     kind, columns = ("logits", args.logits) if args.logits else ("probs", args.probs)
     scores, labels = read_predictions(args.file, columns, args.labels)

@@ -7,7 +7,8 @@ import sys
 import typing
 from pathlib import Path
 
-from textmix.engine.recipe import SECTIONS, Recipe, type_name
+from textmix.core.methods import describe_methods
+from textmix.engine.recipe import Recipe, shared_sections, type_name
 from textmix.engine.tasks import get_task, task_names
 
 START, END = "<!-- recipe-keys:start -->", "<!-- recipe-keys:end -->"
@@ -27,7 +28,8 @@ def section_fields(name: str, cls: type) -> list[tuple[str, str, object, str]]:
 def recipe_fields() -> list[tuple[str, str, object, str]]:
     """The shared keys: ``task``, ``method`` and the engine's sections."""
     rows = [(key, "str", getattr(Recipe, key), _describe(Recipe, key)) for key in ("task", "method")]
-    for name, cls in SECTIONS.items():
+    rows = [(k, t, d, text.replace("{methods}", describe_methods())) for k, t, d, text in rows]
+    for name, cls in shared_sections().items():
         rows += section_fields(name, cls)
     return rows
 

@@ -3,8 +3,8 @@
 Imports only the modality-free parts of textmix (never its text pipeline).
 """
 
-from textmix.calibration import calibration_report
-from textmix.losses import soft_target_cross_entropy
-from textmix.mixup import Mixup, MixupPlan
+from textmix.core.losses import soft_target_cross_entropy
+from textmix.core.metrics import calibration_report
+from textmix.core.mixer import Mixup, MixupPlan
 
 __all__ = ["Mixup", "MixupPlan", "calibration_report", "soft_target_cross_entropy"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from textmix.transfer import to_device
+from textmix.core.transfer import to_device
 
 
 def draw_crop_flip(batch_size: int, padding: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textmix.errors import DataError
-from textmix.io import atomic_save_npz
-from textmix.splits import stratified_split
-
-CACHE_ENV = "TEXTMIX_CACHE"
-DATA_ENV = "TEXTMIX_DATA_DIR"
+from textmix.core import paths
+from textmix.core.atomic_files import atomic_save_npz
+from textmix.core.errors import DataError
+from textmix.core.splits import stratified_split
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ class ImageSplits:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "textmix") / "vision"
+    return paths.cache_dir("vision")
 
 
 def load_image_dataset(name: str, path: str | None = None) -> ImageSplits:
@@ -99,9 +96,9 @@ def load_image_dataset(name: str, path: str | None = None) -> ImageSplits:
         return _read_torchvision(name, root, download=False)
     if name == "imagefolder":
         raise DataError("data.name=imagefolder needs data.path: a folder with train/ and test/ class sub-folders")
-    shared = os.environ.get(DATA_ENV)
-    if shared and info.local and (Path(shared) / info.local).is_file():
-        file = Path(shared) / info.local
+    shared = paths.data_dir()
+    if shared and info.local and (shared / info.local).is_file():
+        file = shared / info.local
         return _cached(file, lambda: _read_local(file))
     return _read_torchvision(name, cache_dir() / "torchvision", download=True)
 

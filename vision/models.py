@@ -1,7 +1,7 @@
 """Image classifiers for 32×32 inputs with mix points at the input and after each stage.
 
 Every model is an :class:`ImageClassifier`: normalization → stem → stages → pooled head. It takes
-pixels in [0, 1] and applies a :class:`textmix.mixup.MixupPlan` at its mix point:
+pixels in [0, 1] and applies a :class:`textmix.core.mixer.MixupPlan` at its mix point:
 
 - ``input``: pixel mixup (site 0, before normalization; normalization is affine, so mixing
   before or after it is the same),
@@ -22,24 +22,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from textmix.core.mixer import HIDDEN, MixPoint
+
 MANIFOLD_SITES = 3  # input, after stage 1, after stage 2 (Verma et al.)
 
 
-def parse_mix_point(mix_point: str, num_stages: int) -> int | None:
-    """``input`` → 0, ``hidden:K`` → K, ``manifold`` → None (drawn per batch)."""
-    if mix_point == "input":
-        return 0
-    if mix_point == "manifold":
-        return None
-    if mix_point.startswith("hidden:"):
-        try:
-            k = int(mix_point.split(":", 1)[1])
-        except ValueError:
-            k = -1
-        if 1 <= k <= num_stages:
-            return k
-        raise ValueError(f"mixup.mix_point={mix_point!r}: K must be an integer in [1, {num_stages}] for this model")
-    raise ValueError(f"mixup.mix_point={mix_point!r} is not an image mix point; use input, manifold or hidden:K")
+MIX_POINTS = ("input", "manifold", HIDDEN)
+
+
+def fixed_site(mix_point: str, num_stages: int) -> int | None:
+    """The site a model always mixes at: ``input`` → 0, ``hidden:K`` → K; ``manifold`` → None (drawn
+    per batch)."""
+    point = MixPoint.parse(mix_point, MIX_POINTS, num_stages)
+    return {"input": 0, "manifold": None}.get(point.kind, point.layer)
 
 
 class ImageClassifier(nn.Module):
@@ -72,7 +67,7 @@ class ImageClassifier(nn.Module):
         self.fc = nn.Linear(features, num_classes)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-        self.fixed_site = parse_mix_point(mix_point, len(stages))
+        self.fixed_site = fixed_site(mix_point, len(stages))
         self.mix_sites = MANIFOLD_SITES if self.fixed_site is None else 1
 
     def forward(self, pixels: torch.Tensor, plan=None) -> torch.Tensor:  # (B, C, H, W) → (B, K)

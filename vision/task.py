@@ -15,18 +15,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from textmix.core.errors import DataError, RecipeError
+from textmix.core.mixer import MixPoint
+from textmix.core.sampling import EpochBatchSampler
+from textmix.core.splits import stratified_split, stratified_subset
+from textmix.core.transfer import to_device
 from textmix.engine.placement import data_device
-from textmix.engine.recipe import Recipe
-from textmix.engine.rundir import RunDir
-from textmix.engine.tasks import TaskData
-from textmix.errors import DataError, RecipeError
-from textmix.sampling import EpochBatchSampler
-from textmix.splits import stratified_split
-from textmix.transfer import to_device
+from textmix.engine.recipe import Recipe, TrainConfig
+from textmix.engine.run_directory import RunDir
+from textmix.engine.tasks import EvalSet, TaskData
 from vision.augment import random_crop_flip
 from vision.config import LEGACY_KEYS, VisionDataConfig, VisionModelConfig
 from vision.data import IMAGE_DATASETS, load_image_dataset, match_images, normalization
-from vision.models import VISION_MODELS, create_model, parse_mix_point
+from vision.models import MIX_POINTS, VISION_MODELS, create_model
 
 OOD_NOISE = "gaussian_noise"
 INPUTS_FILE = "image_inputs.json"  # in model/: what the saved model expects
@@ -91,22 +92,18 @@ def _loader(data: ImageSet, batch_size: int, train: bool, seed: int, augment: bo
     )
 
 
-def build_model(recipe: Recipe, num_classes: int, channels: int, mean=None, std=None) -> torch.nn.Module:
-    """The recipe's image model; option errors name the model section."""
+def build_model(
+    config: VisionModelConfig, mix_point: str, num_classes: int, channels: int, mean=None, std=None
+) -> torch.nn.Module:
+    """The model section's image model, mixing at ``mix_point``; option errors name the section."""
     kwargs = {} if mean is None else {"mean": mean, "std": std}
     try:
         return create_model(
-            recipe.model.name,
-            num_classes,
-            channels,
-            dropout=recipe.model.dropout,
-            mix_point=recipe.mixup.mix_point if recipe.mixes else "input",
-            **kwargs,
-            **recipe.model.options,
+            config.name, num_classes, channels, dropout=config.dropout, mix_point=mix_point, **kwargs, **config.options
         )
     except (TypeError, ValueError) as error:
         raise RecipeError(
-            f"model {recipe.model.name!r} cannot be built with model.options {recipe.model.options}: {error}"
+            f"model {config.name!r} cannot be built with model.options {config.options}: {error}"
         ) from None
 
 
@@ -135,7 +132,7 @@ class VisionTask:
             raise RecipeError(f"unknown image model model.name={recipe.model.name!r}; known: {known}")
         if recipe.mixes:
             try:  # the name; K is checked against the model when it is built
-                parse_mix_point(recipe.mixup.mix_point, 5)
+                MixPoint.parse(recipe.mixup.mix_point, MIX_POINTS)
             except ValueError as error:
                 raise RecipeError(str(error)) from None
         if recipe.eval.shift:
@@ -150,9 +147,11 @@ class VisionTask:
         images, labels, classes = _splits(recipe.data)
         channels, size = images["train"].shape[1], tuple(images["train"].shape[-2:])
         mean, std = normalization(recipe.data.name, images["train"])
-        model = build_model(recipe, len(classes), channels, mean, std)
+        model = build_model(
+            recipe.model, recipe.mixup.mix_point if recipe.mixes else "input", len(classes), channels, mean, std
+        )
         b, seed = recipe.train.batch_size, recipe.train.seed
-        device = _data_device(recipe, images)
+        device = _data_device(recipe.data.device_resident, images)
         train = ImageSet(images["train"], labels["train"], device)
         loaders = {"train": _loader(train, b, True, seed, augment=recipe.data.augment)}
         facts = {
@@ -162,22 +161,25 @@ class VisionTask:
             "image_shape": [channels, *size],
             "normalization": {"mean": list(mean), "std": list(std)},
         }
-        return _task_data(recipe, model, images, labels, classes, loaders, facts, device)
+        return _task_data(recipe.eval.ood, recipe.train, model, images, labels, classes, loaders, facts, device)
 
     def load_for_evaluation(self, recipe: Recipe, model_dir: Path) -> TaskData:
         from safetensors.torch import load_model
 
         images, labels, classes = _splits(recipe.data)
         inputs = json.loads((model_dir / INPUTS_FILE).read_text())
-        model = build_model(recipe, len(inputs["classes"]), inputs["channels"])
+        model = build_model(
+            recipe.model,
+            recipe.mixup.mix_point if recipe.mixes else "input",
+            len(inputs["classes"]),
+            inputs["channels"],
+        )
         try:
             load_model(model, str(model_dir / RunDir.WEIGHTS))  # normalization buffers included
         except Exception as error:  # noqa: BLE001 - truncated or foreign weights: name the file
             raise DataError(f"{model_dir / RunDir.WEIGHTS} is unreadable ({type(error).__name__}: {error})") from None
-        return _task_data(recipe, model, images, labels, classes, {}, {}, _data_device(recipe, images))
-
-    def after_training(self, recipe: Recipe, run_dir: RunDir) -> None:
-        """Nothing to do after training."""
+        device = _data_device(recipe.data.device_resident, images)
+        return _task_data(recipe.eval.ood, recipe.train, model, images, labels, classes, {}, {}, device)
 
 
 def _splits(config: VisionDataConfig) -> tuple[dict, dict, list[str]]:
@@ -185,38 +187,37 @@ def _splits(config: VisionDataConfig) -> tuple[dict, dict, list[str]]:
     data = load_image_dataset(config.name, config.path)
     train, val = stratified_split(data.train_labels.numpy(), config.val_fraction, config.split_seed)
     if config.max_train_examples is not None and config.max_train_examples < len(train):
-        _, keep = stratified_split(
-            data.train_labels[train].numpy(), config.max_train_examples / len(train), config.split_seed + 2
-        )
-        train = train[keep]
+        train = train[
+            stratified_subset(data.train_labels[train].numpy(), config.max_train_examples, config.split_seed + 2)
+        ]
     images = {"train": data.train_images[train], "validation": data.train_images[val], "test": data.test_images}
     labels = {"train": data.train_labels[train], "validation": data.train_labels[val], "test": data.test_labels}
     return images, labels, list(data.classes)
 
 
-def _data_device(recipe: Recipe, images: dict) -> torch.device:
-    return data_device(recipe.data.device_resident, sum(x.nbytes for x in images.values()))
+def _data_device(setting: bool | str, images: dict) -> torch.device:
+    return data_device(setting, sum(x.nbytes for x in images.values()))
 
 
-def _task_data(recipe, model, images, labels, classes, loaders, facts, device) -> TaskData:
-    eb, seed = recipe.train.eval_batch_size, recipe.train.seed
+def _task_data(ood_names, train: TrainConfig, model, images, labels, classes, loaders, facts, device) -> TaskData:
+    eb, seed = train.eval_batch_size, train.seed
     for name in ("validation", "test"):
         loaders[name] = _loader(ImageSet(images[name], labels[name], device), eb, False, 0)
     channels, size = images["train"].shape[1], tuple(images["train"].shape[-2:])
 
-    def ood_loaders(recipe, model, test_loader) -> dict:
+    def ood_sets(unwrapped) -> dict[str, EvalSet]:
         out = {}
-        for name in recipe.eval.ood:
+        for name in ood_names:
             if name == OOD_NOISE:
                 pixels = images["train"].double() / 255
                 dataset = noise_set(pixels.mean(0).float(), pixels.std(0).float(), len(images["test"]), seed)
             else:
                 other = load_image_dataset(name).test_images
                 dataset = ImageSet(match_images(other, channels, size), torch.zeros(len(other), dtype=torch.long))
-            # no generator of its own, as before: its iterator draws from the global RNG like the
-            # 0.2 loaders did, so MC-dropout OOD numbers stay the same
+            # no generator of its own: its iterator draws from the global RNG, which MC dropout on
+            # OOD sets is seeded through
             loader = DataLoader(dataset, batch_size=eb, collate_fn=lambda batch: collate_images(batch, False))
-            out[name] = (loader, len(dataset), model_inputs)
+            out[name] = EvalSet(loader, len(dataset), model_inputs)
         return out
 
     inputs = {"channels": channels, "size": list(size), "classes": classes}
@@ -228,7 +229,18 @@ def _task_data(recipe, model, images, labels, classes, loaders, facts, device) -
         labels={name: labels[name].numpy() for name in ("validation", "test")},
         inputs_fn=model_inputs,
         save_model=lambda model, folder: save_image_model(model, folder, inputs),
-        ood_loaders=ood_loaders,
+        ood_sets=ood_sets if ood_names else None,
         perturb=perturb,
-        fixed_shape_convnet=True,
+        mix_sites=model.mix_sites,
+        on_device=fixed_shape_convnet_on_device,
     )
+
+
+def fixed_shape_convnet_on_device(model: torch.nn.Module, device: torch.device, mixed_precision: bool) -> None:
+    """Every batch of an image model has one shape: on a GPU let cuDNN time its convolution
+    algorithms once and, under mixed precision, store the model channels-last (NHWC), the layout
+    tensor cores read."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        if mixed_precision:
+            model.to(memory_format=torch.channels_last)

@@ -1,4 +1,4 @@
-"""textmix.calibrate and ``textmix calibrate FILE``: any model's predictions."""
+"""textmix.core.prediction_report and ``textmix calibrate FILE``: any model's predictions."""
 
 import json
 import subprocess
@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import textmix
-from textmix.calibration import apply_temperature, calibration_report, fit_temperature, ood_auroc
-from textmix.errors import ArgumentError
+from textmix.core.calibrators import TemperatureScaling
+from textmix.core.errors import ArgumentError
+from textmix.core.metrics import calibration_report, ood_auroc
 
 
 def predictions(n=400, k=3, seed=0, scale=3.0):
@@ -31,8 +32,8 @@ def test_probs_and_logits_give_the_calibration_report_and_temperature_scaling():
     ood_logits, _ = predictions(200, seed=2, scale=0.0)
     report = textmix.calibrate(logits, labels, kind="logits", val=(val_logits, val_labels), ood=ood_logits)
     assert report.metrics == pytest.approx(calibration_report(softmax(logits), labels))
-    assert report.temperature == pytest.approx(fit_temperature(val_logits, val_labels))
-    assert report.scaled == pytest.approx(calibration_report(apply_temperature(logits, report.temperature), labels))
+    assert report.temperature == pytest.approx(TemperatureScaling().fit(val_logits, val_labels).temperature)
+    assert report.scaled == pytest.approx(calibration_report(TemperatureScaling(report.temperature)(logits), labels))
     assert report.ood["auroc"] == pytest.approx(ood_auroc(softmax(logits).max(1), softmax(ood_logits).max(1)))
     from_probs = textmix.calibrate(softmax(logits), labels, val=(softmax(val_logits), val_labels))
     assert from_probs.metrics == pytest.approx(report.metrics)
@@ -90,14 +91,14 @@ def test_cli_reads_csv_jsonl_parquet_and_npz(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         assert "ece" in result.stdout
     saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
-    assert saved["temperature"] == pytest.approx(fit_temperature(val_logits, val_labels))
+    assert saved["temperature"] == pytest.approx(TemperatureScaling().fit(val_logits, val_labels).temperature)
     assert 0 <= saved["ood"]["auroc"] <= 1 and saved["ood"]["n"] == 100
 
 
 def test_cli_errors_are_one_line(tmp_path):
     pd.DataFrame({"a": [0.2, 0.5], "b": [0.3, 0.5], "y": [0, 1]}).to_csv(tmp_path / "p.csv", index=False)
     for args, message in (
-        (("--labels", "y", "--probs", "a,b"), "sums to 0.5); if these are logits or scores, pass them as logits"),
+        (("--labels", "y", "--probs", "a,b"), "sums to 0.5); if these are logits or unnormalized scores, use --logits"),
         (("--labels", "gold", "--probs", "a,b"), "has no label column 'gold'"),
         (("--labels", "y", "--probs", "c"), "has no column 'c'"),
     ):

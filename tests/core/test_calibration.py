@@ -3,12 +3,11 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassCalibrationError
 
-from textmix.calibration import (
-    apply_temperature,
+from textmix.core.calibrators import TemperatureScaling
+from textmix.core.metrics import (
     brier_score,
     calibration_report,
     expected_calibration_error,
-    fit_temperature,
     maximum_calibration_error,
     negative_log_likelihood,
     ood_auroc,
@@ -54,7 +53,7 @@ def test_edges_zero_and_one_are_counted():
     bins = reliability_bins(probs, np.array([0, 2]), n_bins=15)
     assert bins.count[-1] == 2 and bins.count.sum() == 2
     # top-label confidence can never be 0 with K >= 1, but a winning score of 0.0 reaches bin 0
-    from textmix.calibration import _bin_stats
+    from textmix.core.metrics import _bin_stats
 
     edge = _bin_stats(torch.tensor([0.0, 1.0], dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64), 4)
     assert edge.count.tolist() == [1, 0, 0, 1]
@@ -108,10 +107,10 @@ def test_temperature_scaling_recovers_known_temperature():
     true_logits = 2 * torch.randn(4000, 5, generator=g, dtype=torch.float64)
     labels = torch.multinomial(torch.softmax(true_logits, 1), 1, generator=g).squeeze(1)
     overconfident = true_logits * 2.5  # a model whose logits are 2.5x too large
-    t = fit_temperature(overconfident, labels)
+    t = TemperatureScaling().fit(overconfident, labels).temperature
     assert t == pytest.approx(2.5, rel=0.1)
     before = negative_log_likelihood(torch.softmax(overconfident, 1), labels)
-    after_probs = apply_temperature(overconfident, t)
+    after_probs = TemperatureScaling(t)(overconfident)
     assert negative_log_likelihood(after_probs, labels) < before
     assert (after_probs.argmax(1) == overconfident.argmax(1).numpy()).all()  # accuracy unchanged
     assert expected_calibration_error(after_probs, labels) < expected_calibration_error(
@@ -121,13 +120,13 @@ def test_temperature_scaling_recovers_known_temperature():
 
 def test_temperature_never_increases_validation_nll():
     logits, labels = torch.zeros(10, 3, dtype=torch.float64), torch.zeros(10, dtype=torch.long)
-    t = fit_temperature(logits, labels)  # flat logits: every T gives the same NLL
+    t = TemperatureScaling().fit(logits, labels).temperature  # flat logits: every T gives the same NLL
     assert (
-        negative_log_likelihood(apply_temperature(logits, t), labels)
+        negative_log_likelihood(TemperatureScaling(t)(logits), labels)
         <= negative_log_likelihood(torch.softmax(logits, 1), labels) + 1e-12
     )
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        apply_temperature(logits, 0.0)
+        TemperatureScaling(0.0)(logits)
 
 
 def test_ood_auroc():
@@ -140,7 +139,7 @@ def test_ood_auroc():
 
 
 def test_plots_write_png(tmp_path):
-    from textmix.plots import joint_density, reliability_diagram, save_figure
+    from textmix.core.plots import joint_density, reliability_diagram, save_figure
 
     probs, labels = random_probs(500, 3, 4)
     path = save_figure(reliability_diagram(probs, labels, title="test"), tmp_path / "r.png")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from textmix.io import atomic_write_json
+from textmix.core.atomic_files import atomic_write_json
 
 
 def test_atomic_json_keeps_the_old_file_when_writing_fails(tmp_path):

@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textmix.losses import confidence_penalty_loss, predictive_entropy, smooth_targets, soft_target_cross_entropy
-from textmix.mixup import MixupPlan
+from textmix.core.losses import confidence_penalty_loss, predictive_entropy, smooth_targets, soft_target_cross_entropy
+from textmix.core.mixer import MixupPlan
 
 
 def test_mixup_loss_equals_interpolated_hard_label_losses():

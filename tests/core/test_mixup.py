@@ -2,7 +2,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from textmix.mixup import Mixup, MixupPlan
+from textmix.core.mixer import Mixup, MixupPlan
 
 
 def test_input_mixup_matches_torchvision_mixup():

@@ -4,9 +4,9 @@ pinned to a hand-computed case or a known identity."""
 import numpy as np
 import pytest
 
-from textmix.bootstrap import bootstrap_intervals, bootstrap_metrics
-from textmix.calibration import adaptive_calibration_error, calibration_report, classwise_calibration_error
-from textmix.selective import accuracy_at_coverage, aurc, optimal_aurc, risk_coverage, threshold_for
+from textmix.core.bootstrap import bootstrap_intervals, bootstrap_metrics
+from textmix.core.metrics import adaptive_calibration_error, calibration_report, classwise_calibration_error
+from textmix.core.selective import accuracy_at_coverage, aurc, optimal_aurc, risk_coverage, threshold_for
 
 
 def binary(conf_pos):
@@ -76,7 +76,7 @@ def test_bootstrap_resamples_are_exact_and_the_spread_matches_theory():
 
 
 def test_coverage_table_and_picking_a_threshold():
-    from textmix.selective import coverage_table, pick_threshold
+    from textmix.core.selective import coverage_table, pick_threshold
 
     scores, correct = [0.9, 0.8, 0.7, 0.6], [1, 0, 1, 1]
     table = coverage_table(scores, correct, points=4)
@@ -88,7 +88,7 @@ def test_coverage_table_and_picking_a_threshold():
 
 
 def test_selective_report_agrees_with_the_single_metrics():
-    from textmix.selective import selective_report
+    from textmix.core.selective import selective_report
 
     rng = np.random.default_rng(4)
     scores = np.round(rng.random(3001), 2)  # many ties
@@ -101,7 +101,7 @@ def test_selective_report_agrees_with_the_single_metrics():
 
 
 def test_bootstrap_in_chunks_draws_the_same_resamples_as_in_one_piece(monkeypatch):
-    import textmix.bootstrap as boot
+    import textmix.core.bootstrap as boot
 
     rng = np.random.default_rng(3)
     probs, labels = rng.dirichlet([1.0, 1.0, 1.0], 3000), rng.integers(0, 3, 3000)

@@ -1,8 +1,8 @@
-"""The training engine end to end on real MR data (small subsets, few epochs)."""
+"""The training engine end to end: the loop, resume and protection on the in-memory toy task; the
+text task's outputs and CLI on real MR data (small subsets, few epochs)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from toy_task import TOY
 
 import textmix.engine as engine
-from textmix.engine import methods
+from textmix.core.errors import NonFiniteLossError, RunDirError, TrainingInterrupted
+from textmix.core.methods import method_names
 from textmix.engine.recipe import recipe_from_dict
-from textmix.errors import NonFiniteLossError, RunDirError, TrainingInterrupted
 
 SMALL = {
     "method": "mixup",
@@ -92,7 +93,7 @@ def test_run_writes_every_output(real_data, tmp_path):
             f"{s}/{m}" for s in ("test", "random_tokens", "gaussian_noise") for m in methods
         )
         np.testing.assert_allclose(scores["test/baseline"], predictions["test_probs"].max(1), rtol=1e-6)
-        from textmix.calibration import ood_auroc
+        from textmix.core.metrics import ood_auroc
 
         auroc = ood_auroc(scores["test/mc_dropout"], scores["random_tokens/mc_dropout"])
         assert auroc == pytest.approx(saved["ood"]["random_tokens"]["mc_dropout"]["auroc"])
@@ -125,35 +126,36 @@ def untimed(run: Path) -> dict:
     return metrics
 
 
-def test_same_seed_same_metrics(real_data, tmp_path):
-    recipe = small_recipe(eval={"ood": []}, train__epochs=1)
+def toy_recipe(**changes):
+    values = json.loads(json.dumps(TOY))
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            values.setdefault(section, {})[name] = value
+        else:
+            values[section] = value
+    return recipe_from_dict(values)
+
+
+def test_same_seed_same_metrics(tmp_path):
+    recipe = toy_recipe(eval={"ood": ["noise"], "mc_dropout_samples": 2})
     engine.train(recipe, tmp_path / "a")
     engine.train(recipe, tmp_path / "b")
     assert untimed(tmp_path / "a") == untimed(tmp_path / "b")
-    other = small_recipe(eval={"ood": []}, train__epochs=1, train__seed=2)
+    other = toy_recipe(eval={"ood": ["noise"], "mc_dropout_samples": 2}, train__seed=2)
     engine.train(other, tmp_path / "c")
     assert untimed(tmp_path / "a") != untimed(tmp_path / "c")
 
 
-def test_interrupt_and_resume_give_the_same_result(real_data, tmp_path, monkeypatch):
-    recipe = small_recipe(eval={"ood": []})
+def test_interrupt_and_resume_give_the_same_result(tmp_path, monkeypatch):
+    recipe = toy_recipe()
     reference = engine.train(recipe, tmp_path / "straight")
-
-    calls = {"n": 0}
-    original = methods.training_loss
-
-    def interrupt_at_step_17(*args):
-        calls["n"] += 1
-        if calls["n"] == 17:  # mid-way through epoch 2 (12 steps per epoch)
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(*args)
-
-    monkeypatch.setattr(methods, "training_loss", interrupt_at_step_17)
+    monkeypatch.setenv("TOY_SIGTERM_AT_STEP", "24")  # mid-way through epoch 2 (16 steps per epoch)
     with pytest.raises(TrainingInterrupted, match="--resume"):
         engine.train(recipe, tmp_path / "interrupted")
+    monkeypatch.delenv("TOY_SIGTERM_AT_STEP")
     assert not (tmp_path / "interrupted" / "metrics.json").exists()
-    assert (tmp_path / "interrupted" / "checkpoints" / "step_17").is_dir()
-    monkeypatch.setattr(methods, "training_loss", original)
+    assert (tmp_path / "interrupted" / "checkpoints" / "step_24").is_dir()
     with pytest.raises(RunDirError, match="unfinished run; pass --resume"):
         engine.train(recipe, tmp_path / "interrupted")
     resumed = engine.train(recipe, tmp_path / "interrupted", resume=True)
@@ -161,13 +163,13 @@ def test_interrupt_and_resume_give_the_same_result(real_data, tmp_path, monkeypa
         t["train_examples"] for t in reference.pop("timing")
     ]
     assert resumed == reference
-    for name in ("epoch_predictions.npz", "scores.npz"):
+    for name in ("epoch_predictions.npz", "scores.npz", "predictions.npz"):
         with np.load(tmp_path / "straight" / name) as a, np.load(tmp_path / "interrupted" / name) as b:
             assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a), name
 
 
-def test_finished_run_is_protected(real_data, tmp_path):
-    recipe = small_recipe(eval={"ood": []}, train__epochs=1)
+def test_finished_run_is_protected(tmp_path):
+    recipe = toy_recipe(train__epochs=1)
     first = engine.train(recipe, tmp_path / "run")
     with pytest.raises(RunDirError, match="already holds a finished run"):
         engine.train(recipe, tmp_path / "run")
@@ -178,24 +180,17 @@ def test_finished_run_is_protected(real_data, tmp_path):
     assert {**again, "timing": None} == {**first, "timing": None}  # wall-clock timing may differ
 
 
-def test_nan_loss_names_the_step(real_data, tmp_path, monkeypatch):
-    calls = {"n": 0}
-    original = methods.training_loss
-
-    def nan_at_step_3(*args):
-        calls["n"] += 1
-        loss = original(*args)
-        return loss * float("nan") if calls["n"] == 3 else loss
-
-    monkeypatch.setattr(methods, "training_loss", nan_at_step_3)
+def test_nan_loss_names_the_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOY_NAN_AT_STEP", "3")
     with pytest.raises(NonFiniteLossError, match="nan at step 3 \\(epoch 1\\)"):
-        engine.train(small_recipe(train__log_every=1), tmp_path / "run")
+        engine.train(toy_recipe(train__log_every=1), tmp_path / "run")
 
 
-@pytest.mark.parametrize("method", ["baseline", "mixup_features_only", "regmixup", "label_smoothing", "erl"])
-def test_every_method_trains(real_data, tmp_path, method):
-    metrics = engine.train(small_recipe(method=method, eval={"ood": []}, train__epochs=1), tmp_path / method)
-    assert metrics["method"] == method and metrics["test"]["n"] == 1066
+@pytest.mark.parametrize("method", method_names())
+def test_every_method_trains_and_learns(tmp_path, method):
+    metrics = engine.train(toy_recipe(method=method, train__epochs=3), tmp_path / method)
+    assert metrics["method"] == method and metrics["test"]["n"] == 200
+    assert metrics["test"]["accuracy"] > 0.6, metrics["test"]  # 3 classes: chance is 1/3
 
 
 @pytest.mark.data("trec")
@@ -297,8 +292,8 @@ def test_an_earlier_bf16_accelerator_does_not_leak_into_a_run(monkeypatch):
     AcceleratorState._reset_state()  # earlier tests in this process made an fp32 state
     try:
         Accelerator(mixed_precision="bf16", cpu=True)  # what a bf16 Trainer leaves behind
-        assert engine.run.make_accelerator().mixed_precision == "no"
+        assert engine.training.make_accelerator().mixed_precision == "no"
         monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
-        assert engine.run.make_accelerator().mixed_precision == "bf16"
+        assert engine.training.make_accelerator().mixed_precision == "bf16"
     finally:
         AcceleratorState._reset_state()

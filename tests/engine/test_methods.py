@@ -3,9 +3,9 @@
 import torch
 import torch.nn.functional as F
 
-from textmix.engine.methods import step_loss
+from textmix.core.mixer import MixupPlan
+from textmix.engine.optimizers import step_loss
 from textmix.engine.recipe import recipe_from_dict
-from textmix.mixup import MixupPlan
 from textmix.text.models import KimCNN
 
 

@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from textmix.core.errors import RecipeError
 from textmix.docs import recipe_fields, section_fields
 from textmix.engine.recipe import dump_recipe, load_recipe, recipe_from_dict
 from textmix.engine.tasks import get_task, task_names
-from textmix.errors import RecipeError
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

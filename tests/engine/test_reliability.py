@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from toy_task import TOY, plugin_env
 
-import textmix.engine.run as engine_run
-from textmix.engine import RunDir, methods, train
+import textmix.engine.training as engine_run
+from textmix.core.errors import ArgumentError, RunDirError, TrainingInterrupted
+from textmix.engine import RunDir, train
 from textmix.engine.recipe import recipe_from_dict
-from textmix.errors import ArgumentError, RunDirError, TrainingInterrupted
 
-SMALL = {
+# run-directory promises are the engine's: most probes train the in-memory toy task (the CLI in a
+# subprocess finds it through a plugin entry point); text-only promises use a small MR recipe
+SMALL = TOY
+SMALL_TEXT = {
     "method": "mixup",
     "data": {"name": "mr", "max_train_examples": 300},
     "model": {"num_filters": 8},
@@ -27,8 +31,8 @@ SMALL = {
 }
 
 
-def recipe_file(folder: Path, **changes) -> Path:
-    values = json.loads(json.dumps(SMALL))
+def recipe_file(folder: Path, base: dict = SMALL, **changes) -> Path:
+    values = json.loads(json.dumps(base))
     for section, value in changes.items():
         values[section] = {**values.get(section, {}), **value}
     path = folder / "recipe.yaml"
@@ -37,13 +41,17 @@ def recipe_file(folder: Path, **changes) -> Path:
 
 
 def cli(*args, cwd=None, env=None):
+    """The real CLI in a subprocess that knows the toy task."""
     return subprocess.run(
         [sys.executable, "-m", "textmix.cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**plugin_env(PLUGIN_DIR), **(env or {})},
     )
+
+
+PLUGIN_DIR = Path(__file__).resolve().parents[2] / ".pytest_cache" / "toy_plugin"
 
 
 def refused(result, *phrases):
@@ -60,33 +68,13 @@ def untimed(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "timing"}
 
 
-def interrupt_at(step: int, monkeypatch):
-    """SIGTERM the process at the given training step (counted from 1)."""
-    calls = {"n": 0}
-    original = methods.training_loss
-
-    def loss(*args):
-        calls["n"] += 1
-        if calls["n"] == step:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(*args)
-
-    monkeypatch.setattr(methods, "training_loss", loss)
-
-
 @pytest.fixture(scope="module")
 def interrupted_run(tmp_path_factory):
-    """A run stopped by SIGTERM in its second epoch (checkpoint at step 17), and the straight run."""
-    from conftest import data_dir
-
-    folder = data_dir()
-    if folder is None or not (folder / "mr" / "rt-polarity.pos").is_file():
-        pytest.skip("real data not found: mr/ missing under TEXTMIX_DATA_DIR (default ../shared/data)")
+    """A toy run stopped by SIGTERM in its second epoch (checkpoint at step 24), and the straight run."""
     base = tmp_path_factory.mktemp("interrupted")
+    reference = train(recipe_from_dict(SMALL), base / "straight")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TEXTMIX_DATA_DIR", str(folder))
-        reference = train(recipe_from_dict(SMALL), base / "straight")
-        interrupt_at(17, mp)
+        mp.setenv("TOY_SIGTERM_AT_STEP", "24")
         with pytest.raises(TrainingInterrupted):
             train(recipe_from_dict(SMALL), base / "run")
     return base / "run", reference
@@ -102,7 +90,7 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
 # --- files and run directories ---------------------------------------------------------------
 
 
-def test_overwrite_refuses_a_folder_textmix_did_not_make(real_data, tmp_path):
+def test_overwrite_refuses_a_folder_textmix_did_not_make(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "thesis.tex").write_text("precious")
@@ -112,7 +100,7 @@ def test_overwrite_refuses_a_folder_textmix_did_not_make(real_data, tmp_path):
 
 
 @pytest.mark.parametrize("where", [".", "HOME"])
-def test_overwrite_refuses_the_current_directory_and_home(real_data, tmp_path, where):
+def test_overwrite_refuses_the_current_directory_and_home(tmp_path, where):
     home = tmp_path / "home"
     home.mkdir()
     (home / "notes.txt").write_text("keep")
@@ -125,7 +113,7 @@ def test_overwrite_refuses_the_current_directory_and_home(real_data, tmp_path, w
     assert not {RunDir.LOCK, RunDir.MARKER, RunDir.RECIPE} & set(os.listdir(home))
 
 
-def test_a_new_run_into_a_folder_with_other_files_is_refused_and_creates_nothing(real_data, tmp_path):
+def test_a_new_run_into_a_folder_with_other_files_is_refused_and_creates_nothing(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "reviews.csv").write_text("text,label\n")
@@ -183,37 +171,33 @@ def test_resume_with_another_recipe_is_refused_and_keeps_recipe_yaml(interrupted
     assert (run / RunDir.RECIPE).read_bytes() == saved
 
 
-def test_resume_into_a_missing_folder_says_so(real_data, tmp_path):
+def test_resume_into_a_missing_folder_says_so(tmp_path):
     refused(cli("train", recipe_file(tmp_path), "--output-dir", tmp_path / "nope", "--resume"), "does not exist")
     assert not (tmp_path / "nope").exists()
 
 
-def test_sigterm_during_the_final_evaluation_says_where_the_state_is(real_data, tmp_path, monkeypatch):
+def test_sigterm_during_the_final_evaluation_says_where_the_state_is(tmp_path, monkeypatch):
     recipe = recipe_from_dict(SMALL)
     reference = train(recipe, tmp_path / "straight")
-    original = engine_run.evaluate_model
-
-    def terminated(*args):
-        os.kill(os.getpid(), signal.SIGTERM)
-        return original(*args)
-
-    monkeypatch.setattr(engine_run, "evaluate_model", terminated)
+    monkeypatch.setenv("TOY_SIGTERM_AT_EVALUATION", "5")  # after the last validation's 4 batches
     with pytest.raises(TrainingInterrupted, match="during the final evaluation; training is complete and saved in"):
         train(recipe, tmp_path / "run")
     assert not (tmp_path / "run" / RunDir.METRICS).exists()
-    monkeypatch.setattr(engine_run, "evaluate_model", original)
+    monkeypatch.delenv("TOY_SIGTERM_AT_EVALUATION")
     assert untimed(train(recipe, tmp_path / "run", resume=True)) == untimed(reference)
 
 
-def test_resume_after_kill_9_of_the_lock_holder_is_bit_identical(real_data, tmp_path):
+def test_resume_after_kill_9_of_the_lock_holder_is_bit_identical(tmp_path):
     """A crash (not a clean SIGTERM) mid-training: the lock dies with the process, and --resume from
     the last complete checkpoint gives the straight run's numbers."""
-    recipe = recipe_file(tmp_path, data={"max_train_examples": 2000}, train={"epochs": 4})
+    recipe = recipe_file(tmp_path, data={"n_train": 40000}, train={"epochs": 4})
     straight = cli("train", recipe, "--output-dir", tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr[-2000:]
     run = RunDir(tmp_path / "run")
     command = [sys.executable, "-m", "textmix.cli", "train", str(recipe), "--output-dir", str(run.path)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=plugin_env(PLUGIN_DIR)
+    )
     deadline = time.time() + 300
     while run.latest_checkpoint() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -277,8 +261,9 @@ def test_a_damaged_checkpoint_names_the_file(interrupted_run, tmp_path, name, da
     refused(cli("train", recipe_file(tmp_path), "--output-dir", run, "--resume"), str(file), phrase, "--overwrite")
 
 
-def test_damaged_saved_model_and_push_to_a_file(interrupted_run, tmp_path):
-    run = copy_of(interrupted_run[0].parent / "straight", tmp_path)  # a finished run
+def test_damaged_saved_model_and_push_to_a_file(real_data, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", recipe_file(tmp_path, SMALL_TEXT, train={"epochs": 1}), "--output-dir", run).returncode == 0
     (tmp_path / "a_file").write_text("")
     refused(cli("push", run, "--repo-id", "me/x", "--dry-run", tmp_path / "a_file"), "is a file")
     weights = run / "model" / RunDir.WEIGHTS
@@ -302,7 +287,7 @@ def test_damaged_saved_model_and_push_to_a_file(interrupted_run, tmp_path):
 def test_bad_settings_are_refused_before_any_data_is_read(tmp_path, sets, phrase):
     overrides = [a for s in sets for a in ("--set", s)]
     no_data = {"TEXTMIX_DATA_DIR": str(tmp_path / "no-data")}
-    result = cli("train", recipe_file(tmp_path), "--output-dir", tmp_path / "run", *overrides, env=no_data)
+    result = cli("train", recipe_file(tmp_path, SMALL_TEXT), "--output-dir", tmp_path / "run", *overrides, env=no_data)
     refused(result, phrase)
     assert not (tmp_path / "run").exists()
 

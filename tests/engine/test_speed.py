@@ -5,12 +5,12 @@ import pytest
 import torch
 
 import textmix.engine as engine
+from textmix.core.errors import RecipeError
+from textmix.core.mixer import Mixup
+from textmix.core.transfer import to_device
 from textmix.engine import methods
 from textmix.engine.recipe import recipe_from_dict
-from textmix.errors import RecipeError
-from textmix.mixup import Mixup
 from textmix.text.models import KimCNN
-from textmix.transfer import to_device
 
 CUDA = [pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 

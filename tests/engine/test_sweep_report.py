@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import yaml
 
+from textmix.core.errors import RecipeError, RunDirError
 from textmix.engine.report import report
 from textmix.engine.report.simulate import mixed_label_entropy
 from textmix.engine.sweep import parse_grid, parse_seeds, plan_sweep, sweep
-from textmix.errors import RecipeError, RunDirError
 
 RECIPE = {
     "method": "mixup",

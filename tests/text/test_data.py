@@ -6,8 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from textmix.errors import DataError
-from textmix.splits import kfold_test_indices, stratified_split
+from textmix.core.errors import DataError
+from textmix.core.splits import kfold_test_indices, stratified_split
 from textmix.text.custom import load_custom_dataset
 from textmix.text.datasets import load_text_dataset
 

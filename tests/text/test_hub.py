@@ -13,8 +13,8 @@ from conftest import data_dir
 import textmix
 import textmix.engine as engine
 import textmix.text.hub as hub
+from textmix.core.errors import HubError
 from textmix.engine.recipe import recipe_from_dict
-from textmix.errors import HubError
 from textmix.text.predict import SAFE_PATTERNS
 
 SECRET = "hf_textmixTestTokenThatMustNeverBeWritten"
@@ -163,7 +163,7 @@ def test_predict_cli(run_dir, tmp_path):
 
 
 def test_predict_refuses_what_has_nothing_to_classify(run_dir):
-    from textmix.errors import ArgumentError
+    from textmix.core.errors import ArgumentError
 
     model = textmix.load_model(run_dir)
     with pytest.raises(ArgumentError, match=r"positions \[1, 3\] are empty or whitespace only"):

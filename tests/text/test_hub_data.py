@@ -3,8 +3,8 @@
 import pytest
 from datasets import Dataset, DatasetDict, Features, Value
 
+from textmix.core.errors import DataError
 from textmix.engine import recipe_from_dict, train
-from textmix.errors import DataError
 from textmix.text.datasets import load_text_dataset
 from textmix.text.hub_data import load_hub_dataset
 

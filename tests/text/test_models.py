@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from textmix.mixup import MixupPlan
+from textmix.core.mixer import MixupPlan
 from textmix.text.models import KimCNN, TransformerClassifier
 
 
@@ -111,7 +111,7 @@ def test_transformer_pooled_and_hidden_mixing():
     assert not layer._forward_hooks  # the hook lives only during the call
     with pytest.raises(ValueError, match="hidden mix layer must be in"):
         tiny_bert("hidden:5")
-    with pytest.raises(ValueError, match="mix point must be"):
+    with pytest.raises(ValueError, match="is not a mix point of this model; use embeddings, pooled, hidden:K"):
         tiny_bert("middle")
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import textmix
-from textmix.calibration import calibration_report
+from textmix.core.errors import RecipeError
+from textmix.core.metrics import calibration_report
 from textmix.engine import recipe_from_dict, train
-from textmix.errors import RecipeError
 
 
 @pytest.mark.data("imdb")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from textmix.sampling import EpochBatchSampler
+from textmix.core.sampling import EpochBatchSampler
 from textmix.text.datasets import load_text_dataset
 from textmix.text.features import WordFeaturizer, collate, pad_batch
-from textmix.text.tokenize import KimTokenizer, Vocabulary
+from textmix.text.tokenization import KimTokenizer, Vocabulary
 from textmix.text.vectors import VectorsError, embedding_matrix, load_vectors, token_coverage
 
 

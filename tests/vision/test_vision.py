@@ -9,9 +9,9 @@ import torch
 from torchvision.transforms import v2
 
 from textmix import engine
+from textmix.core.errors import DataError, RecipeError
+from textmix.core.mixer import Mixup, MixupPlan
 from textmix.engine.recipe import load_recipe, recipe_from_dict
-from textmix.errors import DataError, RecipeError
-from textmix.mixup import Mixup, MixupPlan
 from vision import data as vdata
 from vision.augment import random_crop_flip
 from vision.models import VISION_MODELS, create_model
@@ -81,7 +81,7 @@ def test_every_model_maps_32x32_images_to_logits(name):
 def test_mix_point_errors_name_the_value():
     with pytest.raises(ValueError, match=r"hidden:9.*\[1, 4\]"):
         tiny_model("hidden:9")
-    with pytest.raises(ValueError, match="'embeddings' is not an image mix point"):
+    with pytest.raises(ValueError, match="'embeddings' is not a mix point of this model"):
         tiny_model("embeddings")
 
 
@@ -265,13 +265,13 @@ def test_engine_trains_and_evaluates_an_image_model(real_data, tmp_path):
     assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | 100 | {100 * far['accuracy']:.2f} | " in table
     mnist_auroc = 100 * metrics["ood"]["mnist"]["baseline"]["auroc"]
     assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | mnist | {mnist_auroc:.2f} |" in table
-    from textmix.errors import HubError
+    from textmix.core.errors import HubError
     from textmix.text.hub import prepare_upload
 
     with pytest.raises(HubError, match="is a vision run; Hub sharing and predict support text models"):
         prepare_upload(tmp_path / "run", "me/cifar", tmp_path / "upload")
     # `textmix evaluate` reloads the saved image model and reproduces the run's test metrics
-    from textmix.engine.evaluation_run import evaluate_run
+    from textmix.engine.reevaluation import evaluate_run
 
     evaluation = evaluate_run(tmp_path / "run", ["eval.mc_dropout_samples=0", "eval.ood=[]", "eval.perturbation=[]"])
     assert evaluation["test"] == pytest.approx(metrics["test"], abs=1e-6)
@@ -283,7 +283,7 @@ def test_vision_recipe_errors(real_data, tmp_path):
         vision_recipe(model={"name": "kim_cnn"})  # refused when the recipe is loaded, before any data
     with pytest.raises(RecipeError, match="eval.ood entry 'trec' is unknown"):
         vision_recipe(eval={"ood": ["trec"]})
-    with pytest.raises(RecipeError, match="mixup.mix_point='embeddings' is not an image mix point"):
+    with pytest.raises(RecipeError, match="mixup.mix_point='embeddings' is not a mix point of this model"):
         vision_recipe(mixup={"mix_point": "embeddings"})
     with pytest.raises(RecipeError, match="model 'preact_resnet' cannot be built with model.options"):
         engine.train(vision_recipe(model={"options": {"depth": 3}}), tmp_path / "c")

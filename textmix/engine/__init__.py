@@ -4,9 +4,9 @@ PyYAML, never a task; a recipe's ``task`` names the registered task that builds 
 """
 
 from textmix.engine.recipe import Recipe, dump_recipe, load_recipe, recipe_from_dict
-from textmix.engine.run import train
-from textmix.engine.rundir import RunDir
+from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import Task, TaskData, get_task, register_task
+from textmix.engine.training import train
 
 __all__ = [
     "Recipe",

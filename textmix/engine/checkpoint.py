@@ -6,6 +6,7 @@
       scheduler.json                        the scheduler's counters (its schedule comes from the recipe)
       progress.json                         epoch, step, best epoch, history, running loss sums
       rng_R.safetensors, rng_R.json         per process R: torch (CPU, CUDA), mixer, numpy, random
+      method.safetensors                    the training method's state, for methods that keep one
 
 A checkpoint folder is written under a temporary name and renamed when complete, so a crash never
 leaves half a checkpoint. Loading restores every state exactly or fails naming the file: a resume
@@ -23,8 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from textmix.engine.rundir import RunDir
-from textmix.errors import RunDirError
+from textmix.core.errors import RunDirError
+from textmix.engine.run_directory import RunDir
 
 # file names live in RunDir: WEIGHTS (the model), OPTIMIZER_*, SCHEDULER, PROGRESS, RNG_*
 SCALARS = (bool, int, float, str, type(None))
@@ -109,6 +110,11 @@ def save(s, step: int) -> Path:
         scheduler = getattr(s.scheduler, "scheduler", s.scheduler)  # accelerate wraps it
         _write_json(tmp / RunDir.SCHEDULER, {k: v for k, v in scheduler.state_dict().items() if _is_plain(v)})
         _write_json(tmp / RunDir.PROGRESS, s.progress.state_dict())
+        method_state = s.method.state_dict()
+        if method_state:
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in method_state.items()}, str(tmp / RunDir.METHOD_STATE)
+            )
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         for old in run.all_checkpoints():
@@ -152,6 +158,7 @@ def load(s, folder: Path) -> None:
         _tensors(folder / RunDir.OPTIMIZER_TENSORS), _json(folder / RunDir.OPTIMIZER_LAYOUT)
     )
     scheduler_state, progress = _json(folder / RunDir.SCHEDULER), _json(folder / RunDir.PROGRESS)
+    method_state = _tensors(folder / RunDir.METHOD_STATE) if (folder / RunDir.METHOD_STATE).is_file() else {}
     _read(folder / RunDir.WEIGHTS, lambda p: load_model(s.unwrapped, str(p)))
     try:
         s.optimizer.load_state_dict(optimizer)
@@ -159,6 +166,7 @@ def load(s, folder: Path) -> None:
         scheduler.load_state_dict({**scheduler.state_dict(), **scheduler_state})
         s.progress.load_state_dict(progress)
         set_rng_state(rng_tensors, rng_plain, s.mixer)
+        s.method.load_state_dict(method_state)
     except (KeyError, ValueError, RuntimeError, TypeError) as error:
         raise RunDirError(
             f"checkpoint {folder} does not fit this run ({type(error).__name__}: {str(error)[:200]}); "

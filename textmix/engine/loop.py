@@ -16,15 +16,16 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
-from textmix.calibration import calibration_report
-from textmix.engine import checkpoint, methods
-from textmix.engine.evaluate import predict_logits, softmax
+from textmix.core.atomic_files import atomic_save_npz, atomic_write_text
+from textmix.core.errors import NonFiniteLossError, TrainingInterrupted
+from textmix.core.methods import Method, StepBatch
+from textmix.core.metrics import calibration_report
+from textmix.core.mixer import Mixup
+from textmix.engine import checkpoint
+from textmix.engine.evaluation import predict_logits, softmax
 from textmix.engine.recipe import Recipe
-from textmix.engine.rundir import RunDir
+from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import TaskData
-from textmix.errors import NonFiniteLossError, TrainingInterrupted
-from textmix.io import atomic_save_npz, atomic_write_text
-from textmix.mixup import Mixup
 
 logger = get_logger(__name__)
 
@@ -75,6 +76,7 @@ class Session:
     model: torch.nn.Module  # prepared (wrapped under DDP)
     optimizer: torch.optim.Optimizer
     scheduler: object
+    method: Method
     mixer: Mixup | None
     train_sampler: object  # the task's batch sampler, before the accelerator wrapped it
     progress: Progress = field(default_factory=Progress)
@@ -142,7 +144,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     if progress.step_in_epoch:
         loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
     losses = []
-    after_step = getattr(s.unwrapped, "after_optimizer_step", None)  # e.g. Kim's max-norm
+    after_step = s.data.after_optimizer_step  # e.g. Kim's max-norm
     # accelerate's optimizer wrapper and backward matter for fp16 loss scaling (and gradient
     # accumulation) only; around a plain step the wrapper spends ~0.2 ms a step on package lookups
     # (a small model's GPU step) and backward divides the loss by 1 (a kernel launch)
@@ -155,7 +157,9 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     for batch in bar:
         labels = batch["labels"]  # (B,)
         plan = s.mixer.plan(len(labels), accelerator.device) if s.mixer is not None else None
-        loss = methods.step_loss(recipe, s.model, s.data.inputs_fn(batch), labels, num_classes, plan)
+        inputs = s.data.inputs_fn(batch)
+        forward = functools.partial(_forward, s.model, inputs)
+        loss = s.method.step_loss(StepBatch(forward, labels, num_classes, plan, batch["index"]))
         backward(loss)
         if recipe.optim.grad_clip:
             accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)
@@ -194,6 +198,10 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         }
     )
     return progress.epoch_loss_sum / max(progress.epoch_loss_steps, 1)
+
+
+def _forward(model: torch.nn.Module, inputs: dict, plan) -> torch.Tensor:
+    return model(**inputs, plan=plan)  # (B, K)
 
 
 def validate(s: Session, epoch: int) -> dict:

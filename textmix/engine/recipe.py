@@ -22,21 +22,19 @@ from typing import Any
 
 import yaml
 
+from textmix.core.errors import RecipeError
+from textmix.core.methods import get_method, loss_section, method_names, method_params
+from textmix.engine.optimizers import OPTIMIZERS, SCHEDULES
 from textmix.engine.tasks import Task, get_task
-from textmix.errors import RecipeError
 
-METHODS = ("baseline", "mixup", "mixup_features_only", "regmixup", "label_smoothing", "erl")
-MIXUP_METHODS = ("mixup", "mixup_features_only", "regmixup")
-OPTIMIZERS = ("adadelta", "adamw", "sgd")
-SCHEDULES = ("constant", "linear", "step")
 DEFAULT_TASK = "text"
 
 
 @dataclass
 class MixupConfig:
     """Args:
-    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by methods mixup, mixup_features_only and
-        regmixup (whose paper uses α = 10).
+    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by the methods that mix (mixup,
+        mixup_features_only, regmixup, whose paper uses α = 10, and registered ones).
     per_sample: one λ per example instead of one per batch (paper default: per batch).
     mix_point: where the model mixes (each task lists its models' mix points with model.name);
         None: the task's default.
@@ -45,19 +43,6 @@ class MixupConfig:
     alpha: float = 0.4
     per_sample: bool = False
     mix_point: str | None = None
-
-
-@dataclass
-class LossConfig:
-    """Args:
-    label_smoothing: ε of method label_smoothing (spread over all K classes).
-    erl_kappa: κ of method erl (confidence penalty CE − κ·H).
-    regmixup_eta: η of method regmixup (weight of the mixed copy's loss).
-    """
-
-    label_smoothing: float = 0.1
-    erl_kappa: float = 0.1
-    regmixup_eta: float = 1.0
 
 
 @dataclass
@@ -139,13 +124,15 @@ class EvalConfig:
     perturbation: list[float] = field(default_factory=list)
 
 
-SECTIONS: dict[str, type] = {
-    "mixup": MixupConfig,
-    "loss": LossConfig,
-    "optim": OptimConfig,
-    "train": TrainConfig,
-    "eval": EvalConfig,
-}
+def shared_sections() -> dict[str, type]:
+    """The sections every recipe has; ``loss`` holds the keys of every registered method."""
+    return {
+        "mixup": MixupConfig,
+        "loss": loss_section(),
+        "optim": OptimConfig,
+        "train": TrainConfig,
+        "eval": EvalConfig,
+    }
 
 
 @dataclass
@@ -153,9 +140,7 @@ class Recipe:
     """Args:
     task: the registered task whose data and models the recipe names (built in: text, and the
         task of the vision/ package; yours through textmix.engine.register_task).
-    method: baseline (ERM), mixup, mixup_features_only, regmixup (clean cross entropy + η × the
-        mixup loss of a mixed copy, Pinto et al. 2022: two forward passes per step),
-        label_smoothing or erl.
+    method: a registered training method (textmix.core.methods): {methods}.
     """
 
     task: str = DEFAULT_TASK
@@ -163,25 +148,31 @@ class Recipe:
     data: Any = None  # the task's data section (has ``name``)
     model: Any = None  # the task's model section (has ``name``)
     mixup: MixupConfig = field(default_factory=MixupConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    loss: Any = field(default_factory=lambda: loss_section()())  # the registered methods' keys
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     extra: dict[str, Any] = field(default_factory=dict)  # further task-owned sections, by name
 
     @property
+    def title(self) -> str:
+        """``<data> <model> <method>``, e.g. for a run's reliability diagram."""
+        return f"{self.data.name} {self.model.name} {self.method}"
+
+    @property
     def mixes(self) -> bool:
-        return self.method in MIXUP_METHODS
+        return get_method(self.method).mixing is not None
 
     def validate(self) -> Recipe:
         """Check the shared sections' values that types alone cannot; raise RecipeError naming the key."""
         alpha = self.mixup.alpha
         checks = [
-            (self.method in METHODS, "method", f"one of {', '.join(METHODS)}"),
+            (self.method in method_names(), "method", f"one of {', '.join(method_names())}"),
             (math.isfinite(alpha) and alpha >= 0, "mixup.alpha", "a finite number >= 0 (0 disables mixing)"),
-            (0 <= self.loss.label_smoothing <= 1, "loss.label_smoothing", "in [0, 1]"),
-            (math.isfinite(self.loss.erl_kappa) and self.loss.erl_kappa >= 0, "loss.erl_kappa", ">= 0"),
-            (math.isfinite(self.loss.regmixup_eta) and self.loss.regmixup_eta > 0, "loss.regmixup_eta", "> 0"),
+            *(
+                (param.valid(getattr(self.loss, key)), f"loss.{key}", param.expected)
+                for key, param in method_params().items()
+            ),
             (self.train.epochs >= 1, "train.epochs", ">= 1"),
             (self.train.batch_size >= 1, "train.batch_size", ">= 1"),
             (self.train.eval_batch_size >= 1, "train.eval_batch_size", ">= 1"),
@@ -330,7 +321,7 @@ def recipe_from_dict(values: dict, overrides: list[str] = ()) -> Recipe:
         raise RecipeError(f"task must be str, got {task_name!r}")
     task = get_task(task_name)
     _drop_legacy_keys(values, task, task_name)
-    sections = {**task.sections, **SECTIONS}
+    sections = {**task.sections, **shared_sections()}
     parsed: dict[str, Any] = {}
     for key, value in values.items():
         if key in ("task", "method"):
@@ -370,7 +361,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
 
 def recipe_to_dict(recipe: Recipe) -> dict:
     out = {"task": recipe.task, "method": recipe.method}
-    for name in ("data", "model", *SECTIONS):
+    for name in ("data", "model", *shared_sections()):
         out[name] = dataclasses.asdict(getattr(recipe, name))
     out.update({name: dataclasses.asdict(section) for name, section in recipe.extra.items()})
     return out

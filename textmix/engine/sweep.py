@@ -22,10 +22,10 @@ import torch
 import yaml
 from accelerate import PartialState
 
+from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, RecipeError, RunDirError, TrainingInterrupted
 from textmix.engine.recipe import load_recipe
-from textmix.engine.run import train
-from textmix.engine.rundir import RunDir
-from textmix.errors import EXIT_INTERRUPTED, ArgumentError, RecipeError, RunDirError, TrainingInterrupted
+from textmix.engine.run_directory import RunDir
+from textmix.engine.training import train
 
 
 def parse_grid(assignments: list[str]) -> dict[str, list]:

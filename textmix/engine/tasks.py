@@ -20,14 +20,32 @@ from typing import Protocol
 import numpy as np
 import torch.nn as nn
 
-from textmix.errors import RecipeError
+from textmix.core.errors import RecipeError
 
 ENTRY_POINT_GROUP = "textmix.tasks"
 
 
 @dataclass
+class EvalSet:
+    """A set the engine only evaluates (an OOD set, a shifted test set).
+
+    Args:
+        loader: a DataLoader (not yet prepared by accelerate); batches carry ``index``.
+        size: examples in the set.
+        inputs_fn: batch → keyword arguments of the model.
+        labels: (N,) labels in the task's label ids (None for OOD sets, which have none).
+    """
+
+    loader: object
+    size: int
+    inputs_fn: Callable[[dict], dict]
+    labels: np.ndarray | None = None
+
+
+@dataclass
 class TaskData:
-    """A model and its data, ready for the engine.
+    """A model and its data, ready for the engine. The task builds it from the recipe, so every
+    callback here has already captured what it needs.
 
     Args:
         model: the module; ``forward(**inputs_fn(batch), plan=None)`` returns (B, K) logits.
@@ -40,15 +58,18 @@ class TaskData:
         inputs_fn: batch → keyword arguments of the model.
         save_model: ``(model, folder)`` writes the weights as ``model.safetensors`` and whatever
             reloading needs (configuration, lookup tables) into ``folder``.
-        ood_loaders: ``(recipe, unwrapped model, test loader)`` → {name: (loader, size, inputs_fn)}
-            for ``eval.ood``.
+        ood_sets: ``(unwrapped model)`` → {name: EvalSet} for the recipe's ``eval.ood``.
+        shift_sets: ``()`` → {name: EvalSet with labels} for ``eval.shift``: test sets of another
+            domain, labels already in this task's label ids.
         perturb: ``(inputs, mu, generator)`` → inputs moved ``mu`` along a random unit direction
             (``eval.perturbation``); None when the task's inputs are discrete.
-        shift_loaders: ``(recipe)`` → {name: (loader, labels (N,), inputs_fn)} for ``eval.shift``:
-            test sets of another domain, labels already in this task's label ids.
-        fixed_shape_convnet: the model is a 2-D convolutional net and every batch has one shape: on
-            a GPU the engine lets cuDNN time its algorithms once (``cudnn.benchmark``) and, with
-            mixed precision, stores the model channels-last (NHWC), the layout tensor cores read.
+        mix_sites: mix points a mixer draws among per batch (manifold mixup); 1: one fixed point.
+        after_optimizer_step: called after every optimizer step (e.g. Kim's max-norm constraint).
+        after_training: ``(run directory)``, called once on the main process after the run finished
+            (metrics written), e.g. to share the model.
+        on_device: ``(model, device, mixed_precision)`` once the model is on its training device,
+            before the optimizer is built: the task's device-specific choices (e.g. cuDNN autotuning
+            and channels-last memory for fixed-shape convolutional nets on a GPU).
     """
 
     model: nn.Module
@@ -58,10 +79,13 @@ class TaskData:
     labels: dict[str, np.ndarray]
     inputs_fn: Callable[[dict], dict]
     save_model: Callable[[nn.Module, Path], None] | None = None
-    ood_loaders: Callable | None = None
+    ood_sets: Callable[[nn.Module], dict[str, EvalSet]] | None = None
+    shift_sets: Callable[[], dict[str, EvalSet]] | None = None
     perturb: Callable | None = None
-    shift_loaders: Callable | None = None
-    fixed_shape_convnet: bool = False
+    mix_sites: int = 1
+    after_optimizer_step: Callable[[], None] | None = None
+    on_device: Callable[[nn.Module, object, bool], None] | None = None
+    after_training: Callable[[Path], None] | None = None
     n: dict[str, int] = field(init=False)
 
     def __post_init__(self):
@@ -95,9 +119,6 @@ class Task(Protocol):
 
     def load_for_evaluation(self, recipe, model_dir: Path) -> TaskData:
         """The saved model of ``model_dir`` with validation and test loaders (no ``train``)."""
-
-    def after_training(self, recipe, run_dir) -> None:
-        """Called once on the main process after a run finished (metrics written)."""
 
 
 _TASKS: dict[str, Callable[[], Task]] = {}

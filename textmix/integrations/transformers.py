@@ -13,7 +13,7 @@ the stock ``AutoModelForSequenceClassification``, so ``save_model``, ``push_to_h
 mixes the word-embedding module's output, before position embeddings are added, which is what
 passing mixed ``inputs_embeds`` does), so DDP sees every parameter used in its forward, and
 autocast, gradient accumulation and ``group_by_length`` apply as for any model. Each training
-batch gets a :class:`textmix.mixup.MixupPlan`: λ ~ Beta(α, α) and a pairing permutation; the
+batch gets a :class:`textmix.core.mixer.MixupPlan`: λ ~ Beta(α, α) and a pairing permutation; the
 attention mask becomes the union of the pair's masks and the loss is the soft-target cross
 entropy against the mixed labels (with label smoothing or the ERL confidence penalty if asked).
 Evaluation batches are not mixed.
@@ -27,17 +27,18 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from textmix.calibrate import CALIBRATION_FILE, RELIABILITY_FILE
-from textmix.calibration import apply_temperature, calibration_report, fit_temperature
-from textmix.errors import ArgumentError
-from textmix.io import atomic_write_json
-from textmix.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
-from textmix.mixup import Mixup, MixupPlan, one_hot_targets
-from textmix.plots import reliability_diagram, save_figure
+from textmix.core.atomic_files import atomic_write_json
+from textmix.core.calibrators import Calibrator, TemperatureScaling, make_calibrator
+from textmix.core.errors import ArgumentError
+from textmix.core.methods import Method, StepBatch, get_method, method_params
+from textmix.core.metrics import calibration_report
+from textmix.core.mixer import MixupPlan
+from textmix.core.plots import reliability_diagram, save_figure
+from textmix.core.prediction_report import CALIBRATION_FILE, RELIABILITY_FILE
+from textmix.engine.evaluation import softmax
 
-
-def _softmax(logits) -> np.ndarray:
-    return torch.softmax(torch.as_tensor(np.asarray(logits), dtype=torch.float64), dim=-1).numpy()
+# keyword arguments of textmix 0.2 that chose a method, in the order they were checked
+LEGACY_METHOD_FLAGS = (("regmixup_eta", "regmixup"), ("erl_kappa", "erl"), ("label_smoothing", "label_smoothing"))
 
 
 def calibration_metrics(eval_pred) -> dict[str, float]:
@@ -45,25 +46,57 @@ def calibration_metrics(eval_pred) -> dict[str, float]:
     softmax of the logits."""
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     logits = logits[0] if isinstance(logits, tuple) else logits
-    report = calibration_report(_softmax(logits), np.asarray(labels))
+    report = calibration_report(softmax(logits), np.asarray(labels))
     return {k: report[k] for k in ("accuracy", "ece", "oe", "mce", "nll", "brier")}
 
 
+def choose_method(method: str | Method | None, mixup_alpha: float, features_only: bool, values: dict) -> Method:
+    """The method object for MixupTrainer's arguments.
+
+    ``method`` names a registered method (or is one); its ``loss.*`` settings come from ``values``.
+    Without ``method``, the flags of textmix 0.2 choose it: ``regmixup_eta``, ``erl_kappa`` or
+    ``label_smoothing`` > 0 (one of them), else ``features_only``, else mixup when α > 0 and the
+    baseline when α = 0.
+    """
+    if isinstance(method, Method):
+        if values:
+            raise ArgumentError(
+                f"MixupTrainer got a built method and settings {sorted(values)}; set them on the method"
+            )
+        return method
+    if method is None:
+        chosen = [name for flag, name in LEGACY_METHOD_FLAGS if values.get(flag)]
+        if len(chosen) > 1:
+            raise ArgumentError(f"MixupTrainer settings {chosen} are separate methods; pick one with method=")
+        method = chosen[0] if chosen else "mixup_features_only" if features_only else "mixup"
+    elif features_only:
+        raise ArgumentError("features_only=True is method='mixup_features_only'; give one of them")
+    cls = get_method(method)
+    if cls.mixing is not None and mixup_alpha == 0:
+        cls = get_method("baseline")  # α = 0 never mixes
+    foreign = sorted(k for k, v in values.items() if k not in cls.params and v)
+    if foreign:
+        raise ArgumentError(f"method {cls.name} does not use {foreign}; it reads {sorted(cls.params) or 'no settings'}")
+    return cls(**{k: v for k, v in values.items() if k in cls.params})
+
+
 class MixupTrainer(Trainer):
-    """A ``transformers.Trainer`` that trains any sequence classifier with textmix's mixer at the
-    word embeddings.
+    """A ``transformers.Trainer`` that trains any sequence classifier with a textmix training method
+    (mixup at the word embeddings by default): the same method objects as ``textmix train``.
 
     Args:
-        mixup_alpha: λ ~ Beta(α, α); 0 trains without mixing (soft-target cross entropy only).
+        method: a registered method's name (baseline, mixup, mixup_features_only, regmixup,
+            label_smoothing, erl, or yours) or a built :class:`textmix.core.methods.Method`;
+            None: chosen by the settings below as in textmix 0.2 (see :func:`choose_method`).
+        mixup_alpha: λ ~ Beta(α, α) of methods that mix; 0 trains without mixing.
         per_sample: one λ per example instead of one per batch.
-        features_only: mix the embeddings but keep the label of the nearer example.
-        label_smoothing: ε spread over all K classes (as ``F.cross_entropy``); 0: off.
-        erl_kappa: κ of the confidence penalty CE − κ·H (Pereyra et al. 2017); 0: off.
-        regmixup_eta: > 0 trains RegMixup (Pinto et al. 2022): the clean loss plus η × the mixup
-            loss of a mixed copy (two forward passes per step; use a large α, e.g. 10).
-        temperature_scaling: at the end of training fit T on the eval set and write
-            ``calibration.json`` and ``reliability.png`` into ``args.output_dir``.
-        *args, **kwargs: the Trainer's own arguments.
+        features_only: textmix 0.2's name for method ``mixup_features_only``.
+        calibrator: at the end of training fit this calibrator (a registered name or an unfitted
+            :class:`textmix.core.calibrators.Calibrator`) on the eval set and save it (see
+            :class:`CalibrationCallback`); None: none.
+        temperature_scaling: textmix 0.2's ``calibrator="temperature"``.
+        **kwargs: the method's ``loss.*`` settings (e.g. ``label_smoothing=0.1``, ``erl_kappa``,
+            ``regmixup_eta``) and the Trainer's own arguments.
     """
 
     loss_is_scaled_for_ga = False  # our loss is a per-batch mean: the Trainer divides it for accumulation
@@ -71,35 +104,28 @@ class MixupTrainer(Trainer):
     def __init__(
         self,
         *args,
+        method: str | Method | None = None,
         mixup_alpha: float = 0.4,
         per_sample: bool = False,
         features_only: bool = False,
-        label_smoothing: float = 0.0,
-        erl_kappa: float = 0.0,
-        regmixup_eta: float = 0.0,
+        calibrator: str | Calibrator | None = None,
         temperature_scaling: bool = False,
         **kwargs,
     ):
+        values = {key: kwargs.pop(key) for key in list(kwargs) if key in method_params()}
         super().__init__(*args, **kwargs)
-        for name, value, ok in (
-            ("mixup_alpha", mixup_alpha, np.isfinite(mixup_alpha) and mixup_alpha >= 0),
-            ("label_smoothing", label_smoothing, 0 <= label_smoothing <= 1),
-            ("erl_kappa", erl_kappa, np.isfinite(erl_kappa) and erl_kappa >= 0),
-            ("regmixup_eta", regmixup_eta, np.isfinite(regmixup_eta) and regmixup_eta >= 0),
-        ):
-            if not ok:
-                raise ArgumentError(f"MixupTrainer {name}={value!r} is out of range")
-        self.label_smoothing, self.erl_kappa, self.regmixup_eta = label_smoothing, erl_kappa, regmixup_eta
-        self.mixer = None
-        if mixup_alpha > 0:
-            seed = self.args.seed * 100_003 + self.args.process_index  # each rank its own λ and pairing
-            mode = "features_only" if features_only else "full"
-            self.mixer = Mixup(mixup_alpha, per_sample, mode, generator=torch.Generator().manual_seed(seed))
+        if not (np.isfinite(mixup_alpha) and mixup_alpha >= 0):
+            raise ArgumentError(f"MixupTrainer mixup_alpha={mixup_alpha!r} is out of range: must be >= 0")
+        self.method = choose_method(method, mixup_alpha, features_only, values)
+        seed = self.args.seed * 100_003 + self.args.process_index  # each rank its own λ and pairing
+        self.mixer = self.method.make_mixer(mixup_alpha, per_sample, 1, seed)
         self._plan: MixupPlan | None = None
         embeddings = self.accelerator.unwrap_model(self.model).get_input_embeddings()
         embeddings.register_forward_hook(self._mix_embeddings)
-        if temperature_scaling:
-            self.add_callback(TemperatureScalingCallback(self))
+        if temperature_scaling and calibrator is None:
+            calibrator = "temperature"
+        if calibrator is not None:
+            self.add_callback(CalibrationCallback(self, calibrator))
 
     def _mix_embeddings(self, module, args, output):
         """Forward hook of the word-embedding module: (B, T, D) → mixed (B, T, D) while a plan is set."""
@@ -119,18 +145,14 @@ class MixupTrainer(Trainer):
         labels = inputs.pop("labels")  # (B,)
         num_classes = self.accelerator.unwrap_model(model).config.num_labels
         plan = self.mixer.plan(len(labels), labels.device) if self.mixer is not None else None
-        regmixup = self.regmixup_eta > 0 and plan is not None
-        outputs = self._forward(model, inputs, None if regmixup else plan)
-        targets = (
-            one_hot_targets(labels, num_classes) if plan is None or regmixup else plan.mix_targets(labels, num_classes)
-        )
-        loss = self._loss(outputs, targets)
-        if regmixup:  # RegMixup: the clean loss above plus η × the mixed copy's
-            mixed = self._forward(model, inputs, plan)
-            loss = loss + self.regmixup_eta * soft_target_cross_entropy(
-                _logits(mixed).float(), plan.mix_targets(labels, num_classes)
-            )
-        return (loss, outputs) if return_outputs else loss
+        outputs = []
+
+        def forward(plan: MixupPlan | None) -> torch.Tensor:
+            outputs.append(self._forward(model, inputs, plan))
+            return _logits(outputs[-1]).float()  # (B, K)
+
+        loss = self.method.step_loss(StepBatch(forward, labels, num_classes, plan))
+        return (loss, outputs[0]) if return_outputs else loss
 
     def _forward(self, model, inputs: dict, plan: MixupPlan | None):
         self._plan = plan
@@ -139,49 +161,50 @@ class MixupTrainer(Trainer):
         finally:
             self._plan = None
 
-    def _loss(self, outputs, targets: torch.Tensor) -> torch.Tensor:
-        logits = _logits(outputs).float()  # (B, K)
-        if self.label_smoothing:
-            targets = smooth_targets(targets, self.label_smoothing)
-        if self.erl_kappa:
-            return confidence_penalty_loss(logits, targets, self.erl_kappa)
-        return soft_target_cross_entropy(logits, targets)
-
 
 def _logits(outputs) -> torch.Tensor:
     return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
 
 
-class TemperatureScalingCallback(TrainerCallback):
-    """At the end of training: predict the eval set, fit temperature scaling on it (Guo et al.
-    2017), write ``calibration.json`` (T and the metrics before and after) and ``reliability.png``
-    into ``args.output_dir``, and store T in the model config (``textmix_temperature``), so that
+class CalibrationCallback(TrainerCallback):
+    """At the end of training: predict the eval set, fit the calibrator on it, write
+    ``calibration.json`` (the calibrator and the metrics before and after) and ``reliability.png``
+    into ``args.output_dir``, and store the calibrator in the model config
+    (``textmix_calibrator``; for temperature scaling also ``textmix_temperature``), so that
     ``save_model`` keeps it.
 
     Args:
         trainer: the Trainer whose ``eval_dataset`` is used (its ``predict`` gathers every process).
+        calibrator: a registered calibrator's name or an unfitted Calibrator.
     """
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: Trainer, calibrator: str | Calibrator = "temperature"):
         self.trainer = trainer
+        self.calibrator = make_calibrator(calibrator) if isinstance(calibrator, str) else calibrator
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.trainer.eval_dataset is None:
-            raise ArgumentError("temperature scaling needs an eval_dataset on the Trainer")
+            raise ArgumentError("calibration needs an eval_dataset on the Trainer")
         out = self.trainer.predict(self.trainer.eval_dataset, metric_key_prefix="calibration")
         logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
         labels = np.asarray(out.label_ids)
-        temperature = fit_temperature(logits, labels)
+        self.calibrator.fit(logits, labels)
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-        model.config.textmix_temperature = temperature
+        model.config.textmix_calibrator = self.calibrator.to_json()
+        if isinstance(self.calibrator, TemperatureScaling):  # the key of textmix 0.2
+            model.config.textmix_temperature = self.calibrator.temperature
         if state.is_world_process_zero:
-            before, after = _softmax(logits), apply_temperature(logits, temperature)
+            before = softmax(logits)
             report = {
-                "temperature": temperature,
+                "calibrator": self.calibrator.to_json(),
+                **self.calibrator.state_dict(),  # e.g. "temperature", as in metrics.json
                 "eval": calibration_report(before, labels),
-                "eval_temperature_scaled": calibration_report(after, labels),
+                "eval_calibrated": calibration_report(self.calibrator(logits), labels),
             }
             folder = Path(args.output_dir)
             atomic_write_json(folder / CALIBRATION_FILE, report)
             save_figure(reliability_diagram(before, labels, title="eval"), folder / RELIABILITY_FILE)
         return control
+
+
+TemperatureScalingCallback = CalibrationCallback  # the name of textmix 0.2

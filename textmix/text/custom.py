@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from textmix.errors import DataError
+from textmix.core.errors import DataError
 from textmix.text.datasets import SPLITS, finish_splits, make_dataset
 
 logger = logging.getLogger(__name__)

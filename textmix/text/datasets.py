@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from textmix.errors import DataError
-from textmix.splits import kfold_test_indices, stratified_split
+from textmix.core.errors import DataError
+from textmix.core.paths import DATA_DIR_ENV, data_dir
+from textmix.core.splits import kfold_test_indices, stratified_split
 
-DATA_DIR_ENV = "TEXTMIX_DATA_DIR"
 SPLITS = ("train", "validation", "test")
 
 
@@ -236,8 +236,8 @@ def find_local(name: str, path: str | os.PathLike | None) -> Path | None:
                 f"expected the files {', '.join(info.local_files)}"
             )
         return found
-    root = os.environ.get(DATA_DIR_ENV)
-    return holding(Path(root) / name) if root else None
+    root = data_dir()
+    return holding(root / name) if root else None
 
 
 def _load_from_hub(name: str, label_set: str) -> dict[str, Dataset]:

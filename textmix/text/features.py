@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from textmix.errors import DataError
-from textmix.text.tokenize import PAD_ID, KimTokenizer, Vocabulary
+from textmix.core.errors import DataError
+from textmix.text.tokenization import PAD_ID, KimTokenizer, Vocabulary
 
 FEATURIZER_FILE = "featurizer.json"
 

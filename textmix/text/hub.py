@@ -6,17 +6,31 @@ or written.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from textmix.engine.rundir import RunDir
-from textmix.errors import HubError, RunDirError
+from textmix.core.errors import HubError, RunDirError
+from textmix.engine.run_directory import RunDir
 from textmix.text.datasets import DATASETS
+from textmix.text.predict import saved_calibrator
 
 
 def _fmt(value: float) -> str:
     return f"{value:.4f}"
+
+
+def calibrator_text(calibrator) -> str:
+    """One sentence for the card: which post-hoc calibrator ``predict_proba`` applies, and its state."""
+    if calibrator is None:
+        return "No post-hoc calibrator was fitted; `predict_proba` returns the model's softmax."
+    state = ", ".join(
+        f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in calibrator.state_dict().items()
+    )
+    return (
+        f"Post-hoc calibrator: {calibrator.name} ({state}), fitted on the validation split; `predict_proba` applies it."
+    )
 
 
 def model_card(run_dir: Path, repo_id: str):
@@ -58,11 +72,12 @@ def model_card(run_dir: Path, repo_id: str):
         eval_results=results,
         metrics=list(names),
     )
-    rows = ["| metric | test | after temperature scaling |", "|---|---|---|"]
+    calibrator = saved_calibrator(json.loads(run.model_info.read_text()), run.model_info)
+    rows = ["| metric | test | after post-hoc calibration |", "|---|---|---|"]
     for key in ("accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence"):
         rows.append(f"| {key} | {_fmt(test[key])} | {_fmt(scaled[key]) if scaled else '—'} |")
     method_text = f"{method} (α = {alpha})" if alpha is not None else method
-    temperature = metrics.get("temperature_scaled", {}).get("temperature")
+    calibration = calibrator_text(calibrator)
     body = f"""
 # {repo_id}
 
@@ -75,8 +90,7 @@ confidence (Thulasidasan et al., NeurIPS 2019). Model selected at the best valid
 
 {chr(10).join(rows)}
 
-Temperature scaling: T = {f"{temperature:.4f}" if temperature else "not fitted"} (fitted on the validation split);
-`predict_proba` applies it.
+{calibration}
 
 ![reliability diagram](reliability.png)
 

@@ -10,14 +10,14 @@ single class, splits missing classes, non-text columns).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from textmix.errors import DataError
+from textmix.core.errors import DataError
+from textmix.core.paths import DATA_DIR_ENV, data_dir
 from textmix.text.custom import check_classes, check_texts, label_names
-from textmix.text.datasets import DATA_DIR_ENV, SPLITS, finish_splits, make_dataset
+from textmix.text.datasets import SPLITS, finish_splits, make_dataset
 
 
 def _from_folder(folder: Path, config_name: str | None) -> DatasetDict:
@@ -44,9 +44,9 @@ def open_dataset(config) -> tuple[DatasetDict, str]:
         return _from_folder(folder, config.hub_config), str(folder)
     if not config.hub_id:
         raise DataError("data.name=hub needs data.hub_id (e.g. SetFit/sst2) or data.path (a dataset folder)")
-    root = os.environ.get(DATA_DIR_ENV)
-    if root and (Path(root) / config.hub_id).is_dir():
-        return _from_folder(Path(root) / config.hub_id, config.hub_config), str(Path(root) / config.hub_id)
+    root = data_dir()
+    if root and (root / config.hub_id).is_dir():
+        return _from_folder(root / config.hub_id, config.hub_config), str(root / config.hub_id)
     from datasets import load_dataset
 
     try:

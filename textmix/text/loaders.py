@@ -8,8 +8,8 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 
-from textmix.sampling import EpochBatchSampler
-from textmix.transfer import to_device
+from textmix.core.sampling import EpochBatchSampler
+from textmix.core.transfer import to_device
 
 
 def encode_split(split: Dataset, featurizer) -> Dataset:

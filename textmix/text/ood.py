@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from textmix.errors import RecipeError
+from textmix.core.errors import RecipeError
+from textmix.engine.tasks import EvalSet
 from textmix.text.datasets import load_text_dataset
 from textmix.text.features import collate, pad_batch
 from textmix.text.loaders import encode_split, make_loader, model_inputs
@@ -65,25 +66,26 @@ def _embeds_inputs(batch):
     return {"inputs_embeds": batch["inputs_embeds"], "attention_mask": batch["attention_mask"]}
 
 
-def ood_loaders(recipe, featurizer, model, test_loader) -> dict[str, tuple[DataLoader, int, object]]:
-    """name → (loader, size, inputs_fn) for every entry of ``recipe.eval.ood``.
+def ood_sets(
+    names: list[str], featurizer, model, test_lengths: np.ndarray, seed: int, batch_size: int
+) -> dict[str, EvalSet]:
+    """An EvalSet for every name of ``eval.ood``: a dataset's test split, or noise.
 
-    Noise sets have as many sequences as the test split, with lengths drawn from it.
+    Noise sets have as many sequences as the test split, with lengths drawn from its token counts
+    ``test_lengths`` (N,).
     """
-    test_lengths = test_loader.dataset.lengths  # (N,) token counts, dataset order
-    rng = np.random.default_rng(recipe.train.seed)
+    rng = np.random.default_rng(seed)
     lengths = rng.choice(test_lengths, size=len(test_lengths))
-    batch_size = recipe.train.eval_batch_size
     out = {}
-    for name in recipe.eval.ood:
+    for name in names:
         if name == "random_tokens":
-            data = _RandomTokens(lengths, featurizer, recipe.train.seed)
+            data = _RandomTokens(lengths, featurizer, seed)
             loader = DataLoader(
                 data,
                 batch_size=batch_size,
                 collate_fn=lambda items: collate(items, featurizer.pad_id, featurizer.min_length),
             )
-            out[name] = (loader, len(data), model_inputs)
+            out[name] = EvalSet(loader, len(data), model_inputs)
         elif name == "gaussian_noise":
             if not hasattr(model, "embed"):
                 raise RecipeError(
@@ -94,13 +96,13 @@ def ood_loaders(recipe, featurizer, model, test_loader) -> dict[str, tuple[DataL
                 .detach()
                 .cpu()
             )
-            data = _GaussianEmbeddings(lengths, table.mean(0), table.std(0), recipe.train.seed)
+            data = _GaussianEmbeddings(lengths, table.mean(0), table.std(0), seed)
             loader = DataLoader(
                 data, batch_size=batch_size, collate_fn=lambda items: _collate_embeds(items, featurizer.min_length)
             )
-            out[name] = (loader, len(data), _embeds_inputs)
+            out[name] = EvalSet(loader, len(data), _embeds_inputs)
         else:
             split = load_text_dataset(name)["test"]
             encoded = encode_split(split, featurizer)
-            out[name] = (make_loader(encoded, featurizer, batch_size, False, 0), len(encoded), model_inputs)
+            out[name] = EvalSet(make_loader(encoded, featurizer, batch_size, False, 0), len(encoded), model_inputs)
     return out

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textmix.engine.rundir import RunDir
-from textmix.errors import ArgumentError, HubError
-from textmix.selective import pick_threshold
+from textmix.core.calibrators import Calibrator, TemperatureScaling, calibrator_from_json, softmax_probs
+from textmix.core.errors import ArgumentError, HubError
+from textmix.core.selective import pick_threshold
+from textmix.engine.run_directory import RunDir
 from textmix.text.features import collate, load_featurizer
 from textmix.text.models import MODELS
 
@@ -64,20 +65,20 @@ def _check_texts(texts: list) -> None:
 
 @dataclass
 class CalibratedClassifier:
-    """A trained textmix model with its featurizer, label names and fitted temperature.
+    """A trained textmix model with its featurizer, label names and fitted calibrator.
 
     Args:
         model: the network (eval mode).
         featurizer: turns texts into token ids.
         label_names: class names in label-id order.
-        temperature: T of temperature scaling fitted on validation (1.0: none).
+        calibrator: the post-hoc calibrator fitted on validation (None: none).
         batch_size: texts per forward pass.
     """
 
     model: torch.nn.Module
     featurizer: object
     label_names: list[str]
-    temperature: float = 1.0
+    calibrator: Calibrator | None = None
     batch_size: int = 64
     validation_coverage: dict | None = None  # risk–coverage table of the validation split
 
@@ -101,10 +102,17 @@ class CalibratedClassifier:
             return np.zeros((0, len(self.label_names)))
         return torch.cat(outputs).double().numpy()
 
+    @property
+    def temperature(self) -> float:
+        """T of a temperature-scaling calibrator (1.0 for none)."""
+        return self.calibrator.temperature if isinstance(self.calibrator, TemperatureScaling) else 1.0
+
     def predict_proba(self, texts: list[str], calibrated: bool = True) -> np.ndarray:
-        """Class probabilities (N, K): softmax(logits / T), or T = 1 with ``calibrated=False``."""
-        temperature = self.temperature if calibrated else 1.0
-        return torch.softmax(torch.from_numpy(self.logits(texts)) / temperature, dim=1).numpy()
+        """Class probabilities (N, K), float64: after the calibrator, or raw with ``calibrated=False``."""
+        logits = self.logits(texts)
+        if calibrated and self.calibrator is not None:
+            return self.calibrator(logits)
+        return softmax_probs(torch.from_numpy(logits))
 
     def abstain_threshold(self, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:
         """(threshold, validation coverage, validation risk) for a target coverage or risk, from the
@@ -142,6 +150,20 @@ class CalibratedClassifier:
         return results
 
 
+def saved_calibrator(info: dict, where: Path) -> Calibrator | None:
+    """The calibrator of a model folder's ``textmix.json``: ``calibrator`` (name and state), or the
+    bare ``temperature`` of textmix 0.2; None when it holds neither."""
+    try:
+        if "calibrator" in info:
+            return calibrator_from_json(info["calibrator"], f"{where} field 'calibrator'")
+        if "temperature" in info:
+            return calibrator_from_json({"name": "temperature", "state": {"temperature": info["temperature"]}},
+                                        f"{where} field 'temperature'")  # fmt: skip
+    except ArgumentError as error:
+        raise HubError(f"{error}; the model folder is damaged: copy or download it again") from None
+    return None
+
+
 def load_model(source: str | Path, device: str | torch.device = "cpu") -> CalibratedClassifier:
     """Load a textmix model from a run directory, a model folder or a Hub repository id."""
     folder = _model_folder(source)
@@ -168,7 +190,7 @@ def load_model(source: str | Path, device: str | torch.device = "cpu") -> Calibr
         model=model,
         featurizer=load_featurizer(folder),
         label_names=list(info["label_names"]),
-        temperature=float(info.get("temperature", 1.0)),
+        calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO),
         validation_coverage=info.get("validation_coverage"),
     )
 

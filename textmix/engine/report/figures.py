@@ -6,12 +6,12 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from textmix.core.plots import draw_adaptive_reliability, draw_joint_density, draw_reliability
+from textmix.core.selective import risk_coverage
 from textmix.engine.report.collect import Group, group_by, pooled_scores
 from textmix.engine.report.simulate import mixed_label_entropy
 from textmix.engine.report.tables import SCORINGS
-from textmix.engine.rundir import RunDir
-from textmix.plots import draw_adaptive_reliability, draw_joint_density, draw_reliability
-from textmix.selective import risk_coverage
+from textmix.engine.run_directory import RunDir
 
 
 def _figure(width: float, height: float, rows: int = 1, cols: int = 1):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from textmix.calibration import entropy
-from textmix.mixup import Mixup
+from textmix.core.metrics import entropy
+from textmix.core.mixer import Mixup
 
 
 def mixed_label_entropy(label_counts: list[int], alpha: float, batch_size: int, draws: int = 20_000, seed: int = 0):

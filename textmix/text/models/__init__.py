@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-from textmix.errors import RecipeError
+from textmix.core.errors import RecipeError
+from textmix.core.mixer import MixPoint
 from textmix.text.models.kim_cnn import KimCNN
+from textmix.text.models.transformer import MIX_POINTS as TRANSFORMER_MIX_POINTS
 from textmix.text.models.transformer import TransformerClassifier
-
-HIDDEN = "hidden:K"  # in ModelEntry.mix_points: any encoder layer index K
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,23 @@ class ModelEntry:
         cls: class with ``from_pretrained`` to reload a saved model (None: state dict only).
         mix_points: the ``mixup.mix_point`` values the model supports (``hidden:K`` for any
             layer K); None: not checked.
+        after_step: ``after_step(model)`` after every optimizer step (e.g. a weight constraint).
     """
 
     build: Callable[..., nn.Module]
     featurizer: str
     cls: type | None = None
     mix_points: tuple[str, ...] | None = None
+    after_step: Callable[[nn.Module], None] | None = None
 
     def supports(self, mix_point: str) -> bool:
         if self.mix_points is None:
             return True
-        kind, _, layer = mix_point.partition(":")
-        return mix_point in self.mix_points or (kind == "hidden" and layer.isdigit() and HIDDEN in self.mix_points)
+        try:
+            MixPoint.parse(mix_point, self.mix_points)
+        except ValueError:
+            return False
+        return True
 
 
 def build_config(model_section, mix_point: str) -> types.SimpleNamespace:
@@ -89,9 +94,15 @@ def _build_transformer(featurizer, num_classes, embeddings, config) -> Transform
 
 
 MODELS: dict[str, ModelEntry] = {
-    "kim_cnn": ModelEntry(_build_kim_cnn, featurizer="words", cls=KimCNN, mix_points=("embeddings",)),
+    "kim_cnn": ModelEntry(
+        _build_kim_cnn,
+        featurizer="words",
+        cls=KimCNN,
+        mix_points=("embeddings",),
+        after_step=KimCNN.after_optimizer_step,
+    ),
     "transformer": ModelEntry(
-        _build_transformer, featurizer="hf", cls=TransformerClassifier, mix_points=("embeddings", "pooled", HIDDEN)
+        _build_transformer, featurizer="hf", cls=TransformerClassifier, mix_points=TRANSFORMER_MIX_POINTS
     ),
 }
 
@@ -102,11 +113,12 @@ def register_model(
     featurizer: str = "words",
     cls: type | None = None,
     mix_points: tuple[str, ...] | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
 ) -> None:
-    """Add a model to the registry so recipes can name it (``model.name``)."""
+    """Add a model to the registry so recipes can name it (``model.name``); see :class:`ModelEntry`."""
     if featurizer not in ("words", "hf"):
         raise ValueError(f"featurizer must be 'words' or 'hf', got {featurizer!r}")
-    MODELS[name] = ModelEntry(build=build, featurizer=featurizer, cls=cls, mix_points=mix_points)
+    MODELS[name] = ModelEntry(build, featurizer, cls, mix_points, after_step)
 
 
 __all__ = ["MODELS", "ModelEntry", "KimCNN", "TransformerClassifier", "build_config", "register_model"]

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 
-from textmix.mixup import MixupPlan
+from textmix.core.mixer import MixupPlan
 
 VARIANTS = ("rand", "static", "non-static", "multichannel")
 

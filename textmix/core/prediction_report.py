@@ -4,10 +4,10 @@
     print(report.table())
     report.save("calibration/")      # calibration.json, reliability.png, confidence.png
 
-Scores are probabilities (N, K) or logits (N, K). With a validation split, temperature scaling is
-fitted there (on logits; probabilities are turned into log-probabilities, which softmax maps back)
-and the metrics are reported before and after; with out-of-distribution scores, the AUROC of the
-winning score tells them apart from the test inputs. Imports numpy, torch and matplotlib only.
+Scores are probabilities (N, K) or logits (N, K). With a validation split, a calibrator (temperature
+scaling by default) is fitted there (on logits; probabilities are turned into log-probabilities,
+which softmax maps back) and the metrics are reported before and after; with out-of-distribution
+scores, the AUROC of the winning score tells them apart from the test inputs. Imports numpy, torch and matplotlib only.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textmix.calibration import apply_temperature, calibration_report, fit_temperature, ood_auroc
-from textmix.errors import ArgumentError
-from textmix.io import atomic_write_json
-from textmix.plots import confidence_histogram, reliability_diagram, save_figure
+from textmix.core.atomic_files import atomic_write_json
+from textmix.core.calibrators import Calibrator, TemperatureScaling, as_logits, make_calibrator, softmax_probs
+from textmix.core.errors import ArgumentError
+from textmix.core.metrics import calibration_report, check_labels, check_probabilities, ood_auroc
+from textmix.core.plots import confidence_histogram, reliability_diagram, save_figure
 
 KINDS = ("probs", "logits")
 # the files of a calibration output folder (textmix calibrate, MixupTrainer's temperature scaling)
@@ -31,27 +32,34 @@ SHOWN = ("accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence")
 
 @dataclass
 class CalibrationReport:
-    """Metrics of one set of predictions (and after temperature scaling, and OOD AUROC).
+    """Metrics of one set of predictions (and after a fitted calibrator, and OOD AUROC).
 
     Attributes:
         metrics: ``calibration_report`` of the predictions (accuracy, ECE, OE, MCE, NLL, Brier...).
-        temperature: T fitted on the validation split (None without one).
-        scaled: the metrics after temperature scaling (None without a validation split).
+        calibrator: the calibrator fitted on the validation split (None without one).
+        scaled: the metrics after the calibrator (None without a validation split).
         ood: ``n``, ``auroc`` (and ``auroc_temperature_scaled``) of the winning score (None without).
         n_bins: reliability bins.
     """
 
     metrics: dict
     n_bins: int = 15
-    temperature: float | None = None
+    calibrator: Calibrator | None = None
     scaled: dict | None = None
     ood: dict | None = None
     probs: np.ndarray = field(default=None, repr=False)  # (N, K), for the figures
     labels: np.ndarray = field(default=None, repr=False)  # (N,)
 
+    @property
+    def temperature(self) -> float | None:
+        """T of a temperature-scaling calibrator (None for others and without one)."""
+        return self.calibrator.temperature if isinstance(self.calibrator, TemperatureScaling) else None
+
     def to_dict(self) -> dict:
         out = {"n_bins": self.n_bins, "metrics": self.metrics}
-        if self.temperature is not None:
+        if self.calibrator is not None:
+            out.update(calibrator=self.calibrator.to_json(), calibrated=self.scaled)
+        if self.temperature is not None:  # the keys of textmix 0.2's calibration.json
             out.update(temperature=self.temperature, temperature_scaled=self.scaled)
         if self.ood is not None:
             out["ood"] = self.ood
@@ -89,55 +97,42 @@ def _check(scores, kind: str, what: str, labels=None) -> np.ndarray:
     labels in 0..K-1. Messages name the row and the fix."""
     if kind not in KINDS:
         raise ArgumentError(f"kind={kind!r} must be one of {', '.join(KINDS)}")
-    x = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] < 2 or len(x) == 0:
-        raise ArgumentError(f"{what} must have shape (N, K) with N >= 1 and K >= 2 classes, got {x.shape}")
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-    if len(bad):
-        raise ArgumentError(f"{what} has NaN or infinite values (row {bad[0] + 1} of {len(x)}); fix or drop those rows")
+    x = as_logits(scores.detach().cpu() if isinstance(scores, torch.Tensor) else np.asarray(scores), what).double()
+    if len(x) == 0:
+        raise ArgumentError(f"{what} must have shape (N, K) with N >= 1, got {tuple(x.shape)}")
     if kind == "probs":
-        if x.min() < 0 or x.max() > 1:
-            row = np.flatnonzero((x < 0).any(1) | (x > 1).any(1))[0]
-            raise ArgumentError(f"{what} are not probabilities (row {row + 1} has {x[row].tolist()}); use --logits")
-        deviation = np.abs(x.sum(axis=1) - 1)
-        if deviation.max() > 1e-3:
-            row = int(deviation.argmax())
-            raise ArgumentError(
-                f"{what}: rows do not sum to 1 (row {row + 1} sums to {x[row].sum():.4g}); if these are logits "
-                "or scores, pass them as logits (--logits)"
-            )
+        check_probabilities(x, what, fix="use --logits (kind='logits')")
     if labels is not None:
         y = np.asarray(labels)
-        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
-            raise ArgumentError(f"labels for {what} must be {len(x)} integers, got shape {y.shape} ({y.dtype})")
-        out = np.flatnonzero((y < 0) | (y >= x.shape[1]))
-        if len(out):
-            raise ArgumentError(
-                f"label {y[out[0]]} at row {out[0] + 1} of {what} is outside 0..{x.shape[1] - 1} ({x.shape[1]} classes)"
-            )
-    return x
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ArgumentError(f"labels for {what} must be {len(x)} integers, got {y.dtype}")
+        check_labels(torch.from_numpy(y), len(x), x.shape[1], what)
+    return x.numpy()
 
 
 def _probs(x: np.ndarray, kind: str) -> np.ndarray:
-    return x if kind == "probs" else torch.softmax(torch.from_numpy(x), dim=1).numpy()
+    return x if kind == "probs" else softmax_probs(torch.from_numpy(x))
 
 
 def _logits(x: np.ndarray, kind: str) -> np.ndarray:
     return np.log(np.clip(x, 1e-12, 1.0)) if kind == "probs" else x
 
 
-def calibrate(scores, labels, *, kind: str = "probs", val=None, ood=None, n_bins: int = 15) -> CalibrationReport:
-    """Calibration metrics of predictions, optionally temperature-scaled and with OOD AUROC.
+def calibrate(
+    scores, labels, *, kind: str = "probs", val=None, ood=None, n_bins: int = 15, calibrator="temperature"
+) -> CalibrationReport:
+    """Calibration metrics of predictions, optionally calibrated and with OOD AUROC.
 
     Args:
         scores: (N, K) probabilities or logits of the test examples (numpy or torch).
         labels: (N,) integer labels in 0..K-1.
         kind: ``probs`` or ``logits``: what ``scores`` (and ``val`` and ``ood``) hold.
-        val: optional (scores (M, K), labels (M,)) of a validation split: temperature scaling is
-            fitted there and the report gains ``temperature`` and ``scaled``.
+        val: optional (scores (M, K), labels (M,)) of a validation split: ``calibrator`` is fitted
+            there and the report gains ``calibrator`` and ``scaled``.
         ood: optional (P, K) scores of out-of-distribution inputs: the report gains the AUROC of
             the winning score (test = positive class).
         n_bins: equal-width reliability bins for ECE / OE / MCE.
+        calibrator: a registered calibrator's name or an unfitted :class:`Calibrator`.
     """
     x = _check(scores, kind, "scores", labels)
     y = np.asarray(labels)
@@ -149,8 +144,9 @@ def calibrate(scores, labels, *, kind: str = "probs", val=None, ood=None, n_bins
         v = _check(val_scores, kind, "validation scores", val_labels)
         if v.shape[1] != x.shape[1]:
             raise ArgumentError(f"validation scores have {v.shape[1]} classes, the test scores {x.shape[1]}")
-        report.temperature = fit_temperature(_logits(v, kind), np.asarray(val_labels))
-        scaled_probs = apply_temperature(_logits(x, kind), report.temperature)
+        report.calibrator = make_calibrator(calibrator) if isinstance(calibrator, str) else calibrator
+        report.calibrator.fit(_logits(v, kind), np.asarray(val_labels))
+        scaled_probs = report.calibrator(_logits(x, kind))
         report.scaled = calibration_report(scaled_probs, y, n_bins)
     if ood is not None:
         o = _check(ood, kind, "OOD scores")
@@ -158,6 +154,6 @@ def calibrate(scores, labels, *, kind: str = "probs", val=None, ood=None, n_bins
             raise ArgumentError(f"OOD scores have {o.shape[1]} classes, the test scores {x.shape[1]}")
         report.ood = {"n": len(o), "auroc": ood_auroc(probs.max(1), _probs(o, kind).max(1))}
         if scaled_probs is not None:
-            scaled_ood = apply_temperature(_logits(o, kind), report.temperature)
+            scaled_ood = report.calibrator(_logits(o, kind))
             report.ood["auroc_temperature_scaled"] = ood_auroc(scaled_probs.max(1), scaled_ood.max(1))
     return report

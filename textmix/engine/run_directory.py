@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from textmix.errors import RunDirError
+from textmix.core.errors import RunDirError
 
 
 class RunDir:
@@ -63,6 +63,7 @@ class RunDir:
     PROGRESS = "progress.json"
     RNG_TENSORS = "rng_{rank}.safetensors"
     RNG_STATE = "rng_{rank}.json"
+    METHOD_STATE = "method.safetensors"
     MARKER = ".textmix-run"
     LOCK = ".lock"
     # inside model/

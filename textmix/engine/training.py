@@ -1,4 +1,4 @@
-"""One recipe → one run directory (:mod:`textmix.engine.rundir`), on one process or many
+"""One recipe → one run directory (:mod:`textmix.engine.run_directory`), on one process or many
 (accelerate). The recipe's task builds the model and data; this module trains, checkpoints,
 resumes and evaluates, whatever the modality.
 """
@@ -20,16 +20,17 @@ from accelerate.logging import get_logger
 from accelerate.state import AcceleratorState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
-from textmix.calibration import calibration_report
-from textmix.engine import checkpoint, methods
-from textmix.engine.evaluate import evaluate_model, predict_logits, softmax, write_outputs
+from textmix.core.atomic_files import atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
+from textmix.core.errors import ArgumentError, RecipeError, RunDirError, TextmixError
+from textmix.core.methods import build_method
+from textmix.core.metrics import calibration_report
+from textmix.core.selective import coverage_table
+from textmix.engine import checkpoint, optimizers
+from textmix.engine.evaluation import evaluate_model, predict_logits, softmax, write_outputs
 from textmix.engine.loop import Session, StopFlag, record_epoch, train_one_epoch, validate
 from textmix.engine.recipe import Recipe, dump_recipe, recipe_differences, recipe_from_dict, recipe_to_dict
-from textmix.engine.rundir import RunDir
+from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import TaskData, get_task
-from textmix.errors import ArgumentError, RecipeError, RunDirError, TextmixError
-from textmix.io import atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
-from textmix.selective import coverage_table
 
 logger = get_logger(__name__)
 
@@ -129,15 +130,18 @@ def load_weights(model: nn.Module, run: RunDir) -> None:
 
 
 def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData) -> Session:
-    """Prepare model, optimizer, loaders, scheduler and mixer with the accelerator."""
+    """Prepare model, optimizer, loaders, scheduler, method and mixer with the accelerator."""
     train_sampler = data.loaders["train"].batch_sampler
+    if data.loaders["train"].generator is None:
+        # a loader without a generator of its own draws each epoch's iterator seed from the global
+        # RNG, so a resumed epoch (a new iterator after the checkpoint) would draw once more than
+        # an uninterrupted one and every later dropout mask would differ
+        data.loaders["train"].generator = torch.Generator().manual_seed(recipe.train.seed)
     device = accelerator.device
     data.model.to(device)  # before the optimizer, so that it sees where its parameters live
-    if data.fixed_shape_convnet and device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # same shapes every step: time the algorithms once
-        if accelerator.mixed_precision != "no":
-            data.model.to(memory_format=torch.channels_last)  # what tensor-core convolutions read
-    optimizer = methods.make_optimizer(recipe, data.model, device)
+    if data.on_device is not None:
+        data.on_device(data.model, device, accelerator.mixed_precision != "no")
+    optimizer = optimizers.make_optimizer(recipe.optim, data.model, device)
     model, optimizer, *loaders = accelerator.prepare(
         data.model, optimizer, data.loaders["train"], data.loaders["validation"], data.loaders["test"]
     )
@@ -147,13 +151,15 @@ def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData
     steps = len(data.loaders["train"])
     # on the plain optimizer, whose step the loop calls (see train_one_epoch)
     scheduler = accelerator.prepare(
-        methods.make_scheduler(recipe, optimizer.optimizer, steps, accelerator.num_processes)
+        optimizers.make_scheduler(
+            recipe.optim, optimizer.optimizer, recipe.train.epochs, steps, accelerator.num_processes
+        )
     )
-    unwrapped = accelerator.unwrap_model(model)
+    method = build_method(recipe.method, recipe.loss)
     # each rank draws its own λ and pairing (and mixing site, for manifold mixup)
     seed = recipe.train.seed * 100_003 + accelerator.process_index
-    mixer = methods.make_mixer(recipe, seed=seed, sites=getattr(unwrapped, "mix_sites", 1))
-    return Session(recipe, run, accelerator, data, model, optimizer, scheduler, mixer, train_sampler)
+    mixer = method.make_mixer(recipe.mixup.alpha, recipe.mixup.per_sample, data.mix_sites, seed)
+    return Session(recipe, run, accelerator, data, model, optimizer, scheduler, method, mixer, train_sampler)
 
 
 def _resume(s: Session) -> None:
@@ -242,8 +248,8 @@ def _train(recipe: Recipe, run: RunDir, task, accelerator: Accelerator, resume: 
     )
     with StopFlag(raise_now=interrupted):
         metrics = final_evaluation(s)
-        if accelerator.is_main_process:
-            task.after_training(recipe, run)
+        if accelerator.is_main_process and data.after_training is not None:
+            data.after_training(run.path)
     accelerator.wait_for_everyone()
     accelerator.end_training()  # last: it may tear down the process group
     return metrics
@@ -260,7 +266,9 @@ def final_evaluation(s: Session) -> dict:
     last = {"epoch": s.progress.epoch, "val": report("validation"), "test": report("test")}
     accelerator.wait_for_everyone()
     load_weights(s.unwrapped, run)
-    best, val_logits, test_logits, scores = evaluate_model(recipe, accelerator, s.model, data)
+    best, val_logits, test_logits, scores, calibrator = evaluate_model(
+        s.model, data, accelerator, recipe.eval, recipe.train.seed
+    )
     metrics = {
         "method": recipe.method,
         "best_epoch": s.progress.best_epoch,
@@ -272,14 +280,14 @@ def final_evaluation(s: Session) -> dict:
     }
     if accelerator.is_main_process:
         info = json.loads(run.model_info.read_text())
-        temperature = metrics.get("temperature_scaled", {}).get("temperature", 1.0)
-        if "temperature_scaled" in metrics:
-            info["temperature"] = temperature
-        val_probs = softmax(val_logits / temperature)  # what predict reports: calibrated probabilities
+        if calibrator is not None:
+            info["calibrator"] = calibrator.to_json()
+        # what predict reports: calibrated probabilities
+        val_probs = softmax(val_logits) if calibrator is None else calibrator(val_logits)
         correct = val_probs.argmax(1) == data.labels["validation"]
         info["validation_coverage"] = coverage_table(val_probs.max(1), correct)  # for --target-risk/coverage
         atomic_write_json(run.model_info, info)
-        write_outputs(recipe, run, val_logits, test_logits, data.labels)
+        write_outputs(run, val_logits, test_logits, data.labels, recipe.eval.n_bins, recipe.title)
         atomic_save_npz(run.scores, **scores)
         atomic_write_json(run.metrics, metrics)  # last: its presence marks a finished run
     accelerator.wait_for_everyone()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from textmix.engine.evaluate import evaluate_model, write_outputs
+from textmix.core.atomic_files import atomic_write_json
+from textmix.core.errors import RecipeError, RunDirError
+from textmix.engine.evaluation import evaluate_model, write_outputs
 from textmix.engine.recipe import load_recipe
-from textmix.engine.run import make_accelerator
-from textmix.engine.rundir import RunDir
+from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
-from textmix.errors import RecipeError, RunDirError
-from textmix.io import atomic_write_json
+from textmix.engine.training import make_accelerator
 
 
 def evaluate_run(run_dir: str | Path, overrides: list[str] = ()) -> dict:
@@ -36,8 +36,12 @@ def _evaluate(run: RunDir, recipe, accelerator) -> dict:
     data = get_task(recipe.task).load_for_evaluation(recipe, run.model)
     data.model, *loaders = accelerator.prepare(data.model, data.loaders["validation"], data.loaders["test"])
     data.loaders = dict(zip(("validation", "test"), loaders))
-    report, val_logits, test_logits, _ = evaluate_model(recipe, accelerator, data.model, data)
+    report, val_logits, test_logits, _, _ = evaluate_model(
+        data.model, data, accelerator, recipe.eval, recipe.train.seed
+    )
     if accelerator.is_main_process:
-        write_outputs(recipe, run, val_logits, test_logits, data.labels, prefix=RunDir.EVAL_PREFIX)
+        write_outputs(
+            run, val_logits, test_logits, data.labels, recipe.eval.n_bins, recipe.title, prefix=RunDir.EVAL_PREFIX
+        )
         atomic_write_json(run.evaluation, report)
     return report

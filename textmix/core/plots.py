@@ -1,7 +1,7 @@
 """Calibration figures drawn on matplotlib ``Figure`` objects (no pyplot global state).
 
 Each function returns a ``Figure``; :func:`save_figure` writes it to PNG atomically.
-Imports numpy, matplotlib and :mod:`textmix.calibration` only.
+Imports numpy, matplotlib and :mod:`textmix.core.metrics` only.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from textmix.calibration import adaptive_calibration_error, check_probs_labels, reliability_bins
-from textmix.io import temporary_path
+from textmix.core.atomic_files import temporary_path
+from textmix.core.metrics import adaptive_calibration_error, check_probs_labels, equal_mass_bins, reliability_bins
 
 
 def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "") -> None:
@@ -62,8 +62,7 @@ def draw_adaptive_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: 
     confidence per bin, with the adaptive ECE."""
     p, y = check_probs_labels(probs, labels)
     conf, pred = p.max(dim=1)
-    order = conf.argsort(stable=True)
-    bins = [b for b in np.array_split(order.numpy(), min(n_bins, len(order))) if len(b)]
+    bins = equal_mass_bins(conf, n_bins)
     mean_conf = np.array([conf[b].double().mean() for b in bins])
     accuracy = np.array([(pred[b] == y[b]).double().mean() for b in bins])
     ax.plot([0, 1], [0, 1], "--", color="gray")

@@ -24,9 +24,37 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from textmix.transfer import to_device
+from textmix.core.transfer import to_device
 
 MIX_MODES = ("full", "features_only")
+HIDDEN = "hidden:K"  # in a model's mix points: the output of any layer K
+
+
+@dataclass(frozen=True)
+class MixPoint:
+    """Where a model mixes: a named point (``embeddings``, ``pooled``, ``input``, ``manifold``...) or
+    ``hidden:K``, the output of layer K.
+
+    Args:
+        kind: the point's name (``hidden`` for ``hidden:K``).
+        layer: K of ``hidden:K`` (None otherwise).
+    """
+
+    kind: str
+    layer: int | None = None
+
+    @classmethod
+    def parse(cls, text: str, points: tuple[str, ...], layers: int | None = None) -> MixPoint:
+        """``text`` as one of a model's ``points`` (names, and ``hidden:K`` for any layer K); with
+        ``layers``, K must be in [1, layers]. ValueError naming the valid points otherwise."""
+        kind, sep, layer = str(text).partition(":")
+        if not sep and kind in points and kind != HIDDEN:
+            return cls(kind)
+        if kind == "hidden" and HIDDEN in points and layer.isdigit():
+            if layers is None or 1 <= int(layer) <= layers:
+                return cls(kind, int(layer))
+            raise ValueError(f"mixup.mix_point={text!r}: K must be an integer in [1, {layers}] for this model")
+        raise ValueError(f"mixup.mix_point={text!r} is not a mix point of this model; use {', '.join(points)}")
 
 
 def one_hot_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:

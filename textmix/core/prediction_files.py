@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textmix.errors import DataError
+from textmix.core.errors import DataError
 
 FORMATS = (".csv", ".jsonl", ".json", ".parquet", ".npz")
 

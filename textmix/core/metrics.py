@@ -1,4 +1,4 @@
-"""The calibration evaluator: reliability bins, ECE, MCE, OE, NLL, Brier, temperature scaling, AUROC.
+"""Calibration metrics: reliability bins, ECE, MCE, OE, adaptive and classwise ECE, NLL, Brier, AUROC.
 
 All metrics are *top-label*: the confidence of a prediction is its winning probability
 max_k p_k, for binary tasks too (K = 2), as in Guo et al. (2017) and Thulasidasan et al. (2019).
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from textmix.selective import selective_report
+from textmix.core.errors import ArgumentError
+from textmix.core.selective import selective_report
 
 PROB_SUM_TOLERANCE = 1e-3
 
@@ -31,11 +31,50 @@ def _as_tensor(x, name: str, dtype: torch.dtype) -> torch.Tensor:
     return x.detach().to(device="cpu", dtype=dtype)
 
 
-def check_probs_labels(probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
+def check_probabilities(p: torch.Tensor, what: str = "probs", fix: str = "apply softmax first") -> None:
+    """Refuse a (N, K) tensor that is not a matrix of probability rows, naming the first bad row.
+
+    Args:
+        what: how the message names the matrix.
+        fix: what the message advises when the rows look like logits.
+    """
+    low, high = torch.aminmax(p)
+    if not (torch.isfinite(low) and torch.isfinite(high)):
+        row = int((~torch.isfinite(p)).any(dim=1).nonzero()[0])
+        raise ArgumentError(f"{what} has NaN or infinite values (row {row + 1} of {len(p)}); fix or drop those rows")
+    if low < 0 or high > 1:
+        row = int(((p < 0) | (p > 1)).any(dim=1).nonzero()[0])
+        raise ArgumentError(f"{what} are not probabilities (row {row + 1} has {p[row, :6].tolist()}); did you pass "
+                            f"logits? {fix}")  # fmt: skip
+    deviation = (p.sum(dim=1, dtype=torch.float64) - 1).abs()
+    if deviation.max() > PROB_SUM_TOLERANCE:
+        row = int(deviation.argmax())
+        raise ArgumentError(
+            f"{what}: rows must sum to 1 (row {row + 1} sums to {float(p[row].sum()):.4g}); if these are logits "
+            f"or unnormalized scores, {fix}"
+        )
+
+
+def check_labels(y: torch.Tensor, n: int, k: int, what: str = "probs") -> None:
+    """Refuse labels that are not (n,) integers in 0..k-1, naming the first bad one."""
+    if y.dim() != 1:
+        raise ArgumentError(f"labels must have shape (N,), got {tuple(y.shape)}")
+    if len(y) != n:
+        raise ArgumentError(f"{what} has {n} rows but labels has {len(y)} entries")
+    bad = ((y < 0) | (y >= k)).nonzero()
+    if len(bad):
+        row = int(bad[0])
+        raise ArgumentError(
+            f"label {int(y[row])} at row {row + 1} of {what} is outside 0..{k - 1}: labels must be in [0, {k - 1}] "
+            f"for K={k} classes"
+        )
+
+
+def check_probs_labels(probs, labels, what: str = "probs", fix: str = "apply softmax first"):
     """Validate (probs (N, K), labels (N,)); return CPU tensors (float32/float64 probs, int64 labels).
 
-    Probabilities keep their floating dtype (half precision becomes float32), so a large float32
-    input is not copied; every metric accumulates in float64.
+    Probabilities keep their floating dtype (other floating types become float32), so a large
+    float32 input is not copied; every metric accumulates in float64.
     """
     if isinstance(probs, np.ndarray):
         probs = torch.from_numpy(probs)
@@ -46,28 +85,11 @@ def check_probs_labels(probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
         p = p.float()
     y = _as_tensor(labels, "labels", torch.int64)
     if p.dim() != 2:
-        raise ValueError(f"probs must have shape (N, K), got {tuple(p.shape)}")
-    if y.dim() != 1:
-        raise ValueError(f"labels must have shape (N,), got {tuple(y.shape)}")
+        raise ArgumentError(f"{what} must have shape (N, K), got {tuple(p.shape)}")
     if p.shape[0] == 0:
-        raise ValueError("probs is empty (N = 0): nothing to evaluate")
-    if p.shape[0] != y.shape[0]:
-        raise ValueError(f"probs has {p.shape[0]} rows but labels has {y.shape[0]} entries")
-    low, high = torch.aminmax(p)
-    if not (torch.isfinite(low) and torch.isfinite(high)):
-        raise ValueError("probs contains NaN or infinite values")
-    if low < 0 or high > 1:
-        raise ValueError("probs must lie in [0, 1]; did you pass logits? apply softmax first")
-    worst = (p.sum(dim=1) - 1).abs().max().item()  # input precision is ample for a 1e-3 tolerance
-    if worst > PROB_SUM_TOLERANCE:
-        raise ValueError(
-            f"rows of probs must sum to 1 (largest deviation {worst:.3g}); "
-            "did you pass logits or unnormalized scores? apply softmax first"
-        )
-    low_label, high_label = torch.aminmax(y)
-    if low_label < 0 or high_label >= p.shape[1]:
-        bad = low_label.item() if low_label < 0 else high_label.item()
-        raise ValueError(f"labels must be in [0, {p.shape[1] - 1}] for K={p.shape[1]} classes; found {bad}")
+        raise ArgumentError(f"{what} is empty (N = 0): nothing to evaluate")
+    check_labels(y, p.shape[0], p.shape[1], what)
+    check_probabilities(p, what, fix)
     return p, y
 
 
@@ -156,9 +178,15 @@ def adaptive_calibration_error(probs, labels, n_bins: int = 15) -> float:
     return _adaptive_ece(*_confidence_correct(p, y), n_bins)
 
 
-def _adaptive_ece(conf: torch.Tensor, correct: torch.Tensor, n_bins: int) -> float:
+def equal_mass_bins(conf: torch.Tensor, n_bins: int) -> tuple[torch.Tensor, ...]:
+    """Indices of ``conf`` sorted ascending (stable) and cut into ``min(n_bins, N)`` bins whose sizes
+    differ by at most one (the earlier bins hold the extra examples)."""
     order = torch.argsort(conf, stable=True)
-    bins = torch.tensor_split(order, min(n_bins, len(order)))  # equal counts (± 1)
+    return torch.tensor_split(order, min(n_bins, len(order)))
+
+
+def _adaptive_ece(conf: torch.Tensor, correct: torch.Tensor, n_bins: int) -> float:
+    bins = equal_mass_bins(conf, n_bins)
     gaps = torch.stack([(correct[b].sum() - conf[b].sum()).abs() for b in bins])  # |B|·|acc − conf|
     return float(gaps.sum() / len(conf))
 
@@ -215,7 +243,7 @@ def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
 
     Keys: accuracy, ece, oe, mce, nll, brier, mean_confidence, mean_entropy, n, then
     adaptive_ece, classwise_ece and the selective-prediction metrics of the winning score
-    (:func:`textmix.selective.selective_report`: aurc, eaurc, accuracy_at_80, accuracy_at_90).
+    (:func:`textmix.core.selective.selective_report`: aurc, eaurc, accuracy_at_80, accuracy_at_90).
     """
     p, y = check_probs_labels(probs, labels)
     conf, correct = _confidence_correct(p, y)
@@ -234,50 +262,6 @@ def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
         "classwise_ece": _classwise_ece(p.double(), y, n_bins),
         **selective_report(conf.numpy(), correct.numpy().astype(bool)),
     }
-
-
-def fit_temperature(logits, labels, max_iter: int = 100) -> float:
-    """Temperature scaling (Guo et al. 2017): the T > 0 minimizing NLL of softmax(logits / T).
-
-    Optimizes log T with L-BFGS from T = 1, so T stays positive. Accuracy is unchanged by any
-    T > 0; if the optimizer ends worse than T = 1 (it should not), 1.0 is returned, so the
-    validation NLL never increases.
-
-    Args:
-        logits: (N, K) validation logits (log-probabilities work too: softmax is shift-invariant).
-        labels: (N,) validation labels.
-        max_iter: L-BFGS iterations.
-    """
-    z = _as_tensor(logits, "logits", torch.float64)
-    y = _as_tensor(labels, "labels", torch.int64)
-    if z.dim() != 2 or y.dim() != 1 or len(z) != len(y) or len(z) == 0:
-        raise ValueError(f"need logits (N, K) and labels (N,) with N > 0, got {tuple(z.shape)} and {tuple(y.shape)}")
-    if not torch.isfinite(z).all():
-        raise ValueError("logits contain NaN or infinite values")
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimizer.zero_grad()
-        loss = F.cross_entropy(z / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    initial = float(F.cross_entropy(z, y))
-    optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
-    final = float(F.cross_entropy(z / temperature, y))
-    if not np.isfinite(temperature) or final > initial:
-        return 1.0
-    return temperature
-
-
-def apply_temperature(logits, temperature: float) -> np.ndarray:
-    """softmax(logits / T) as a float64 numpy array (N, K)."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    z = _as_tensor(logits, "logits", torch.float64)
-    return torch.softmax(z / temperature, dim=1).numpy()
 
 
 def ood_auroc(in_distribution_scores, out_of_distribution_scores) -> float:

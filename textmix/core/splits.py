@@ -46,3 +46,13 @@ def kfold_test_indices(labels, n_folds: int, fold: int, seed: int) -> np.ndarray
         if k == fold:
             return np.sort(test).astype(np.int64)
     raise ValueError(f"fold must be in [0, {n_folds - 1}], got {fold}")
+
+
+def stratified_subset(labels, size: int, seed: int) -> np.ndarray:
+    """Indices of a seeded stratified subset of about ``size`` of the N examples (0 < size < N;
+    round(size / N · n_c) of each class c): what ``data.max_train_examples`` trains on, in every task."""
+    labels = np.asarray(labels)
+    if not 0 < size < len(labels):
+        raise ValueError(f"a subset needs 0 < size < {len(labels)}, got {size}")
+    _, keep = stratified_split(labels, size / len(labels), seed)
+    return keep

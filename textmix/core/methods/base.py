@@ -1,0 +1,187 @@
+"""What a training method is: a mixing policy and a loss, registered under its recipe name.
+
+A method is built once per run (``build_method``) and asked for the loss of every training batch
+through :meth:`Method.step_loss`. The batch arrives as a :class:`StepBatch`, whose ``forward`` runs
+the model under a mixup plan (``None``: clean), so a method that needs a second pass (RegMixup) or
+a clean pass makes it itself; ``index`` (each example's row in the training split) is there for
+methods that keep per-example statistics across epochs. The engine loop and ``MixupTrainer`` call
+the same objects, so each method has one implementation.
+
+A method's own recipe keys live in the ``loss`` section and are declared as :class:`Param` s in
+``params``; the section is assembled from every registered method (``loss_section``), so a new
+method's keys are valid recipe keys with a docstring and a range check, nothing else to edit.
+
+    class Focal(Method):
+        name = "focal"
+        params = {"focal_gamma": Param(3.0, "γ of the focal term.", lambda g: g >= 0, ">= 0")}
+
+        def loss(self, logits, targets):
+            ...
+
+    register_method(Focal)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from textmix.core.errors import RecipeError
+from textmix.core.losses import soft_target_cross_entropy
+from textmix.core.mixer import Mixup, MixupPlan, one_hot_targets
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ``loss.<name>`` recipe key of a method.
+
+    Args:
+        default: its value when a recipe gives none (its type is the key's type).
+        doc: one line for the recipe-key table.
+        valid: True when a value is acceptable.
+        expected: what a valid value is, for the error message (``>= 0``, ``in [0, 1]``).
+    """
+
+    default: Any
+    doc: str
+    valid: Callable[[Any], bool] = lambda value: True
+    expected: str = ""
+
+
+@dataclass
+class StepBatch:
+    """One training batch, as a method sees it.
+
+    Args:
+        forward: ``forward(plan)`` → logits (B, K) of the batch mixed by ``plan`` (None: clean).
+        labels: (B,) class ids.
+        num_classes: K.
+        plan: this batch's mixup plan (None for methods that do not mix).
+        index: (B,) rows of the examples in the training split (None where unknown).
+    """
+
+    forward: Callable[[MixupPlan | None], torch.Tensor]
+    labels: torch.Tensor
+    num_classes: int
+    plan: MixupPlan | None = None
+    index: torch.Tensor | None = None
+
+    def targets(self, plan: MixupPlan | None) -> torch.Tensor:
+        """(B, K) probability targets of the batch under ``plan`` (one-hot when None)."""
+        if plan is None:
+            return one_hot_targets(self.labels, self.num_classes)
+        return plan.mix_targets(self.labels, self.num_classes)
+
+
+class Method:
+    """A training method: ``mixing`` says what the mixer draws, ``loss`` what is minimized.
+
+    Attributes:
+        name: the recipe's ``method:`` value.
+        mixing: None (no mixer), ``"full"`` (inputs and targets mixed) or ``"features_only"``
+            (inputs mixed, the nearer example's label kept).
+        params: the ``loss.*`` keys the method reads; the constructor receives their values.
+        summary: one line for the documentation (the paper, what it does).
+    """
+
+    name: ClassVar[str]
+    mixing: ClassVar[str | None] = None
+    params: ClassVar[dict[str, Param]] = {}
+    summary: ClassVar[str] = ""
+
+    def __init__(self, **values):
+        unknown = sorted(set(values) - set(self.params))
+        if unknown:
+            raise RecipeError(f"method {self.name} takes {sorted(self.params) or 'no settings'}, got {unknown}")
+        for key, param in self.params.items():
+            value = values.get(key, param.default)
+            if not param.valid(value):
+                raise RecipeError(f"loss.{key}={value!r} is invalid: must be {param.expected}")
+            setattr(self, key, value)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The loss of (B, K) logits against (B, K) probability targets."""
+        return soft_target_cross_entropy(logits, targets)
+
+    def step_loss(self, batch: StepBatch) -> torch.Tensor:
+        """The loss of one training batch: one pass under the batch's plan."""
+        return self.loss(batch.forward(batch.plan), batch.targets(batch.plan))
+
+    def make_mixer(self, alpha: float, per_sample: bool, sites: int, seed: int) -> Mixup | None:
+        """The mixer of this method (None when it does not mix), seeded for one process."""
+        if self.mixing is None:
+            return None
+        return Mixup(alpha, per_sample, self.mixing, sites, generator=torch.Generator().manual_seed(seed))
+
+    # per-run state (e.g. per-example statistics across epochs) for checkpoints; none by default
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            raise ValueError(f"method {self.name} keeps no state, got {sorted(state)}")
+
+
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Make ``method: <cls.name>`` recipes (and ``MixupTrainer(method=...)``) use ``cls``.
+
+    Its ``params`` become ``loss.*`` recipe keys; a key another method declares must mean the same
+    (same default), so two methods can share one. Usable as a class decorator.
+    """
+    if not getattr(cls, "name", None):
+        raise ValueError(f"{cls.__name__} needs a class attribute name")
+    if cls.mixing not in (None, "full", "features_only"):
+        raise ValueError(f"{cls.__name__}.mixing must be None, 'full' or 'features_only', got {cls.mixing!r}")
+    for key, param in cls.params.items():
+        for other in _METHODS.values():
+            if other is not cls and key in other.params and other.params[key].default != param.default:
+                raise ValueError(f"loss.{key} of {cls.name} clashes with the one of method {other.name}")
+    _METHODS[cls.name] = cls
+    loss_section.cache_clear()
+    return cls
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(_METHODS)
+
+
+def get_method(name: str) -> type[Method]:
+    if name not in _METHODS:
+        raise RecipeError(f"method={name!r} is invalid: must be one of {', '.join(_METHODS)}")
+    return _METHODS[name]
+
+
+def method_params() -> dict[str, Param]:
+    """Every ``loss.*`` key of the registered methods, in registration order."""
+    return {key: param for cls in _METHODS.values() for key, param in cls.params.items()}
+
+
+def build_method(name: str, loss_settings: Any) -> Method:
+    """The method ``name`` with its keys read from a ``loss`` section (an object with attributes)."""
+    cls = get_method(name)
+    return cls(**{key: getattr(loss_settings, key) for key in cls.params})
+
+
+@functools.lru_cache(maxsize=1)
+def loss_section() -> type:
+    """The recipe's ``loss`` section: a dataclass of every registered method's params."""
+    params = method_params()
+    fields = [(key, type(p.default), dataclasses.field(default=p.default)) for key, p in params.items()]
+    doc = "Args:\n" + "".join(f"{key}: {p.doc}\n" for key, p in params.items())
+    cls = dataclasses.make_dataclass("LossConfig", fields)
+    cls.__doc__ = doc
+    cls.__module__ = __name__
+    return cls
+
+
+def describe_methods() -> str:
+    """``name (summary), ...`` of every registered method, for help texts and the recipe-key table."""
+    return ", ".join(f"{cls.name} ({cls.summary})" if cls.summary else cls.name for cls in _METHODS.values())

@@ -1,0 +1,18 @@
+"""``mixup`` (Zhang et al. 2018, at the task's mix point) and ``mixup_features_only`` (inputs mixed,
+the nearer example's label kept: the ablation of Thulasidasan et al. 2019, Section 5)."""
+
+from textmix.core.methods.base import Method, register_method
+
+
+@register_method
+class Mixup(Method):
+    name = "mixup"
+    mixing = "full"
+    summary = "λ ~ Beta(α, α) mixes inputs and labels"
+
+
+@register_method
+class MixupFeaturesOnly(Method):
+    name = "mixup_features_only"
+    mixing = "features_only"
+    summary = "mixed inputs, label of the nearer example"

@@ -1,0 +1,226 @@
+"""Evaluation of a model on a split: gathered logits, calibration metrics, post-hoc calibration,
+MC dropout, OOD, shift and perturbation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from textmix.core.atomic_files import atomic_save_npz
+from textmix.core.bootstrap import bootstrap_intervals
+from textmix.core.calibrators import Calibrator, TemperatureScaling, as_logits, softmax_probs
+from textmix.core.metrics import calibration_report, entropy, ood_auroc
+from textmix.core.plots import reliability_diagram, save_figure
+from textmix.engine.recipe import EvalConfig
+from textmix.engine.run_directory import RunDir
+from textmix.engine.tasks import EvalSet, TaskData
+
+# the metrics.json block of the calibrator fitted when eval.temperature_scaling is on
+CALIBRATED_KEY = "temperature_scaled"
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    loader,
+    accelerator: Accelerator,
+    n: int,
+    inputs_fn: Callable[[dict], dict],
+    mc_dropout: bool = False,
+) -> np.ndarray:
+    """Logits (N, K) of every example of a prepared loader, in dataset order, on every rank.
+
+    Per-example results are collected with ``gather_for_metrics`` (which drops the samples
+    accelerate duplicates to even out the last batch) and placed by their ``index``; the result
+    is checked to hold each of the ``n`` examples exactly once.
+
+    Args:
+        mc_dropout: keep dropout layers stochastic (MC dropout); all other layers in eval mode.
+    """
+    model.eval()
+    if mc_dropout:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.train()
+    indices, outputs = [], []
+    for batch in loader:
+        logits = model(**inputs_fn(batch)).float()
+        index, logits = accelerator.gather_for_metrics((batch["index"], logits))
+        indices.append(index.cpu())
+        outputs.append(logits.cpu())
+    model.eval()
+    index = torch.cat(indices).numpy()
+    logits = torch.cat(outputs).numpy()
+    if len(index) != n or len(np.unique(index)) != n:
+        raise RuntimeError(
+            f"evaluation gathered {len(index)} predictions ({len(np.unique(index))} distinct) "
+            f"for a split of {n} examples"
+        )
+    out = np.empty_like(logits)
+    out[index] = logits
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Uncalibrated probabilities (N, K), float64."""
+    return softmax_probs(as_logits(logits))
+
+
+def mc_dropout_probs(model, loader, accelerator, n: int, samples: int, inputs_fn) -> np.ndarray:
+    """Mean softmax over ``samples`` stochastic passes (Gal & Ghahramani 2016)."""
+    total = None
+    for _ in range(samples):
+        probs = softmax(predict_logits(model, loader, accelerator, n, inputs_fn, mc_dropout=True))
+        total = probs if total is None else total + probs
+    return total / samples
+
+
+def calibrated_report(calibrator: Calibrator, logits: dict, labels: dict, n_bins: int) -> dict:
+    """The fitted calibrator's state and the metrics of each split after it. Logits are scaled in
+    float64, as the calibrator was fitted."""
+    out = dict(calibrator.state_dict())
+    for split, name in (("val", "validation"), ("test", "test")):
+        out[split] = calibration_report(calibrator(logits[name].astype(np.float64)), labels[name], n_bins)
+    return out
+
+
+def winning_scores(probs: np.ndarray) -> np.ndarray:
+    return probs.max(axis=1)
+
+
+def ood_report(in_probs: dict[str, np.ndarray], out_probs: dict[str, np.ndarray]) -> dict:
+    """AUROC per scoring method (baseline, temperature_scaled, mc_dropout) of in- vs out-of-distribution.
+
+    Args:
+        in_probs: method → in-distribution test probabilities (N, K).
+        out_probs: method → out-of-distribution probabilities (M, K), same methods.
+    """
+    return {
+        method: {
+            "auroc": ood_auroc(winning_scores(in_probs[method]), winning_scores(out_probs[method])),
+            "mean_winning_score_in": float(winning_scores(in_probs[method]).mean()),
+            "mean_winning_score_out": float(winning_scores(out_probs[method]).mean()),
+        }
+        for method in in_probs
+    }
+
+
+def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, seed: int):
+    """Every metric of a trained model: val / test, post-hoc calibration, MC dropout, OOD AUROC,
+    domain shift, perturbation away from the data.
+
+    ``data.loaders`` must be prepared by ``accelerator``; ``seed`` seeds MC dropout and the
+    bootstrap.
+
+    Returns:
+        (report dict, validation logits (N_val, K), test logits (N_test, K), winning scores:
+        {"<set>/<scoring>": (N,)} for the test split ("test/...") and every OOD set, the fitted
+        calibrator or None).
+    """
+    bins, fn = settings.n_bins, data.inputs_fn
+    test_loader, n, labels = data.loaders["test"], data.n, data.labels
+    logits = {name: predict_logits(model, data.loaders[name], accelerator, n[name], fn) for name in n}
+    test_probs = softmax(logits["test"])
+    report = {
+        "val": calibration_report(softmax(logits["validation"]), labels["validation"], bins),
+        "test": calibration_report(test_probs, labels["test"], bins),
+    }
+    scored = {"baseline": test_probs}
+    calibrator = None
+    if settings.temperature_scaling:
+        calibrator = TemperatureScaling().fit(logits["validation"], labels["validation"])
+        report[CALIBRATED_KEY] = calibrated_report(calibrator, logits, labels, bins)
+        scored[CALIBRATED_KEY] = calibrator(logits["test"])
+    samples = settings.mc_dropout_samples
+    if samples:
+        set_seed(seed)
+        probs = mc_dropout_probs(model, test_loader, accelerator, n["test"], samples, fn)
+        report["mc_dropout"] = {"samples": samples, "test": calibration_report(probs, labels["test"], bins)}
+        scored["mc_dropout"] = probs
+    scores = {f"test/{method}": winning_scores(probs) for method, probs in scored.items()}
+    if settings.ood:
+        report["ood"] = {}
+        unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
+        for name, ood in data.ood_sets(unwrapped).items():
+            loader = accelerator.prepare(ood.loader)
+            ood_logits = predict_logits(model, loader, accelerator, ood.size, ood.inputs_fn)
+            out = {"baseline": softmax(ood_logits)}
+            if calibrator is not None:
+                out[CALIBRATED_KEY] = calibrator(ood_logits)
+            if samples:
+                set_seed(seed)
+                out["mc_dropout"] = mc_dropout_probs(model, loader, accelerator, ood.size, samples, ood.inputs_fn)
+            report["ood"][name] = {"n": ood.size, **ood_report(scored, out)}
+            scores.update({f"{name}/{method}": winning_scores(probs) for method, probs in out.items()})
+    if settings.bootstrap_resamples:
+        resamples = settings.bootstrap_resamples
+        report["intervals"] = {"test": bootstrap_intervals(test_probs, labels["test"], bins, resamples, seed)}
+    if settings.shift:
+        report["shift"] = shift_report(model, data.shift_sets(), accelerator, calibrator, settings, seed)
+    if settings.perturbation:
+        report["perturbation"] = perturbation_report(model, data, accelerator, settings.perturbation, seed)
+    return report, logits["validation"], logits["test"], scores, calibrator
+
+
+def shift_report(model, sets: dict[str, EvalSet], accelerator, calibrator, settings: EvalConfig, seed: int) -> dict:
+    """Per ``eval.shift`` set: its metrics, after the in-domain calibrator, and bootstrap intervals."""
+    out = {}
+    bins = settings.n_bins
+    for name, shift in sets.items():
+        logits = predict_logits(model, accelerator.prepare(shift.loader), accelerator, shift.size, shift.inputs_fn)
+        probs = softmax(logits)
+        out[name] = {"n": shift.size, "test": calibration_report(probs, shift.labels, bins)}
+        if calibrator is not None:
+            scaled = calibrator(logits.astype(np.float64))
+            out[name][CALIBRATED_KEY] = calibration_report(scaled, shift.labels, bins)
+        if settings.bootstrap_resamples:
+            out[name]["intervals"] = bootstrap_intervals(probs, shift.labels, bins, settings.bootstrap_resamples, seed)
+    return out
+
+
+def perturbation_report(model, data: TaskData, accelerator, distances: list[float], seed: int) -> list[dict]:
+    """Accuracy, mean winning score and mean entropy on the test split moved ``μ`` along a random
+    unit direction per example, x + μ·d/‖d‖ with d ~ U(−1, 1)^m, for each μ of ``distances`` (the
+    paper's Figure 10: leaving the convex hull of the data). Tasks validate that their inputs are
+    continuous (``data.perturb``)."""
+    rows = []
+    for k, mu in enumerate(distances):
+        generator = torch.Generator().manual_seed(seed * 1000 + k * 10 + accelerator.process_index)
+
+        def inputs_fn(batch, mu=mu, generator=generator):
+            return data.perturb(data.inputs_fn(batch), mu, generator)
+
+        probs = softmax(predict_logits(model, data.loaders["test"], accelerator, data.n["test"], inputs_fn))
+        rows.append(
+            {
+                "mu": float(mu),
+                "accuracy": float((probs.argmax(1) == data.labels["test"]).mean()),
+                "winning_score": float(winning_scores(probs).mean()),
+                "entropy": float(entropy(probs).mean()),
+            }
+        )
+    return rows
+
+
+def write_outputs(
+    run: RunDir, val_logits, test_logits, labels: dict, n_bins: int, title: str, prefix: str = ""
+) -> None:
+    """predictions.npz (logits, probabilities, labels of val and test) and reliability.png."""
+    test_probs = softmax(test_logits)
+    atomic_save_npz(
+        run.file(RunDir.PREDICTIONS, prefix),
+        val_logits=val_logits,
+        val_probs=softmax(val_logits),
+        val_labels=labels["validation"],
+        test_logits=test_logits,
+        test_probs=test_probs,
+        test_labels=labels["test"],
+    )
+    save_figure(
+        reliability_diagram(test_probs, labels["test"], n_bins, title=title), run.file(RunDir.RELIABILITY, prefix)
+    )
