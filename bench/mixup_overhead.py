@@ -20,21 +20,22 @@ import time
 import torch
 
 from bench.common import spread, write_result
-from textmix.core.mixer import one_hot_targets
+from textmix.core.methods import StepBatch, build_method
 from textmix.engine import load_recipe
-from textmix.engine.optimizers import make_mixer, make_optimizer, training_loss
+from textmix.engine.optimizers import make_optimizer
 from textmix.text.task import TextTask
 
 RECIPES = {"kim_cnn": "recipes/mr/kim_cnn_mixup.yaml", "minilm": "recipes/mr/minilm_mixup.yaml"}
 
 
-def step_fn(recipe, model, optimizer, mixer, num_classes):
+def step_fn(method, model, optimizer, mixer, num_classes):
     def step(batch):
         plan = mixer.plan(len(batch["labels"])) if mixer is not None else None
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], plan=plan)
-        labels = batch["labels"]
-        targets = plan.mix_targets(labels, num_classes) if plan else one_hot_targets(labels, num_classes)
-        loss = training_loss(recipe, logits, targets)
+
+        def forward(plan):
+            return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], plan=plan)
+
+        loss = method.step_loss(StepBatch(forward, batch["labels"], num_classes, plan))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -48,11 +49,13 @@ def measure(name: str, steps: int, repeats: int) -> dict:
     recipe = load_recipe(RECIPES[name])
     data = TextTask().setup(recipe)
     model = data.model.train()
-    optimizer = make_optimizer(recipe, model, torch.device("cpu"))
+    optimizer = make_optimizer(recipe.optim, model, torch.device("cpu"))
     n = data.facts["num_classes"]
+    baseline, mixup = build_method("baseline", recipe.loss), build_method("mixup", recipe.loss)
+    mixer = mixup.make_mixer(recipe.mixup.alpha, recipe.mixup.per_sample, 1, seed=0)
     variants = {
-        "baseline": step_fn(recipe, model, optimizer, None, n),
-        "mixup": step_fn(recipe, model, optimizer, make_mixer(recipe, seed=0), n),
+        "baseline": step_fn(baseline, model, optimizer, None, n),
+        "mixup": step_fn(mixup, model, optimizer, mixer, n),
     }
     batches = list(itertools.islice(iter(data.loaders["train"]), steps))
     for batch in batches[:3]:  # warm-up

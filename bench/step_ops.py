@@ -26,7 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.common import write_result
 from bench.throughput import WORKLOADS, Reference, build_recipe, engine_epoch, engine_session
-from textmix.engine import methods
+from textmix.engine import optimizers
 from textmix.engine.training import make_accelerator
 
 # operators that launch no kernel: views (they only re-describe memory) and profiler markers
@@ -63,9 +63,9 @@ def count_epoch(name: str, steps: int) -> dict[str, tuple[collections.Counter, i
     vision = recipe.task == "vision"
     with tempfile.TemporaryDirectory() as folder:
         s = engine_session(recipe, accelerator, folder)
-        s.optimizer.optimizer = methods.make_optimizer(recipe, s.unwrapped, torch.device("cuda"))
+        s.optimizer.optimizer = optimizers.make_optimizer(recipe.optim, s.unwrapped, torch.device("cuda"))
         ref = Reference(recipe, accelerator.device, False, vision)
-        ref.optimizer = methods.make_optimizer(recipe, ref.model, torch.device("cuda"))
+        ref.optimizer = optimizers.make_optimizer(recipe.optim, ref.model, torch.device("cuda"))
         engine_epoch(s, 0), ref.epoch()
         taken = {"engine": len(s.data.loaders["train"]), "reference": ref_steps(ref)}
         out = {}

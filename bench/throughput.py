@@ -4,11 +4,11 @@ precision, in one process, interleaved.
     TEXTMIX_DATA_DIR=../shared/data python -m bench.throughput [--device cpu|cuda] [--precision fp32|bf16]
         [--workloads kim_cnn_mr,minilm_mr,resnet18_cifar10,preact_cifar10] [--steps N] [--repeats 3] [--compile]
 
-Engine: the recipe's task builds data and model, the engine prepares them (``run._start``) and
+Engine: the recipe's task builds data and model, the engine prepares them (``training._start``) and
 ``train_one_epoch`` runs one epoch of ``--steps`` steps (``data.max_train_examples`` = steps ×
 batch); examples/s is the epoch's own timing (the loop ends by reading the losses back, so GPU work
 is included). Reference: the same model class built by the same task with the same optimizer
-(``methods.make_optimizer``), batches pre-staged on the device before timing (text: the task's
+(``optimizers.make_optimizer``), batches pre-staged on the device before timing (text: the task's
 own padded batches; images: uint8 tensors, crop / flip / mixing on the device), and a loop of
 mixup (λ from NumPy), forward, ``F.cross_entropy`` on soft targets, backward, step. Each side runs
 one untimed warm-up epoch, then ``--repeats`` timed epochs alternating engine / reference; the
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from bench.common import spread, write_result
 from textmix.core.mixer import MixupPlan
-from textmix.engine import methods
+from textmix.engine import optimizers
 from textmix.engine.loop import StopFlag, train_one_epoch
 from textmix.engine.recipe import load_recipe
 from textmix.engine.run_directory import RunDir
@@ -80,7 +80,7 @@ class Reference:
             self.model.to(memory_format=torch.channels_last)
         if recipe.train.compile:
             self.model = torch.compile(self.model)
-        self.optimizer = methods.make_optimizer(recipe, self.model, device)
+        self.optimizer = optimizers.make_optimizer(recipe.optim, self.model, device)
         self.device, self.bf16, self.vision = device, bf16, vision
         self.alpha, self.batch = recipe.mixup.alpha, recipe.train.batch_size
         self.num_classes = data.facts["num_classes"]

@@ -19,13 +19,13 @@ from textmix.core.prediction_report import CalibrationReport, calibrate
 __version__ = "0.2.0"
 
 
-def load_model(source, device="cpu"):
+def load_model(source, device="cpu", calibrator=None):
     """A trained text model from a run directory, a model folder or a Hub id, with calibrated
     ``predict_proba`` / ``predict`` (see :func:`textmix.text.predict.load_model`). Imports the
     text stack (transformers, gensim) only when called."""
     from textmix.text.predict import load_model as load
 
-    return load(source, device)
+    return load(source, device, calibrator)
 
 
 __all__ = [

@@ -11,7 +11,10 @@ import logging
 import sys
 from pathlib import Path
 
+from textmix.core.calibrators import calibrator_names
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, DataError, TextmixError, TrainingInterrupted
+
+MAX_BINS = 1000  # more reliability bins than this are noise (and cost memory per bin)
 
 
 def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
@@ -87,7 +90,10 @@ def run_calibrate(args) -> int:
     scores, labels = read_predictions(args.file, columns, args.labels)
     val = read_predictions(args.val, columns, args.labels) if args.val else None
     ood = read_predictions(args.ood, columns, None)[0] if args.ood else None
-    report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins)
+    if not 1 <= args.bins <= MAX_BINS:
+        raise ArgumentError(f"--bins {args.bins} is out of range: use 1 to {MAX_BINS} (15 is the usual choice)")
+    names = "all" if args.calibrators == "all" else [n.strip() for n in args.calibrators.split(",") if n.strip()]
+    report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins, calibrators=names)
     out = Path(args.out or f"{Path(args.file).stem}_calibration")
     written = report.save(out)
     print(report.table())
@@ -120,7 +126,7 @@ def run_predict(args) -> int:
         texts += [line.rstrip("\r") for line in lines if line.strip()]
     if not texts:
         raise DataError("give texts to classify as arguments or with --file (one text per line)")
-    model = load_model(args.model)
+    model = load_model(args.model, calibrator=args.calibrator)
     threshold = args.abstain_below
     if args.target_risk is not None or args.target_coverage is not None:
         if threshold is not None:
@@ -139,6 +145,28 @@ def run_predict(args) -> int:
         else:
             print(f"{result['label']}\t{result['probability']:.4f}\t{result['text']}")
     return 0
+
+
+def add_calibrate_parser(commands) -> None:
+    calibrate = commands.add_parser("calibrate", help="calibration metrics of any model's predictions file")
+    calibrate.add_argument("file", help="predictions: CSV, JSON Lines, parquet or .npz")
+    calibrate.add_argument(
+        "--labels", required=True, metavar="COL", help="label column (integers 0..K-1 or class names)"
+    )
+    scores = calibrate.add_mutually_exclusive_group(required=True)
+    scores.add_argument(
+        "--logits", metavar="COLS", help="logit columns: a,b,c, a glob such as logit_*, or one (N, K) column"
+    )
+    scores.add_argument("--probs", metavar="COLS", help="probability columns (rows must sum to 1), as --logits")
+    calibrate.add_argument(
+        "--val", metavar="FILE", help="validation predictions (same columns): fit the calibrators there"
+    )
+    calibrate.add_argument("--calibrators", default="temperature", metavar="NAMES",
+                           help=f"comma-separated calibrators fitted on --val, or all: {', '.join(calibrator_names())} "
+                           "(default temperature)")  # fmt: skip
+    calibrate.add_argument("--ood", metavar="FILE", help="out-of-distribution predictions (same score columns): AUROC")
+    calibrate.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
+    calibrate.add_argument("--out", help="output folder (default: <file stem>_calibration)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,22 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated figure kinds to draw (default: all): metrics_by_method, reliability, alpha, "
         "label_entropy, ood, joint_density, perturbation, curves",
     )
-    calibrate = commands.add_parser("calibrate", help="calibration metrics of any model's predictions file")
-    calibrate.add_argument("file", help="predictions: CSV, JSON Lines, parquet or .npz")
-    calibrate.add_argument(
-        "--labels", required=True, metavar="COL", help="label column (integers 0..K-1 or class names)"
-    )
-    scores = calibrate.add_mutually_exclusive_group(required=True)
-    scores.add_argument(
-        "--logits", metavar="COLS", help="logit columns: a,b,c, a glob such as logit_*, or one (N, K) column"
-    )
-    scores.add_argument("--probs", metavar="COLS", help="probability columns (rows must sum to 1), as --logits")
-    calibrate.add_argument(
-        "--val", metavar="FILE", help="validation predictions (same columns): fit temperature scaling"
-    )
-    calibrate.add_argument("--ood", metavar="FILE", help="out-of-distribution predictions (same score columns): AUROC")
-    calibrate.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
-    calibrate.add_argument("--out", help="output folder (default: <file stem>_calibration)")
+    add_calibrate_parser(commands)
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
     push.add_argument("run_dir")
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
@@ -208,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--target-coverage", type=float, metavar="C", help="answer the most confident share C "
                         "(threshold from the validation split)")  # fmt: skip
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
+    predict.add_argument("--calibrator", metavar="NAME", help="another calibrator the model stores (eval.calibrators), "
+                         "or none for uncalibrated probabilities (default: the one chosen in training)")  # fmt: skip
     args = parser.parse_args(argv)
     commands_by_name = {
         "train": run_train,

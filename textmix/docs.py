@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import typing
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from textmix.core.methods import describe_methods
+from textmix.core.calibrators import BUILT_IN as CALIBRATORS_BUILT_IN
+from textmix.core.methods import BUILT_IN as METHODS_BUILT_IN
+from textmix.core.methods import describe_methods, get_method
 from textmix.engine.recipe import Recipe, shared_sections, type_name
-from textmix.engine.tasks import get_task, task_names
+from textmix.engine.tasks import ENTRY_POINT_GROUP, get_task
 
 START, END = "<!-- recipe-keys:start -->", "<!-- recipe-keys:end -->"
 
@@ -26,12 +29,24 @@ def section_fields(name: str, cls: type) -> list[tuple[str, str, object, str]]:
 
 
 def recipe_fields() -> list[tuple[str, str, object, str]]:
-    """The shared keys: ``task``, ``method`` and the engine's sections."""
+    """The shared keys: ``task``, ``method`` and the engine's sections, for textmix's own methods,
+    calibrators and tasks (not those a program registered in this process)."""
     rows = [(key, "str", getattr(Recipe, key), _describe(Recipe, key)) for key in ("task", "method")]
-    rows = [(k, t, d, text.replace("{methods}", describe_methods())) for k, t, d, text in rows]
     for name, cls in shared_sections().items():
         rows += section_fields(name, cls)
-    return rows
+    own_keys = {f"loss.{key}" for name in METHODS_BUILT_IN for key in get_method(name).params}
+    rows = [row for row in rows if not row[0].startswith("loss.") or row[0] in own_keys]
+    facts = {
+        "{methods}": describe_methods(METHODS_BUILT_IN),
+        "{calibrators}": ", ".join(c.name for c in CALIBRATORS_BUILT_IN),
+    }
+    return [(k, t, d, _fill(text, facts)) for k, t, d, text in rows]
+
+
+def _fill(text: str, facts: dict[str, str]) -> str:
+    for placeholder, value in facts.items():
+        text = text.replace(placeholder, value)
+    return text
 
 
 def _describe(cls, name: str) -> str:
@@ -59,7 +74,7 @@ def _table(rows) -> str:
 def recipe_key_table() -> str:
     """The shared keys, then each registered task's own sections."""
     parts = ["Every recipe:", "", _table(recipe_fields())]
-    for name in task_names():
+    for name in sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)):  # the installed tasks
         task = get_task(name)
         rows = [row for section, cls in task.sections.items() for row in section_fields(section, cls)]
         parts += ["", f"`task: {name}` recipes:", "", _table(rows)]

@@ -21,8 +21,9 @@ from textmix.core.sampling import EpochBatchSampler
 from textmix.core.splits import stratified_split, stratified_subset
 from textmix.core.transfer import to_device
 from textmix.engine.placement import data_device
-from textmix.engine.recipe import Recipe, TrainConfig
+from textmix.engine.recipe import Recipe
 from textmix.engine.run_directory import RunDir
+from textmix.engine.sections import TrainConfig
 from textmix.engine.tasks import EvalSet, TaskData
 from vision.augment import random_crop_flip
 from vision.config import LEGACY_KEYS, VisionDataConfig, VisionModelConfig

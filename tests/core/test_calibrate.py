@@ -89,7 +89,8 @@ def test_cli_reads_csv_jsonl_parquet_and_npz(tmp_path):
     ):
         result = run(*args, "--out", "out", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert "ece" in result.stdout
+        assert "ece" in result.stdout.lower()
+    assert "temperature *" in result.stdout  # the calibrator row, marked as the chosen one
     saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
     assert saved["temperature"] == pytest.approx(TemperatureScaling().fit(val_logits, val_labels).temperature)
     assert 0 <= saved["ood"]["auroc"] <= 1 and saved["ood"]["n"] == 100
@@ -104,3 +105,28 @@ def test_cli_errors_are_one_line(tmp_path):
     ):
         result = run("p.csv", *args, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_cli_compares_every_calibrator_and_writes_their_probabilities(tmp_path):
+    logits, labels = predictions(600, seed=4, scale=3)
+    val_logits, val_labels = predictions(600, seed=5, scale=3)
+    np.savez(tmp_path / "val.npz", logits=val_logits, label=val_labels)
+    np.savez(tmp_path / "test.npz", logits=logits, label=labels)
+    result = run("test.npz", "--labels", "label", "--logits", "logits", "--val", "val.npz", "--calibrators", "all",
+                 "--out", "out", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()}
+    three_class = {"temperature", "vector", "matrix", "dirichlet", "ensemble_temperature", "histogram", "isotonic"}
+    assert three_class <= rows and "platt" not in rows  # binary-only calibrators are left out for K = 3
+    saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
+    assert set(saved["calibrated"]) == three_class and saved["chosen"] in three_class
+    chosen = min(saved["calibrated"], key=lambda n: saved["calibrated"][n]["crossfit_val"]["nll"])
+    assert saved["chosen"] == chosen
+    for name in three_class:
+        with np.load(tmp_path / "out" / f"calibrated_{name}.npz") as data:
+            report = calibration_report(data["probs"], data["labels"])
+        assert report["nll"] == pytest.approx(saved["calibrated"][name]["test"]["nll"])
+        assert (tmp_path / "out" / f"reliability_{name}.png").stat().st_size > 5000
+    for bins, message in (("0", "--bins 0 is out of range"), ("100000000", "--bins 100000000 is out of range")):
+        refused = run("test.npz", "--labels", "label", "--logits", "logits", "--bins", bins, cwd=tmp_path)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr

@@ -119,7 +119,7 @@ def test_temperature_scaling_recovers_known_temperature():
 
 
 def test_temperature_never_increases_validation_nll():
-    logits, labels = torch.zeros(10, 3, dtype=torch.float64), torch.zeros(10, dtype=torch.long)
+    logits, labels = torch.zeros(10, 3, dtype=torch.float64), torch.arange(10) % 3
     t = TemperatureScaling().fit(logits, labels).temperature  # flat logits: every T gives the same NLL
     assert (
         negative_log_likelihood(TemperatureScaling(t)(logits), labels)

@@ -8,7 +8,7 @@ import textmix.engine as engine
 from textmix.core.errors import RecipeError
 from textmix.core.mixer import Mixup
 from textmix.core.transfer import to_device
-from textmix.engine import methods
+from textmix.engine import optimizers
 from textmix.engine.recipe import recipe_from_dict
 from textmix.text.models import KimCNN
 
@@ -19,9 +19,9 @@ CUDA = [pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_availabl
 def test_gpu_steps_are_fused_or_foreach_and_cpu_steps_are_pytorchs_default(name):
     recipe = recipe_from_dict({"optim": {"name": name}})
     model = torch.nn.Linear(3, 2)
-    cpu = methods.make_optimizer(recipe, model, torch.device("cpu")).defaults
+    cpu = optimizers.make_optimizer(recipe.optim, model, torch.device("cpu")).defaults
     assert cpu.get("fused") is None and cpu.get("foreach") is None  # CPU runs keep their numbers
-    gpu = methods.make_optimizer(recipe, model, torch.device("cuda")).defaults  # built, not stepped
+    gpu = optimizers.make_optimizer(recipe.optim, model, torch.device("cuda")).defaults  # built, not stepped
     assert (gpu.get("foreach") if name == "adadelta" else gpu.get("fused")) is True
 
 

@@ -11,8 +11,11 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, EvalPrediction, TrainingArguments
 
+from textmix.core.errors import ArgumentError
+from textmix.core.methods import StepBatch, build_method, method_names
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import MixupPlan
+from textmix.engine.recipe import recipe_from_dict
 from textmix.integrations.transformers import MixupTrainer, calibration_metrics
 from textmix.text.models.transformer import TransformerClassifier, resolve_checkpoint
 
@@ -141,7 +144,61 @@ def test_gradient_accumulation_bf16_and_group_by_length_train(real_data, tmp_pat
                              save_strategy="no", use_cpu=True, logging_steps=1)  # fmt: skip
     collator = DataCollatorWithPadding(tokenizer)
     trainer = MixupTrainer(model=model, args=args, train_dataset=train, data_collator=collator, mixup_alpha=0.4,
-                           per_sample=True, label_smoothing=0.1)  # fmt: skip
+                           per_sample=True)  # fmt: skip
     result = trainer.train()
     assert result.global_step == 3 and np.isfinite(result.training_loss)
     assert not torch.equal(before, model.classifier.weight)  # it learned
+
+
+def tiny_bert(num_labels: int = 3):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                        num_labels=num_labels)  # fmt: skip
+    torch.manual_seed(0)
+    return BertForSequenceClassification(config).train()  # training mode, no dropout noise: deterministic
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_the_trainer_and_the_engine_give_the_same_loss_for_every_method(name, tmp_path, monkeypatch):
+    """One method object, two callers: the engine's loop (mixed word embeddings fed to the model, the
+    union mask) and MixupTrainer.compute_loss (its forward hook) on the same batch and plan."""
+    model = tiny_bert()
+    inputs = {"input_ids": torch.randint(5, 40, (4, 6), generator=torch.Generator().manual_seed(1)),
+              "attention_mask": torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 6, [1] * 3 + [0] * 3])}  # fmt: skip
+    labels = torch.tensor([0, 2, 1, 2])
+    method = build_method(name, recipe_from_dict({"method": name}).loss)
+    plan = MixupPlan(lam=torch.tensor(0.7), perm=torch.tensor([2, 3, 0, 1]), mode=method.mixing or "full")
+    plan = plan if method.mixing else None
+
+    def engine_forward(p):  # what the engine's text models do at the embeddings mix point
+        if p is None:
+            return model(**inputs).logits
+        embeds = p.mix(model.get_input_embeddings()(inputs["input_ids"]))  # (B, T, D)
+        return model(inputs_embeds=embeds, attention_mask=p.mix_mask(inputs["attention_mask"])).logits
+
+    expected = method.step_loss(StepBatch(engine_forward, labels, 3, plan))
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = MixupTrainer(model=model, args=args, method=name)
+    assert type(trainer.method) is type(method) and (trainer.mixer is None) == (plan is None)
+    if plan is not None:
+        monkeypatch.setattr(trainer.mixer, "plan", lambda batch_size, device=None: plan)
+    torch.testing.assert_close(trainer.compute_loss(model, {**inputs, "labels": labels}), expected)
+
+
+def test_trainer_arguments_of_textmix_0_2_choose_the_same_methods(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    for kwargs, name in (
+        ({}, "mixup"),
+        ({"mixup_alpha": 0.0}, "baseline"),
+        ({"features_only": True}, "mixup_features_only"),
+        ({"regmixup_eta": 0.5, "mixup_alpha": 10.0}, "regmixup"),
+        ({"label_smoothing": 0.1}, "label_smoothing"),
+        ({"erl_kappa": 0.2}, "erl"),
+    ):
+        assert MixupTrainer(model=tiny_bert(), args=args, **kwargs).method.name == name, kwargs
+    with pytest.raises(ArgumentError, match="separate methods; pick one with method="):
+        MixupTrainer(model=tiny_bert(), args=args, label_smoothing=0.1, erl_kappa=0.1)
+    with pytest.raises(ArgumentError, match="method mixup does not use \\['erl_kappa'\\]"):
+        MixupTrainer(model=tiny_bert(), args=args, method="mixup", erl_kappa=0.1)

@@ -141,7 +141,7 @@ def test_parallel_runs_fill_one_cache_without_clashing(tmp_path, monkeypatch):
 
     from PIL import Image
 
-    from textmix import io as textmix_io
+    from textmix.core import atomic_files as textmix_io
 
     monkeypatch.setenv("TEXTMIX_CACHE", str(tmp_path / "cache"))
     for split in ("train", "test"):

@@ -18,8 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textmix.core.atomic_files import atomic_write_json
-from textmix.core.calibrators import Calibrator, TemperatureScaling, as_logits, make_calibrator, softmax_probs
+from textmix.core.atomic_files import atomic_save_npz, atomic_write_json
+from textmix.core.bootstrap import bootstrap_intervals
+from textmix.core.calibrators import (
+    Calibrator,
+    as_logits,
+    calibrator_names,
+    crossfit_probs,
+    get_calibrator,
+    make_calibrator,
+    uncalibrated_probs,
+)
 from textmix.core.errors import ArgumentError
 from textmix.core.metrics import calibration_report, check_labels, check_probabilities, ood_auroc
 from textmix.core.plots import confidence_histogram, reliability_diagram, save_figure
@@ -31,65 +40,127 @@ SHOWN = ("accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence")
 
 
 @dataclass
+class Calibrated:
+    """One calibrator fitted on the validation split and applied to the test predictions.
+
+    Attributes:
+        calibrator: the fitted calibrator.
+        metrics: test metrics after it.
+        crossfit_val: metrics of its out-of-fold validation probabilities (5-fold cross-fit).
+        intervals: 95% bootstrap intervals of test accuracy, ECE, OE and AURC after it.
+        probs: (N, K) calibrated test probabilities.
+    """
+
+    calibrator: Calibrator
+    metrics: dict
+    crossfit_val: dict
+    intervals: dict
+    probs: np.ndarray = field(repr=False)
+
+
+@dataclass
 class CalibrationReport:
-    """Metrics of one set of predictions (and after a fitted calibrator, and OOD AUROC).
+    """Metrics of one set of predictions, after each fitted calibrator, and OOD AUROC.
 
     Attributes:
         metrics: ``calibration_report`` of the predictions (accuracy, ECE, OE, MCE, NLL, Brier...).
-        calibrator: the calibrator fitted on the validation split (None without one).
-        scaled: the metrics after the calibrator (None without a validation split).
-        ood: ``n``, ``auroc`` (and ``auroc_temperature_scaled``) of the winning score (None without).
+        intervals: 95% bootstrap intervals of the uncalibrated test metrics.
+        calibrated: calibrator name → :class:`Calibrated` (empty without a validation split).
+        chosen: the calibrator with the lowest cross-fitted validation NLL (None without one).
+        ood: ``n``, ``auroc`` and ``auroc_<calibrator>`` of the winning score (None without).
         n_bins: reliability bins.
     """
 
     metrics: dict
     n_bins: int = 15
-    calibrator: Calibrator | None = None
-    scaled: dict | None = None
+    intervals: dict = field(default_factory=dict)
+    calibrated: dict[str, Calibrated] = field(default_factory=dict)
+    chosen: str | None = None
     ood: dict | None = None
     probs: np.ndarray = field(default=None, repr=False)  # (N, K), for the figures
     labels: np.ndarray = field(default=None, repr=False)  # (N,)
 
     @property
+    def calibrator(self) -> Calibrator | None:
+        """The chosen fitted calibrator (None without a validation split)."""
+        return self.calibrated[self.chosen].calibrator if self.chosen else None
+
+    @property
+    def scaled(self) -> dict | None:
+        """Test metrics after the chosen calibrator."""
+        return self.calibrated[self.chosen].metrics if self.chosen else None
+
+    @property
     def temperature(self) -> float | None:
-        """T of a temperature-scaling calibrator (None for others and without one)."""
-        return self.calibrator.temperature if isinstance(self.calibrator, TemperatureScaling) else None
+        """T of temperature scaling when it was fitted (None otherwise)."""
+        fitted = self.calibrated.get("temperature")
+        return fitted.calibrator.temperature if fitted else None
 
     def to_dict(self) -> dict:
-        out = {"n_bins": self.n_bins, "metrics": self.metrics}
-        if self.calibrator is not None:
-            out.update(calibrator=self.calibrator.to_json(), calibrated=self.scaled)
+        out = {"n_bins": self.n_bins, "metrics": self.metrics, "intervals": self.intervals}
+        if self.calibrated:
+            out["chosen"] = self.chosen
+            out["calibrated"] = {
+                name: {"calibrator": c.calibrator.to_json(), "test": c.metrics, "crossfit_val": c.crossfit_val,
+                       "intervals": c.intervals}
+                for name, c in self.calibrated.items()
+            }  # fmt: skip
         if self.temperature is not None:  # the keys of textmix 0.2's calibration.json
-            out.update(temperature=self.temperature, temperature_scaled=self.scaled)
+            out.update(temperature=self.temperature, temperature_scaled=self.calibrated["temperature"].metrics)
         if self.ood is not None:
             out["ood"] = self.ood
         return out
 
     def table(self) -> str:
-        """The metrics as an aligned text table (percent, NLL and Brier as they are)."""
-        head = f"{'metric':16s} {'value':>9s}" + (f" {'after T':>9s}" if self.scaled else "")
+        """Without calibrators: the metrics as an aligned text table (percent; NLL and Brier as they
+        are). With calibrators: one row per calibrator (and the uncalibrated one), test accuracy,
+        ECE with its 95% interval, adaptive ECE, NLL, Brier and the cross-fitted validation NLL."""
+        if not self.calibrated:
+            lines = [f"{'metric':16s} {'value':>9s}"]
+            for key in SHOWN:
+                lines.append(f"{key:16s} {(1 if key in ('nll', 'brier') else 100) * self.metrics[key]:9.3f}")
+            lines.append(f"{'n':16s} {self.metrics['n']:9d}")
+            if self.ood is not None:
+                lines.append(f"{'OOD AUROC':16s} {100 * self.ood['auroc']:9.3f}")
+            return "\n".join(lines)
+        head = f"{'calibrator':22s} {'acc %':>7s} {'ECE %':>7s} {'ECE 95% interval':>17s} {'adaECE %':>8s} " \
+               f"{'NLL':>7s} {'Brier':>7s} {'val NLL (cf)':>12s}"  # fmt: skip
+        rows = [("none", self.metrics, self.intervals, None)]
+        rows += [(name, c.metrics, c.intervals, c.crossfit_val["nll"]) for name, c in self.calibrated.items()]
         lines = [head]
-        for key in SHOWN:
-            scale = 1 if key in ("nll", "brier") else 100
-            row = f"{key:16s} {scale * self.metrics[key]:9.3f}"
-            lines.append(row + (f" {scale * self.scaled[key]:9.3f}" if self.scaled else ""))
-        lines.append(f"{'n':16s} {self.metrics['n']:9d}")
-        if self.temperature is not None:
-            lines.append(f"{'temperature':16s} {self.temperature:9.4f}")
+        for name, m, iv, val_nll in rows:
+            ece = iv.get("ece")
+            interval = f"[{100 * ece['low']:.2f}, {100 * ece['high']:.2f}]" if ece else "—"
+            mark = " *" if name == self.chosen else ""
+            lines.append(
+                f"{name + mark:22s} {100 * m['accuracy']:7.2f} {100 * m['ece']:7.2f} {interval:>17s} "
+                f"{100 * m['adaptive_ece']:8.2f} {m['nll']:7.4f} {m['brier']:7.4f} "
+                f"{'' if val_nll is None else f'{val_nll:.4f}':>12s}"
+            )
+        lines.append(f"n = {self.metrics['n']}; * chosen by the lowest cross-fitted validation NLL")
         if self.ood is not None:
-            lines.append(f"{'OOD AUROC':16s} {100 * self.ood['auroc']:9.3f}" + (
-                f" {100 * self.ood['auroc_temperature_scaled']:9.3f}" if self.scaled else ""
-            ))  # fmt: skip
+            lines.append("OOD AUROC: " + ", ".join(f"{k.removeprefix('auroc_') or 'none'} {100 * v:.2f}"
+                                                   for k, v in self.ood.items() if k.startswith("auroc")))  # fmt: skip
         return "\n".join(lines)
 
     def save(self, folder: str | Path) -> list[Path]:
-        """Write ``calibration.json``, ``reliability.png`` and ``confidence.png`` into ``folder``."""
+        """Write ``calibration.json``, ``reliability.png`` and ``confidence.png`` into ``folder``, and
+        per calibrator its test probabilities (``calibrated_<name>.npz``: ``probs``, ``labels``) and
+        reliability diagram (``reliability_<name>.png``)."""
         folder = Path(folder)
-        return [
+        written = [
             atomic_write_json(folder / CALIBRATION_FILE, self.to_dict()),
-            save_figure(reliability_diagram(self.probs, self.labels, self.n_bins), folder / RELIABILITY_FILE),
+            save_figure(
+                reliability_diagram(self.probs, self.labels, self.n_bins, title="uncalibrated"),
+                folder / RELIABILITY_FILE,
+            ),  # fmt: skip
             save_figure(confidence_histogram(self.probs, self.labels, self.n_bins), folder / CONFIDENCE_FILE),
         ]
+        for name, c in self.calibrated.items():
+            written.append(atomic_save_npz(folder / f"calibrated_{name}.npz", probs=c.probs, labels=self.labels))
+            figure = reliability_diagram(c.probs, self.labels, self.n_bins, title=f"after {name}")
+            written.append(save_figure(figure, folder / f"reliability_{name}.png"))
+        return written
 
 
 def _check(scores, kind: str, what: str, labels=None) -> np.ndarray:
@@ -111,7 +182,7 @@ def _check(scores, kind: str, what: str, labels=None) -> np.ndarray:
 
 
 def _probs(x: np.ndarray, kind: str) -> np.ndarray:
-    return x if kind == "probs" else softmax_probs(torch.from_numpy(x))
+    return x if kind == "probs" else uncalibrated_probs(x)
 
 
 def _logits(x: np.ndarray, kind: str) -> np.ndarray:
@@ -119,41 +190,77 @@ def _logits(x: np.ndarray, kind: str) -> np.ndarray:
 
 
 def calibrate(
-    scores, labels, *, kind: str = "probs", val=None, ood=None, n_bins: int = 15, calibrator="temperature"
+    scores,
+    labels,
+    *,
+    kind: str = "probs",
+    val=None,
+    ood=None,
+    n_bins: int = 15,
+    calibrators=("temperature",),
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
 ) -> CalibrationReport:
-    """Calibration metrics of predictions, optionally calibrated and with OOD AUROC.
+    """Calibration metrics of predictions, after each calibrator fitted on a validation split, with
+    bootstrap intervals and OOD AUROC.
 
     Args:
-        scores: (N, K) probabilities or logits of the test examples (numpy or torch).
+        scores: (N, K) probabilities or logits of the test examples (numpy or torch, any float dtype).
         labels: (N,) integer labels in 0..K-1.
         kind: ``probs`` or ``logits``: what ``scores`` (and ``val`` and ``ood``) hold.
-        val: optional (scores (M, K), labels (M,)) of a validation split: ``calibrator`` is fitted
-            there and the report gains ``calibrator`` and ``scaled``.
+        val: optional (scores (M, K), labels (M,)) of a validation split: every calibrator is fitted
+            there (and cross-fitted, to choose one honestly) and the report gains ``calibrated``.
         ood: optional (P, K) scores of out-of-distribution inputs: the report gains the AUROC of
-            the winning score (test = positive class).
+            the winning score (test = positive class), also after each calibrator.
         n_bins: equal-width reliability bins for ECE / OE / MCE.
-        calibrator: a registered calibrator's name or an unfitted :class:`Calibrator`.
+        calibrators: registered calibrator names (or unfitted Calibrators), or ``"all"``: every
+            registered one that fits K classes.
+        bootstrap_resamples: resamples for the 95% intervals (0: none).
+        seed: seed of the bootstrap and the cross-fit folds.
     """
     x = _check(scores, kind, "scores", labels)
     y = np.asarray(labels)
     probs = _probs(x, kind)
     report = CalibrationReport(calibration_report(probs, y, n_bins), n_bins, probs=probs, labels=y)
-    scaled_probs = None
+    report.intervals = _intervals(probs, y, n_bins, bootstrap_resamples, seed)
     if val is not None:
         val_scores, val_labels = val
         v = _check(val_scores, kind, "validation scores", val_labels)
         if v.shape[1] != x.shape[1]:
             raise ArgumentError(f"validation scores have {v.shape[1]} classes, the test scores {x.shape[1]}")
-        report.calibrator = make_calibrator(calibrator) if isinstance(calibrator, str) else calibrator
-        report.calibrator.fit(_logits(v, kind), np.asarray(val_labels))
-        scaled_probs = report.calibrator(_logits(x, kind))
-        report.scaled = calibration_report(scaled_probs, y, n_bins)
+        vz, vy, tz = _logits(v, kind), np.asarray(val_labels), _logits(x, kind)
+        for calibrator in _calibrators(calibrators, x.shape[1]):
+            calibrator.fit(vz, vy)
+            crossfit = calibration_report(crossfit_probs(calibrator.name, vz, vy, seed=seed), vy, n_bins)
+            scaled = calibrator(tz)
+            report.calibrated[calibrator.name] = Calibrated(
+                calibrator, calibration_report(scaled, y, n_bins), crossfit, _intervals(scaled, y, n_bins,
+                                                                                         bootstrap_resamples, seed),
+                scaled,
+            )  # fmt: skip
+        report.chosen = min(report.calibrated, key=lambda name: report.calibrated[name].crossfit_val["nll"])
     if ood is not None:
         o = _check(ood, kind, "OOD scores")
         if o.shape[1] != x.shape[1]:
             raise ArgumentError(f"OOD scores have {o.shape[1]} classes, the test scores {x.shape[1]}")
         report.ood = {"n": len(o), "auroc": ood_auroc(probs.max(1), _probs(o, kind).max(1))}
-        if scaled_probs is not None:
-            scaled_ood = report.calibrator(_logits(o, kind))
-            report.ood["auroc_temperature_scaled"] = ood_auroc(scaled_probs.max(1), scaled_ood.max(1))
+        for name, c in report.calibrated.items():
+            report.ood[f"auroc_{name}"] = ood_auroc(c.probs.max(1), c.calibrator(_logits(o, kind)).max(1))
     return report
+
+
+def _intervals(probs, labels, n_bins: int, resamples: int, seed: int) -> dict:
+    return bootstrap_intervals(probs, labels, n_bins, resamples, seed) if resamples else {}
+
+
+def _calibrators(spec, num_classes: int) -> list[Calibrator]:
+    """Unfitted calibrators for ``spec``: names, Calibrators, or "all" (those that fit K classes)."""
+    if isinstance(spec, str):
+        if spec != "all":
+            return [make_calibrator(spec)]
+        spec = [name for name in calibrator_names() if not (get_calibrator(name).binary_only and num_classes != 2)]
+    calibrators = [make_calibrator(c) if isinstance(c, str) else c for c in spec]
+    names = [c.name for c in calibrators]
+    if not calibrators or len(set(names)) != len(names):
+        raise ArgumentError(f"calibrators must be distinct names, got {names}")
+    return calibrators

@@ -13,15 +13,26 @@ from accelerate.utils import set_seed
 
 from textmix.core.atomic_files import atomic_save_npz
 from textmix.core.bootstrap import bootstrap_intervals
-from textmix.core.calibrators import Calibrator, TemperatureScaling, as_logits, softmax_probs
+from textmix.core.calibrators import (
+    Calibrator,
+    choose_calibrator,
+    crossfit_reports,
+    make_calibrator,
+    uncalibrated_probs,
+)
 from textmix.core.metrics import calibration_report, entropy, ood_auroc
 from textmix.core.plots import reliability_diagram, save_figure
-from textmix.engine.recipe import EvalConfig
 from textmix.engine.run_directory import RunDir
+from textmix.engine.sections import EvalConfig
 from textmix.engine.tasks import EvalSet, TaskData
 
-# the metrics.json block of the calibrator fitted when eval.temperature_scaling is on
-CALIBRATED_KEY = "temperature_scaled"
+# metrics.json and scores.npz name a calibrator's results by its name, temperature scaling by the
+# name textmix has always written
+REPORT_KEYS = {"temperature": "temperature_scaled"}
+
+
+def report_key(name: str) -> str:
+    return REPORT_KEYS.get(name, name)
 
 
 @torch.no_grad()
@@ -66,16 +77,11 @@ def predict_logits(
     return out
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Uncalibrated probabilities (N, K), float64."""
-    return softmax_probs(as_logits(logits))
-
-
 def mc_dropout_probs(model, loader, accelerator, n: int, samples: int, inputs_fn) -> np.ndarray:
     """Mean softmax over ``samples`` stochastic passes (Gal & Ghahramani 2016)."""
     total = None
     for _ in range(samples):
-        probs = softmax(predict_logits(model, loader, accelerator, n, inputs_fn, mc_dropout=True))
+        probs = uncalibrated_probs(predict_logits(model, loader, accelerator, n, inputs_fn, mc_dropout=True))
         total = probs if total is None else total + probs
     return total / samples
 
@@ -120,22 +126,30 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     Returns:
         (report dict, validation logits (N_val, K), test logits (N_test, K), winning scores:
         {"<set>/<scoring>": (N,)} for the test split ("test/...") and every OOD set, the fitted
-        calibrator or None).
+        calibrators by name, the one to keep with the model first).
     """
     bins, fn = settings.n_bins, data.inputs_fn
     test_loader, n, labels = data.loaders["test"], data.n, data.labels
     logits = {name: predict_logits(model, data.loaders[name], accelerator, n[name], fn) for name in n}
-    test_probs = softmax(logits["test"])
+    test_probs = uncalibrated_probs(logits["test"])
     report = {
-        "val": calibration_report(softmax(logits["validation"]), labels["validation"], bins),
+        "val": calibration_report(uncalibrated_probs(logits["validation"]), labels["validation"], bins),
         "test": calibration_report(test_probs, labels["test"], bins),
     }
     scored = {"baseline": test_probs}
-    calibrator = None
-    if settings.temperature_scaling:
-        calibrator = TemperatureScaling().fit(logits["validation"], labels["validation"])
-        report[CALIBRATED_KEY] = calibrated_report(calibrator, logits, labels, bins)
-        scored[CALIBRATED_KEY] = calibrator(logits["test"])
+    calibrators = fit_calibrators(settings, logits["validation"], labels["validation"], report, seed)
+    for name, calibrator in calibrators.items():
+        block = calibrated_report(calibrator, logits, labels, bins)
+        if name not in REPORT_KEYS:  # validation metrics of a fit on validation flatter: the cross-fitted ones
+            block["val"] = report["calibrator_choice"]["crossfit_val"][name]
+        if settings.bootstrap_resamples and name not in REPORT_KEYS:
+            probs = calibrator(logits["test"])
+            block["intervals"] = bootstrap_intervals(probs, labels["test"], bins, settings.bootstrap_resamples, seed)
+        if name in REPORT_KEYS:
+            report[REPORT_KEYS[name]] = block
+        else:
+            report.setdefault("calibrated", {})[name] = block
+        scored[report_key(name)] = calibrator(logits["test"])
     samples = settings.mc_dropout_samples
     if samples:
         set_seed(seed)
@@ -149,9 +163,8 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
         for name, ood in data.ood_sets(unwrapped).items():
             loader = accelerator.prepare(ood.loader)
             ood_logits = predict_logits(model, loader, accelerator, ood.size, ood.inputs_fn)
-            out = {"baseline": softmax(ood_logits)}
-            if calibrator is not None:
-                out[CALIBRATED_KEY] = calibrator(ood_logits)
+            out = {"baseline": uncalibrated_probs(ood_logits)}
+            out.update({report_key(name): calibrator(ood_logits) for name, calibrator in calibrators.items()})
             if samples:
                 set_seed(seed)
                 out["mc_dropout"] = mc_dropout_probs(model, loader, accelerator, ood.size, samples, ood.inputs_fn)
@@ -161,23 +174,38 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
         resamples = settings.bootstrap_resamples
         report["intervals"] = {"test": bootstrap_intervals(test_probs, labels["test"], bins, resamples, seed)}
     if settings.shift:
-        report["shift"] = shift_report(model, data.shift_sets(), accelerator, calibrator, settings, seed)
+        report["shift"] = shift_report(model, data.shift_sets(), accelerator, calibrators, settings, seed)
     if settings.perturbation:
         report["perturbation"] = perturbation_report(model, data, accelerator, settings.perturbation, seed)
-    return report, logits["validation"], logits["test"], scores, calibrator
+    return report, logits["validation"], logits["test"], scores, calibrators
 
 
-def shift_report(model, sets: dict[str, EvalSet], accelerator, calibrator, settings: EvalConfig, seed: int) -> dict:
-    """Per ``eval.shift`` set: its metrics, after the in-domain calibrator, and bootstrap intervals."""
+def fit_calibrators(settings: EvalConfig, val_logits, val_labels, report: dict, seed: int) -> dict[str, Calibrator]:
+    """Every calibrator of ``eval.calibrators`` fitted on validation, the one to keep with the model
+    first. Unless temperature scaling is the only one, each is also cross-fitted on validation: those
+    metrics go to ``report["calibrator_choice"]`` and choose the calibrator for ``auto``."""
+    names = list(settings.calibrators) if settings.temperature_scaling else []
+    crossfit = None
+    if len(names) > 1 or set(names) - set(REPORT_KEYS):
+        crossfit = crossfit_reports(names, val_logits, val_labels, settings.n_bins, seed)
+    chosen = choose_calibrator(settings.calibrator, names, crossfit)
+    if crossfit is not None:
+        report["calibrator_choice"] = {"chosen": chosen, "setting": settings.calibrator, "crossfit_val": crossfit}
+    ordered = [chosen, *(n for n in names if n != chosen)] if chosen else []
+    return {name: make_calibrator(name).fit(val_logits, val_labels) for name in ordered}
+
+
+def shift_report(model, sets: dict[str, EvalSet], accelerator, calibrators, settings: EvalConfig, seed: int) -> dict:
+    """Per ``eval.shift`` set: its metrics, after each in-domain calibrator, and bootstrap intervals."""
     out = {}
     bins = settings.n_bins
     for name, shift in sets.items():
         logits = predict_logits(model, accelerator.prepare(shift.loader), accelerator, shift.size, shift.inputs_fn)
-        probs = softmax(logits)
+        probs = uncalibrated_probs(logits)
         out[name] = {"n": shift.size, "test": calibration_report(probs, shift.labels, bins)}
-        if calibrator is not None:
+        for cal_name, calibrator in calibrators.items():
             scaled = calibrator(logits.astype(np.float64))
-            out[name][CALIBRATED_KEY] = calibration_report(scaled, shift.labels, bins)
+            out[name][report_key(cal_name)] = calibration_report(scaled, shift.labels, bins)
         if settings.bootstrap_resamples:
             out[name]["intervals"] = bootstrap_intervals(probs, shift.labels, bins, settings.bootstrap_resamples, seed)
     return out
@@ -195,7 +223,7 @@ def perturbation_report(model, data: TaskData, accelerator, distances: list[floa
         def inputs_fn(batch, mu=mu, generator=generator):
             return data.perturb(data.inputs_fn(batch), mu, generator)
 
-        probs = softmax(predict_logits(model, data.loaders["test"], accelerator, data.n["test"], inputs_fn))
+        probs = uncalibrated_probs(predict_logits(model, data.loaders["test"], accelerator, data.n["test"], inputs_fn))
         rows.append(
             {
                 "mu": float(mu),
@@ -211,11 +239,11 @@ def write_outputs(
     run: RunDir, val_logits, test_logits, labels: dict, n_bins: int, title: str, prefix: str = ""
 ) -> None:
     """predictions.npz (logits, probabilities, labels of val and test) and reliability.png."""
-    test_probs = softmax(test_logits)
+    test_probs = uncalibrated_probs(test_logits)
     atomic_save_npz(
         run.file(RunDir.PREDICTIONS, prefix),
         val_logits=val_logits,
-        val_probs=softmax(val_logits),
+        val_probs=uncalibrated_probs(val_logits),
         val_labels=labels["validation"],
         test_logits=test_logits,
         test_probs=test_probs,

@@ -17,12 +17,13 @@ from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_text
+from textmix.core.calibrators import uncalibrated_probs
 from textmix.core.errors import NonFiniteLossError, TrainingInterrupted
 from textmix.core.methods import Method, StepBatch
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import Mixup
 from textmix.engine import checkpoint
-from textmix.engine.evaluation import predict_logits, softmax
+from textmix.engine.evaluation import predict_logits
 from textmix.engine.recipe import Recipe
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import TaskData
@@ -208,7 +209,7 @@ def validate(s: Session, epoch: int) -> dict:
     """Calibration metrics of the validation split; keeps per-example confidence and correctness."""
     data = s.data
     logits = predict_logits(s.model, data.loaders["validation"], s.accelerator, data.n["validation"], data.inputs_fn)
-    probs, labels = softmax(logits), data.labels["validation"]
+    probs, labels = uncalibrated_probs(logits), data.labels["validation"]
     s.epoch_predictions[f"confidence_{epoch + 1}"] = probs.max(1).astype(np.float32)
     s.epoch_predictions[f"correct_{epoch + 1}"] = probs.argmax(1) == labels
     return calibration_report(probs, labels, s.recipe.eval.n_bins)

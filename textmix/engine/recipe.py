@@ -22,106 +22,14 @@ from typing import Any
 
 import yaml
 
+from textmix.core.calibrators import calibrator_names
 from textmix.core.errors import RecipeError
 from textmix.core.methods import get_method, loss_section, method_names, method_params
 from textmix.engine.optimizers import OPTIMIZERS, SCHEDULES
+from textmix.engine.sections import EvalConfig, MixupConfig, OptimConfig, TrainConfig
 from textmix.engine.tasks import Task, get_task
 
 DEFAULT_TASK = "text"
-
-
-@dataclass
-class MixupConfig:
-    """Args:
-    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by the methods that mix (mixup,
-        mixup_features_only, regmixup, whose paper uses α = 10, and registered ones).
-    per_sample: one λ per example instead of one per batch (paper default: per batch).
-    mix_point: where the model mixes (each task lists its models' mix points with model.name);
-        None: the task's default.
-    """
-
-    alpha: float = 0.4
-    per_sample: bool = False
-    mix_point: str | None = None
-
-
-@dataclass
-class OptimConfig:
-    """Args:
-    name: adadelta (Kim), adamw (fine-tuning) or sgd.
-    lr: learning rate.
-    weight_decay: L2 / decoupled weight decay.
-    momentum: sgd momentum.
-    nesterov: sgd Nesterov momentum.
-    rho: adadelta decay of squared gradients (Kim: 0.95).
-    eps: adadelta / adamw epsilon (Kim: 1e-6).
-    schedule: constant, linear (warmup then linear decay to 0) or step.
-    warmup_ratio: linear: share of steps spent warming up.
-    milestones: step: epochs at which lr is multiplied by gamma.
-    gamma: step: decay factor.
-    grad_clip: clip the gradient norm to this value (None: off).
-    """
-
-    name: str = "adadelta"
-    lr: float = 1.0
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = False
-    rho: float = 0.95
-    eps: float = 1e-6
-    schedule: str = "constant"
-    warmup_ratio: float = 0.0
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-    grad_clip: float | None = None
-
-
-@dataclass
-class TrainConfig:
-    """Args:
-    epochs: passes over the training set.
-    batch_size: examples per step and process (Kim: 50).
-    eval_batch_size: examples per evaluation batch.
-    seed: seed of initialization, dropout, shuffling and mixup (each rank derives its own).
-    log_every: steps between loss logs and non-finite loss checks.
-    output_dir: run directory (the CLI's --output-dir wins).
-    compile: ``torch.compile`` the model (the first steps are slower while it compiles; text batch
-        lengths are rounded up to multiples of 16 so that few shapes occur).
-    """
-
-    epochs: int = 10
-    batch_size: int = 50
-    eval_batch_size: int = 256
-    seed: int = 1
-    log_every: int = 50
-    output_dir: str | None = None
-    compile: bool = False
-
-
-@dataclass
-class EvalConfig:
-    """Args:
-    n_bins: reliability bins for ECE / OE / MCE (15 as in the paper).
-    temperature_scaling: fit T on validation logits and report metrics before and after.
-    mc_dropout_samples: T > 0 stochastic forward passes with dropout on (norm layers in eval).
-    ood: out-of-distribution sets for AUROC of winning scores: dataset names of the task (see
-        data.name) or noise sets (gaussian_noise; each task lists its own).
-    shift: test sets of another domain with the same label names, each evaluated before and after
-        temperature scaling fitted in-domain (text: a built-in dataset name, e.g. imdb for mr, or a
-        CSV / JSON Lines / parquet file with the recipe's text and label columns); empty: off.
-    bootstrap_resamples: resamples of the test examples for 95% intervals of accuracy, ECE, OE
-        and AURC (metrics.json "intervals"); 0: off.
-    perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
-        winning score and entropy per μ; continuous inputs only, not tokens); empty: off.
-    """
-
-    n_bins: int = 15
-    temperature_scaling: bool = True
-    mc_dropout_samples: int = 0
-    ood: list[str] = field(default_factory=list)
-    shift: list[str] = field(default_factory=list)
-    bootstrap_resamples: int = 1000
-    perturbation: list[float] = field(default_factory=list)
 
 
 def shared_sections() -> dict[str, type]:
@@ -182,6 +90,17 @@ class Recipe:
             (self.optim.schedule in SCHEDULES, "optim.schedule", " or ".join(SCHEDULES)),
             (0 <= self.optim.warmup_ratio < 1, "optim.warmup_ratio", "in [0, 1)"),
             (self.eval.n_bins >= 1, "eval.n_bins", ">= 1"),
+            (
+                set(self.eval.calibrators) <= set(calibrator_names()),
+                "eval.calibrators",
+                f"names among {calibrator_names()}",
+            ),
+            (len(set(self.eval.calibrators)) == len(self.eval.calibrators), "eval.calibrators", "distinct names"),
+            (
+                self.eval.calibrator in ("auto", *self.eval.calibrators),
+                "eval.calibrator",
+                "auto or one of eval.calibrators",
+            ),
             (self.eval.mc_dropout_samples >= 0, "eval.mc_dropout_samples", ">= 0"),
             (
                 self.eval.bootstrap_resamples in (0,) or self.eval.bootstrap_resamples >= 100,
@@ -363,6 +282,9 @@ def recipe_to_dict(recipe: Recipe) -> dict:
     out = {"task": recipe.task, "method": recipe.method}
     for name in ("data", "model", *shared_sections()):
         out[name] = dataclasses.asdict(getattr(recipe, name))
+    # the loss keys of this recipe's method only: another method registered in this process (a
+    # notebook, a test) must not make the run's recipe.yaml unreadable where it is not registered
+    out["loss"] = {key: out["loss"][key] for key in get_method(recipe.method).params}
     out.update({name: dataclasses.asdict(section) for name, section in recipe.extra.items()})
     return out
 

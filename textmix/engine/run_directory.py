@@ -229,7 +229,8 @@ class RunDir:
     def locked(self, action: str):
         """Hold an exclusive OS lock on ``.lock`` while ``action`` writes the run (``flock``: it dies
         with the process, so a crash never leaves a stale lock). A second holder is refused with a
-        message naming the first."""
+        message naming the first: the holder writes who it is into the locked file itself, which
+        ``filelock``'s public API has no place for, hence ``fcntl`` here."""
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / self.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -21,12 +21,13 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
+from textmix.core.calibrators import check_calibrators, uncalibrated_probs
 from textmix.core.errors import ArgumentError, RecipeError, RunDirError, TextmixError
 from textmix.core.methods import build_method
 from textmix.core.metrics import calibration_report
 from textmix.core.selective import coverage_table
 from textmix.engine import checkpoint, optimizers
-from textmix.engine.evaluation import evaluate_model, predict_logits, softmax, write_outputs
+from textmix.engine.evaluation import evaluate_model, predict_logits, write_outputs
 from textmix.engine.loop import Session, StopFlag, record_epoch, train_one_epoch, validate
 from textmix.engine.recipe import Recipe, dump_recipe, recipe_differences, recipe_from_dict, recipe_to_dict
 from textmix.engine.run_directory import RunDir
@@ -222,6 +223,10 @@ def _train(recipe: Recipe, run: RunDir, task, accelerator: Accelerator, resume: 
             f"train.batch_size={recipe.train.batch_size} is larger than the training set ({n_train} examples); lower it"
         )
     logger.info(f"data {recipe.data.name}: {data.facts['splits']}, {data.facts['num_classes']} classes")
+    try:
+        check_calibrators(recipe.eval.calibrators if recipe.eval.temperature_scaling else [], data.facts["num_classes"])
+    except ArgumentError as error:
+        raise RecipeError(f"eval.calibrators: {error}") from None
     s = _start(recipe, run, accelerator, data)
     if resume:
         _resume(s)
@@ -261,12 +266,12 @@ def final_evaluation(s: Session) -> dict:
 
     def report(name: str) -> dict:
         logits = predict_logits(s.model, data.loaders[name], accelerator, data.n[name], data.inputs_fn)
-        return calibration_report(softmax(logits), data.labels[name], recipe.eval.n_bins)
+        return calibration_report(uncalibrated_probs(logits), data.labels[name], recipe.eval.n_bins)
 
     last = {"epoch": s.progress.epoch, "val": report("validation"), "test": report("test")}
     accelerator.wait_for_everyone()
     load_weights(s.unwrapped, run)
-    best, val_logits, test_logits, scores, calibrator = evaluate_model(
+    best, val_logits, test_logits, scores, calibrators = evaluate_model(
         s.model, data, accelerator, recipe.eval, recipe.train.seed
     )
     metrics = {
@@ -280,10 +285,12 @@ def final_evaluation(s: Session) -> dict:
     }
     if accelerator.is_main_process:
         info = json.loads(run.model_info.read_text())
+        calibrator = next(iter(calibrators.values()), None)  # the chosen one comes first
         if calibrator is not None:
             info["calibrator"] = calibrator.to_json()
+            info["calibrators"] = {name: c.to_json() for name, c in calibrators.items()}  # predict --calibrator
         # what predict reports: calibrated probabilities
-        val_probs = softmax(val_logits) if calibrator is None else calibrator(val_logits)
+        val_probs = uncalibrated_probs(val_logits) if calibrator is None else calibrator(val_logits)
         correct = val_probs.argmax(1) == data.labels["validation"]
         info["validation_coverage"] = coverage_table(val_probs.max(1), correct)  # for --target-risk/coverage
         atomic_write_json(run.model_info, info)

@@ -28,14 +28,13 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from textmix.core.atomic_files import atomic_write_json
-from textmix.core.calibrators import Calibrator, TemperatureScaling, make_calibrator
+from textmix.core.calibrators import Calibrator, TemperatureScaling, make_calibrator, uncalibrated_probs
 from textmix.core.errors import ArgumentError
 from textmix.core.methods import Method, StepBatch, get_method, method_params
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import MixupPlan
 from textmix.core.plots import reliability_diagram, save_figure
 from textmix.core.prediction_report import CALIBRATION_FILE, RELIABILITY_FILE
-from textmix.engine.evaluation import softmax
 
 # keyword arguments of textmix 0.2 that chose a method, in the order they were checked
 LEGACY_METHOD_FLAGS = (("regmixup_eta", "regmixup"), ("erl_kappa", "erl"), ("label_smoothing", "label_smoothing"))
@@ -46,7 +45,7 @@ def calibration_metrics(eval_pred) -> dict[str, float]:
     softmax of the logits."""
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     logits = logits[0] if isinstance(logits, tuple) else logits
-    report = calibration_report(softmax(logits), np.asarray(labels))
+    report = calibration_report(uncalibrated_probs(logits), np.asarray(labels))
     return {k: report[k] for k in ("accuracy", "ece", "oe", "mce", "nll", "brier")}
 
 
@@ -194,7 +193,7 @@ class CalibrationCallback(TrainerCallback):
         if isinstance(self.calibrator, TemperatureScaling):  # the key of textmix 0.2
             model.config.textmix_temperature = self.calibrator.temperature
         if state.is_world_process_zero:
-            before = softmax(logits)
+            before = uncalibrated_probs(logits)
             report = {
                 "calibrator": self.calibrator.to_json(),
                 **self.calibrator.state_dict(),  # e.g. "temperature", as in metrics.json

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textmix.core.calibrators import Calibrator, TemperatureScaling, calibrator_from_json, softmax_probs
+from textmix.core.calibrators import Calibrator, TemperatureScaling, calibrator_from_json, uncalibrated_probs
 from textmix.core.errors import ArgumentError, HubError
 from textmix.core.selective import pick_threshold
 from textmix.engine.run_directory import RunDir
@@ -112,7 +112,7 @@ class CalibratedClassifier:
         logits = self.logits(texts)
         if calibrated and self.calibrator is not None:
             return self.calibrator(logits)
-        return softmax_probs(torch.from_numpy(logits))
+        return uncalibrated_probs(logits)
 
     def abstain_threshold(self, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:
         """(threshold, validation coverage, validation risk) for a target coverage or risk, from the
@@ -150,10 +150,20 @@ class CalibratedClassifier:
         return results
 
 
-def saved_calibrator(info: dict, where: Path) -> Calibrator | None:
-    """The calibrator of a model folder's ``textmix.json``: ``calibrator`` (name and state), or the
-    bare ``temperature`` of textmix 0.2; None when it holds neither."""
+def saved_calibrator(info: dict, where: Path, name: str | None = None) -> Calibrator | None:
+    """The calibrator of a model folder's ``textmix.json``: the one chosen in training
+    (``calibrator``), another stored one by ``name`` (``calibrators``), or the bare ``temperature``
+    of textmix 0.2; None when it holds none, or for ``name="none"``."""
+    if name == "none":
+        return None
     try:
+        if name is not None:
+            stored = info.get("calibrators", {}) if isinstance(info.get("calibrators", {}), dict) else {}
+            if name not in stored:
+                raise HubError(
+                    f"{where} stores no calibrator {name!r}; it stores: {', '.join(stored) or 'none'} (or none)"
+                )
+            return calibrator_from_json(stored[name], f"{where} field 'calibrators.{name}'")
         if "calibrator" in info:
             return calibrator_from_json(info["calibrator"], f"{where} field 'calibrator'")
         if "temperature" in info:
@@ -164,8 +174,15 @@ def saved_calibrator(info: dict, where: Path) -> Calibrator | None:
     return None
 
 
-def load_model(source: str | Path, device: str | torch.device = "cpu") -> CalibratedClassifier:
-    """Load a textmix model from a run directory, a model folder or a Hub repository id."""
+def load_model(
+    source: str | Path, device: str | torch.device = "cpu", calibrator: str | None = None
+) -> CalibratedClassifier:
+    """Load a textmix model from a run directory, a model folder or a Hub repository id.
+
+    Args:
+        calibrator: None: the calibrator chosen in training; a name: another one the model folder
+            stores (``eval.calibrators``); ``"none"``: uncalibrated probabilities.
+    """
     folder = _model_folder(source)
     try:
         info = json.loads((folder / RunDir.MODEL_INFO).read_text())
@@ -190,7 +207,7 @@ def load_model(source: str | Path, device: str | torch.device = "cpu") -> Calibr
         model=model,
         featurizer=load_featurizer(folder),
         label_names=list(info["label_names"]),
-        calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO),
+        calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO, calibrator),
         validation_coverage=info.get("validation_coverage"),
     )
 

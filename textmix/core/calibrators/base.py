@@ -13,12 +13,18 @@ calibrated logits or log-probabilities (anything whose softmax is the calibrated
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from textmix.core.errors import ArgumentError
+
+logger = logging.getLogger(__name__)
+EXAMPLES_PER_PARAMETER = 10  # below this many validation examples per parameter a fit is flagged as unreliable
 
 
 def as_logits(logits, what: str = "logits") -> torch.Tensor:
@@ -42,6 +48,11 @@ def softmax_probs(scaled: torch.Tensor) -> np.ndarray:
     return torch.softmax(scaled.double(), dim=1).numpy()
 
 
+def uncalibrated_probs(logits) -> np.ndarray:
+    """softmax in float64 of (N, K) logits: the probabilities before any calibrator."""
+    return softmax_probs(as_logits(logits))
+
+
 class Calibrator:
     """A post-hoc calibrator. Subclasses set ``name`` and implement ``_fit`` and ``_scale`` (and
     ``state_dict`` / ``load_state_dict`` for their fitted values).
@@ -51,19 +62,42 @@ class Calibrator:
     """
 
     name: ClassVar[str]
+    binary_only: ClassVar[bool] = False  # Platt and Beta calibrate the positive class of two
+
+    def n_parameters(self, num_classes: int) -> int:
+        """How many values the fit estimates for K classes (what a validation split must outnumber)."""
+        return 1
 
     def fit(self, logits, labels) -> Calibrator:
-        """Fit on validation logits (N, K) and labels (N,); returns self."""
+        """Fit on validation logits (N, K) and labels (N,); returns self. Refuses what it cannot fit
+        (one class, fewer examples than parameters, a binary-only calibrator on K > 2) and logs a
+        warning when there are fewer than 10 examples a parameter."""
         z = as_logits(logits, "validation logits")
         y = torch.as_tensor(np.asarray(labels)).long().cpu()
-        if y.dim() != 1 or len(y) != len(z) or len(z) == 0:
+        n, k = z.shape
+        if y.dim() != 1 or len(y) != n or n == 0:
             raise ArgumentError(
                 f"need logits (N, K) and labels (N,) with N > 0, got {tuple(z.shape)} and {tuple(y.shape)}"
             )
-        if y.min() < 0 or y.max() >= z.shape[1]:
+        if y.min() < 0 or y.max() >= k:
+            raise ArgumentError(f"labels must be in 0..{k - 1}, found {int(y.min() if y.min() < 0 else y.max())}")
+        check_fittable(type(self), k)
+        classes = torch.unique(y)
+        if len(classes) < 2:
+            raise ArgumentError(f"calibrator {self.name}: the validation split holds only class {int(classes[0])}; "
+                                "calibrating needs examples of at least two classes")  # fmt: skip
+        parameters = self.n_parameters(k)
+        if n < parameters:
             raise ArgumentError(
-                f"labels must be in 0..{z.shape[1] - 1}, found {int(y.min() if y.min() < 0 else y.max())}"
+                f"calibrator {self.name} fits {parameters} parameters for K={k} classes but validation has {n} "
+                "examples; use temperature or vector scaling, or a larger validation split"
             )
+        if n < EXAMPLES_PER_PARAMETER * parameters:
+            logger.warning(
+                "calibrator %s fits %d parameters on %d validation examples (fewer than %d a parameter): "
+                "expect it to overfit; compare its cross-fitted validation metrics",
+                self.name, parameters, n, EXAMPLES_PER_PARAMETER,
+            )  # fmt: skip
         self._fit(z.double(), y)
         return self
 
@@ -87,6 +121,46 @@ class Calibrator:
         return {"name": self.name, "state": self.state_dict()}
 
 
+def check_fittable(cls: type[Calibrator], num_classes: int) -> None:
+    """Refuse a binary-only calibrator for K > 2 classes, naming the alternatives."""
+    if cls.binary_only and num_classes != 2:
+        others = ", ".join(n for n, c in _CALIBRATORS.items() if not c.binary_only)
+        raise ArgumentError(f"calibrator {cls.name} is for two classes; this model has {num_classes}: use {others}")
+
+
+def fit_by_nll(
+    params: list[torch.Tensor],
+    scaled: Callable[[], torch.Tensor],
+    labels: torch.Tensor,
+    penalty: Callable[[], torch.Tensor] | None = None,
+    max_iter: int = 200,
+) -> None:
+    """Minimize the NLL of ``softmax(scaled())`` (plus ``penalty()``) over ``params`` in place with
+    full-batch L-BFGS (strong-Wolfe line search: deterministic, no learning rate to tune)."""
+    optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, line_search_fn="strong_wolfe",
+                                  tolerance_grad=1e-9, tolerance_change=1e-12)  # fmt: skip
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(scaled(), labels)
+        if penalty is not None:
+            loss = loss + penalty()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    for p in params:
+        p.requires_grad_(False)
+
+
+def tensor_state(value, shape: tuple[int, ...], what: str) -> torch.Tensor:
+    """A saved list of numbers as a float64 tensor of ``shape``; ValueError naming ``what`` otherwise."""
+    t = torch.tensor(value, dtype=torch.float64)
+    if tuple(t.shape) != shape or not torch.isfinite(t).all():
+        raise ValueError(f"{what} must be finite numbers of shape {shape}, got shape {tuple(t.shape)}")
+    return t
+
+
 _CALIBRATORS: dict[str, type[Calibrator]] = {}
 
 
@@ -98,15 +172,26 @@ def register_calibrator(cls: type[Calibrator]) -> type[Calibrator]:
     return cls
 
 
+def check_calibrators(names, num_classes: int) -> None:
+    """Refuse, before any training, calibrators that cannot fit a K-class model (binary-only ones)."""
+    for name in names:
+        check_fittable(_CALIBRATORS[name], num_classes)
+
+
 def calibrator_names() -> tuple[str, ...]:
     return tuple(_CALIBRATORS)
 
 
-def make_calibrator(name: str) -> Calibrator:
-    """A new, unfitted calibrator."""
+def get_calibrator(name: str) -> type[Calibrator]:
+    """The class registered as ``name``; ArgumentError naming the known ones otherwise."""
     if name not in _CALIBRATORS:
         raise ArgumentError(f"calibrator {name!r} is unknown; known: {', '.join(_CALIBRATORS)}")
-    return _CALIBRATORS[name]()
+    return _CALIBRATORS[name]
+
+
+def make_calibrator(name: str) -> Calibrator:
+    """A new, unfitted calibrator."""
+    return get_calibrator(name)()
 
 
 def calibrator_from_json(saved, where: str = "the saved calibrator") -> Calibrator:

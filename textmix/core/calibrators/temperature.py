@@ -8,10 +8,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from textmix.core.calibrators.base import Calibrator, register_calibrator
+from textmix.core.calibrators.base import Calibrator
 
 
-@register_calibrator
 class TemperatureScaling(Calibrator):
     """Args:
     temperature: T (1.0 until fitted).

@@ -1,7 +1,7 @@
 """Training methods: one file each, registered under their recipe names (see :mod:`.base`)."""
 
-# the built-in methods register themselves; the import order is the order of recipe keys and docs
-from textmix.core.methods import baseline, erl, label_smoothing, mixup, regmixup  # noqa: E402, F401, I001
+import importlib
+
 from textmix.core.methods.base import (
     Method,
     Param,
@@ -14,6 +14,11 @@ from textmix.core.methods.base import (
     method_params,
     register_method,
 )
+
+# each built-in method's module registers it; this order is the order of names and keys in help and docs
+for _module in ("baseline", "mixup", "regmixup", "label_smoothing", "erl"):
+    importlib.import_module(f"textmix.core.methods.{_module}")
+BUILT_IN = method_names()  # textmix's own methods (before any program registers its own)
 
 __all__ = [
     "Method",

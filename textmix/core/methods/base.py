@@ -45,12 +45,14 @@ class Param:
         doc: one line for the recipe-key table.
         valid: True when a value is acceptable.
         expected: what a valid value is, for the error message (``>= 0``, ``in [0, 1]``).
+        symbol: how report labels name it (``η``, ``ε``); empty: not shown.
     """
 
     default: Any
     doc: str
     valid: Callable[[Any], bool] = lambda value: True
     expected: str = ""
+    symbol: str = ""
 
 
 @dataclass
@@ -182,6 +184,7 @@ def loss_section() -> type:
     return cls
 
 
-def describe_methods() -> str:
-    """``name (summary), ...`` of every registered method, for help texts and the recipe-key table."""
-    return ", ".join(f"{cls.name} ({cls.summary})" if cls.summary else cls.name for cls in _METHODS.values())
+def describe_methods(names: tuple[str, ...] | None = None) -> str:
+    """``name (summary), ...`` of the methods ``names`` (default: every registered one)."""
+    classes = [_METHODS[n] for n in names] if names is not None else list(_METHODS.values())
+    return ", ".join(f"{cls.name} ({cls.summary})" if cls.summary else cls.name for cls in classes)

@@ -12,7 +12,11 @@ class ConfidencePenalty(Method):
     summary = "confidence penalty CE − κ·H"
     params = {
         "erl_kappa": Param(
-            0.1, "κ of method erl (confidence penalty CE − κ·H).", lambda v: math.isfinite(v) and v >= 0, ">= 0"
+            0.1,
+            "κ of method erl (confidence penalty CE − κ·H).",
+            lambda v: math.isfinite(v) and v >= 0,
+            ">= 0",
+            symbol="κ",
         )
     }
 

@@ -10,7 +10,11 @@ class LabelSmoothing(Method):
     summary = "ε spread over all K classes"
     params = {
         "label_smoothing": Param(
-            0.1, "ε of method label_smoothing (spread over all K classes).", lambda v: 0 <= v <= 1, "in [0, 1]"
+            0.1,
+            "ε of method label_smoothing (spread over all K classes).",
+            lambda v: 0 <= v <= 1,
+            "in [0, 1]",
+            symbol="ε",
         )
     }
 

@@ -11,7 +11,9 @@ class RegMixup(Method):
     mixing = "full"
     summary = "clean cross entropy + η × the mixup loss of a mixed copy, Pinto et al. 2022: two forward passes per step"
     params = {
-        "regmixup_eta": Param(1.0, "η of method regmixup (weight of the mixed copy's loss).", lambda v: v > 0, "> 0")
+        "regmixup_eta": Param(
+            1.0, "η of method regmixup (weight of the mixed copy's loss).", lambda v: v > 0, "> 0", symbol="η"
+        )
     }
 
     def step_loss(self, batch: StepBatch):

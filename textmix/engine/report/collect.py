@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from textmix.core.errors import RecipeError, RunDirError
-from textmix.engine.recipe import MIXUP_METHODS, recipe_differences
+from textmix.core.methods import get_method
+from textmix.engine.recipe import recipe_differences
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
 
@@ -45,20 +46,19 @@ class Group:
 
 
 def describe(recipe: dict, method: str) -> tuple[float | None, str]:
-    """(α or None, a short label of the method setting); the mix point is named when it is not the
-    task's default."""
-    if method in MIXUP_METHODS:
-        alpha = float(recipe["mixup"]["alpha"])
-        extra = ", per-sample λ" if recipe["mixup"]["per_sample"] else ""
-        point = recipe["mixup"]["mix_point"]
-        where = "" if point == get_task(recipe.get("task", "text")).default_mix_point else f", at {point}"
-        eta = f" η={recipe['loss'].get('regmixup_eta', 1.0):g}" if method == "regmixup" else ""
-        return alpha, f"{method} α={alpha:g}{eta}{extra}{where}"
-    if method == "label_smoothing":
-        return None, f"label_smoothing ε={recipe['loss']['label_smoothing']:g}"
-    if method == "erl":
-        return None, f"erl κ={recipe['loss']['erl_kappa']:g}"
-    return None, method
+    """(α or None, a short label of the method setting: its name, α for methods that mix, its
+    settings by their symbols); the mix point is named when it is not the task's default."""
+    cls = get_method(method)
+    settings = "".join(
+        f" {p.symbol}={recipe['loss'].get(key, p.default):g}" for key, p in cls.params.items() if p.symbol
+    )
+    if cls.mixing is None:
+        return None, f"{method}{settings}"
+    alpha = float(recipe["mixup"]["alpha"])
+    extra = ", per-sample λ" if recipe["mixup"]["per_sample"] else ""
+    point = recipe["mixup"]["mix_point"]
+    where = "" if point == get_task(recipe.get("task", "text")).default_mix_point else f", at {point}"
+    return alpha, f"{method} α={alpha:g}{settings}{extra}{where}"
 
 
 def expand_run_dirs(paths: list[Path]) -> list[RunDir]:

@@ -1,0 +1,123 @@
+"""Each training method's loss against the paper's formula written out here, on a fixed plan; the
+registry's contract; and the engine and MixupTrainer computing the same loss for every method."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from textmix.core.errors import RecipeError
+from textmix.core.methods import Method, Param, StepBatch, build_method, get_method, method_names, register_method
+from textmix.core.mixer import MixupPlan
+from textmix.engine.recipe import recipe_from_dict
+
+LABELS = torch.tensor([0, 2, 1, 2])
+PLAN = MixupPlan(lam=torch.tensor(0.8), perm=torch.tensor([3, 2, 1, 0]))
+
+
+def logits_of(plan):
+    """A deterministic 'model': different logits for the clean and each mixed batch."""
+    g = torch.Generator().manual_seed(0 if plan is None else int(100 * float(plan.lam)))
+    return torch.randn(4, 3, generator=g, dtype=torch.float64)
+
+
+def batch(plan):
+    return StepBatch(logits_of, LABELS, 3, plan)
+
+
+def onehot(labels):
+    return F.one_hot(labels, 3).double()
+
+
+def mixed_targets(plan):
+    lam = float(plan.lam)
+    return lam * onehot(LABELS) + (1 - lam) * onehot(LABELS[plan.perm])
+
+
+def ce(logits, targets):  # −Σ_k y_k log softmax(z)_k, averaged
+    return -(targets * torch.log_softmax(logits, 1)).sum(1).mean()
+
+
+def method(name, **loss):
+    return build_method(name, recipe_from_dict({"method": name, "loss": loss}).loss)
+
+
+def test_baseline_is_cross_entropy_on_the_clean_batch():
+    torch.testing.assert_close(method("baseline").step_loss(batch(None)), F.cross_entropy(logits_of(None), LABELS))
+
+
+def test_mixup_is_cross_entropy_against_mixed_labels_of_the_mixed_batch():
+    expected = ce(logits_of(PLAN), mixed_targets(PLAN))
+    torch.testing.assert_close(method("mixup").step_loss(batch(PLAN)), expected)
+
+
+@pytest.mark.parametrize("lam", [0.8, 0.3])
+def test_mixup_features_only_keeps_the_label_of_the_nearer_example(lam):
+    plan = MixupPlan(lam=torch.tensor(lam), perm=PLAN.perm, mode="features_only")  # what its mixer draws
+    nearer = LABELS if float(plan.lam) >= 0.5 else LABELS[plan.perm]
+    torch.testing.assert_close(
+        method("mixup_features_only").step_loss(batch(plan)), F.cross_entropy(logits_of(plan), nearer)
+    )
+
+
+def test_regmixup_is_clean_cross_entropy_plus_eta_times_the_mixup_loss():
+    """Pinto et al. 2022, eq. 3: L = CE(f(x), y) + η · CE(f(x̃), ỹ)."""
+    expected = F.cross_entropy(logits_of(None), LABELS) + 0.5 * ce(logits_of(PLAN), mixed_targets(PLAN))
+    torch.testing.assert_close(method("regmixup", regmixup_eta=0.5).step_loss(batch(PLAN)), expected)
+
+
+def test_label_smoothing_matches_pytorch():
+    expected = F.cross_entropy(logits_of(None), LABELS, label_smoothing=0.2)
+    torch.testing.assert_close(method("label_smoothing", label_smoothing=0.2).step_loss(batch(None)), expected)
+
+
+def test_erl_is_cross_entropy_minus_kappa_times_the_mean_entropy():
+    """Pereyra et al. 2017: L = CE − κ·H(p), H = −Σ p log p."""
+    z = logits_of(None)
+    p = torch.softmax(z, 1)
+    entropy = -(p * torch.log(p)).sum(1).mean()
+    expected = F.cross_entropy(z, LABELS) - 0.3 * entropy
+    torch.testing.assert_close(method("erl", erl_kappa=0.3).step_loss(batch(None)), expected)
+
+
+def test_methods_say_whether_they_mix():
+    assert [get_method(n).mixing for n in method_names()] == [None, "full", "features_only", "full", None, None]
+
+
+def test_method_settings_are_checked_with_their_key():
+    for name, loss, phrase in (
+        ("regmixup", {"regmixup_eta": 0}, "loss.regmixup_eta=0.0 is invalid: must be > 0"),
+        ("erl", {"erl_kappa": math.inf}, "loss.erl_kappa=inf is invalid"),
+        ("label_smoothing", {"label_smoothing": 1.5}, "loss.label_smoothing=1.5 is invalid: must be in [0, 1]"),
+    ):
+        with pytest.raises(RecipeError, match=phrase.replace("[", r"\[").replace("]", r"\]")):
+            recipe_from_dict({"method": name, "loss": loss})
+    with pytest.raises(
+        RecipeError, match="method='focal' is invalid: must be one of baseline, mixup, mixup_features_only, regmixup"
+    ):
+        recipe_from_dict({"method": "focal"})
+
+
+def test_a_new_method_is_one_class_and_its_keys_join_the_loss_section():
+    class Squared(Method):
+        name = "test_squared_error"
+        params = {"test_scale": Param(2.0, "scale of the squared error.", lambda v: v > 0, "> 0")}
+
+        def loss(self, logits, targets):
+            return self.test_scale * ((torch.softmax(logits, 1) - targets) ** 2).sum(1).mean()
+
+    register_method(Squared)
+    recipe = recipe_from_dict({"method": "test_squared_error", "loss": {"test_scale": 3.0}})
+    built = build_method(recipe.method, recipe.loss)
+    expected = 3.0 * ((torch.softmax(logits_of(None), 1) - onehot(LABELS)) ** 2).sum(1).mean()
+    torch.testing.assert_close(built.step_loss(batch(None)), expected)
+    with pytest.raises(RecipeError, match="loss.test_scale=-1.0 is invalid: must be > 0"):
+        recipe_from_dict({"method": "test_squared_error", "loss": {"test_scale": -1}})
+    with pytest.raises(ValueError, match="clashes"):
+
+        class Clash(Squared):
+            name = "test_clash"
+            params = {"test_scale": Param(5.0, "another default")}
+
+        register_method(Clash)

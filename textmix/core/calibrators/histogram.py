@@ -1,0 +1,61 @@
+"""``histogram``: histogram binning (Zadrozny & Elkan, ICML 2001), one class at a time: each class's
+probability falls into a bin, and its calibrated value is the bin's frequency of that class on
+validation. Equal-mass bins by default (each holds about N / bins validation examples); an empty
+bin (equal-width bins, or ties) gets its midpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from textmix.core.calibrators.base import tensor_state
+from textmix.core.calibrators.one_vs_rest import OneVsRest
+
+
+class HistogramBinning(OneVsRest):
+    """Args:
+    bins: bins per class.
+    equal_mass: equal-mass bins (True) or equal-width bins over [0, 1] (False).
+    """
+
+    name = "histogram"
+
+    def __init__(self, bins: int = 15, equal_mass: bool = True):
+        super().__init__()
+        self.bins, self.equal_mass = bins, equal_mass
+
+    def n_parameters(self, num_classes: int) -> int:
+        return self.bins * (1 if num_classes == 2 else num_classes)
+
+    def _fit_class(self, p, hits):
+        edges = np.linspace(0.0, 1.0, self.bins + 1)
+        if self.equal_mass:
+            edges = np.quantile(p, edges)
+            edges[0], edges[-1] = 0.0, 1.0
+        index = self._bin(edges, p)
+        counts = np.bincount(index, minlength=self.bins)
+        hit_counts = np.bincount(index, weights=hits.astype(np.float64), minlength=self.bins)
+        midpoints = (edges[:-1] + edges[1:]) / 2
+        values = np.where(counts > 0, hit_counts / np.maximum(counts, 1), midpoints)
+        return {"edges": edges.tolist(), "values": values.tolist()}
+
+    @staticmethod
+    def _bin(edges: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Bin of each p: (edge_m, edge_m+1], the first bin also holding edge_0."""
+        return np.clip(np.searchsorted(edges, p, side="left") - 1, 0, len(edges) - 2)
+
+    def _apply_class(self, state, p):
+        return np.asarray(state["values"])[self._bin(np.asarray(state["edges"]), p)]
+
+    def state_dict(self) -> dict:
+        return {"bins": self.bins, "equal_mass": self.equal_mass, "classes": self.classes}
+
+    def load_state_dict(self, state: dict) -> None:
+        bins = int(state["bins"])
+        classes = []
+        for entry in state["classes"]:
+            edges = tensor_state(entry["edges"], (bins + 1,), "edges")
+            values = tensor_state(entry["values"], (bins,), "values")
+            if (values < 0).any() or (values > 1).any() or (edges.diff() < 0).any():
+                raise ValueError("bin values must lie in [0, 1] and edges must not decrease")
+            classes.append({"edges": edges.tolist(), "values": values.tolist()})
+        self.bins, self.equal_mass, self.classes = bins, bool(state["equal_mass"]), classes

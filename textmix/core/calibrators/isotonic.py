@@ -1,0 +1,38 @@
+"""``isotonic``: isotonic regression (Zadrozny & Elkan, KDD 2002), one class at a time, with
+scikit-learn's ``IsotonicRegression`` (the fitted step function is saved as its thresholds)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from textmix.core.calibrators.base import tensor_state
+from textmix.core.calibrators.one_vs_rest import OneVsRest
+
+
+class IsotonicCalibration(OneVsRest):
+    name = "isotonic"
+
+    def n_parameters(self, num_classes: int) -> int:
+        return 2 * (1 if num_classes == 2 else num_classes)
+
+    def _fit_class(self, p, hits):
+        from sklearn.isotonic import IsotonicRegression
+
+        model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, hits.astype(np.float64))
+        return {"x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
+
+    def _apply_class(self, state, p):
+        return np.interp(p, state["x"], state["y"])  # sklearn's predict: linear between thresholds, clipped
+
+    def state_dict(self) -> dict:
+        return {"classes": self.classes}
+
+    def load_state_dict(self, state: dict) -> None:
+        classes = []
+        for entry in state["classes"]:
+            x = tensor_state(entry["x"], (len(entry["x"]),), "x")
+            y = tensor_state(entry["y"], (len(entry["x"]),), "y")
+            if len(x) == 0 or (x.diff() < 0).any() or (y.diff() < 0).any() or (y < 0).any() or (y > 1).any():
+                raise ValueError("isotonic thresholds must be non-empty, increasing, with values in [0, 1]")
+            classes.append({"x": x.tolist(), "y": y.tolist()})
+        self.classes = classes

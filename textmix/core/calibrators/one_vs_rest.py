@@ -1,0 +1,53 @@
+"""Calibrators of probabilities one class at a time (histogram binning, isotonic regression).
+
+For two classes the positive class's probability p₁ is calibrated and p₀ = 1 − p₁'; for K > 2
+each class's p_k is calibrated against 1[y = k] and the rows are renormalized (Zadrozny & Elkan,
+KDD 2002), a row whose calibrated values are all 0 becoming uniform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from textmix.core.calibrators.base import Calibrator
+
+FLOOR = 1e-12  # calibrated probabilities of exactly 0 become this before the log
+
+
+class OneVsRest(Calibrator):
+    """Subclasses fit ``_fit_class(p (N,), hits (N,) bool) -> state`` and apply
+    ``_apply_class(state, p (N,)) -> p' (N,)``."""
+
+    def __init__(self):
+        self.classes: list = []  # per calibrated class, its state
+
+    def n_parameters(self, num_classes: int) -> int:
+        return 2
+
+    @staticmethod
+    def _columns(k: int) -> list[int]:
+        return [1] if k == 2 else list(range(k))
+
+    def _fit(self, logits, labels) -> None:
+        p = torch.softmax(logits, dim=1).numpy()
+        y = labels.numpy()
+        self.classes = [self._fit_class(p[:, c], y == c) for c in self._columns(p.shape[1])]
+
+    def _scale(self, logits):
+        p = torch.softmax(logits.double(), dim=1).numpy()
+        k = p.shape[1]
+        if k == 2:
+            p1 = np.clip(self._apply_class(self.classes[0], p[:, 1]), 0, 1)
+            out = np.stack([1 - p1, p1], axis=1)
+        else:
+            out = np.stack([self._apply_class(state, p[:, c]) for c, state in enumerate(self.classes)], axis=1)
+            total = out.sum(axis=1, keepdims=True)
+            out = np.where(total > 0, out / np.where(total > 0, total, 1), 1.0 / k)
+        return torch.from_numpy(np.log(np.maximum(out, FLOOR)))
+
+    def _fit_class(self, p: np.ndarray, hits: np.ndarray):
+        raise NotImplementedError
+
+    def _apply_class(self, state, p: np.ndarray) -> np.ndarray:
+        raise NotImplementedError

@@ -1,0 +1,69 @@
+"""``platt``: Platt scaling (Platt, 1999) for two classes: p₁' = σ(a·s + b) on the model's log-odds
+s = z₁ − z₀, fitted with Platt's smoothed targets (N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2) so that a
+separable validation split does not drive a and b to infinity."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from textmix.core.calibrators.base import Calibrator
+
+
+def log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """(N, 2) logits → (N,) s = z₁ − z₀."""
+    return logits[:, 1] - logits[:, 0]
+
+
+def as_two_class_logits(positive: torch.Tensor) -> torch.Tensor:
+    """(N,) logit of class 1 → (N, 2) logits whose softmax is (1 − σ, σ)."""
+    return torch.stack([torch.zeros_like(positive), positive], dim=1)
+
+
+def fit_logistic(features: torch.Tensor, targets: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+    """Weights w (features' columns, then an intercept) minimizing the binary cross entropy of
+    σ(features · w) against ``targets`` in [0, 1]; only the columns ``free`` marks are fitted, the
+    others stay 0. Full-batch L-BFGS in float64 (a convex problem: one optimum)."""
+    design = torch.cat([features, torch.ones(len(features), 1, dtype=features.dtype)], dim=1)  # (N, F + 1)
+    mask = torch.cat([free, torch.tensor([True])]).to(design.dtype)
+    w = torch.zeros(design.shape[1], dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w], lr=1, max_iter=500, line_search_fn="strong_wolfe",
+                                  tolerance_grad=1e-10, tolerance_change=1e-14)  # fmt: skip
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(design @ (w * mask), targets)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return (w * mask).detach()
+
+
+class PlattScaling(Calibrator):
+    name = "platt"
+    binary_only = True
+
+    def __init__(self):
+        self.a, self.b = 1.0, 0.0
+
+    def n_parameters(self, num_classes: int) -> int:
+        return 2
+
+    def _fit(self, logits, labels) -> None:
+        positives = float((labels == 1).sum())
+        negatives = len(labels) - positives
+        targets = torch.where(labels == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2)).double()
+        w = fit_logistic(log_odds(logits)[:, None], targets, torch.tensor([True]))
+        self.a, self.b = float(w[0]), float(w[1])
+
+    def _scale(self, logits):
+        return as_two_class_logits(self.a * log_odds(logits) + self.b)
+
+    def state_dict(self) -> dict:
+        return {"a": self.a, "b": self.b}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.a, self.b = float(state["a"]), float(state["b"])
+        if not all(map(torch.isfinite, torch.tensor([self.a, self.b]))):
+            raise ValueError(f"a and b must be finite, got {self.a}, {self.b}")
