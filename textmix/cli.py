@@ -194,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+", help="finished run directories or sweep folders (--out of sweep)")
     report.add_argument("--out", required=True, help="output folder")
+    from textmix.engine.report import FIGURE_KINDS
+
     report.add_argument(
-        "--figures",
-        help="comma-separated figure kinds to draw (default: all): metrics_by_method, reliability, alpha, "
-        "label_entropy, ood, joint_density, perturbation, curves",
+        "--figures", help=f"comma-separated figure kinds to draw (default: all): {', '.join(FIGURE_KINDS)}"
     )
     add_calibrate_parser(commands)
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")

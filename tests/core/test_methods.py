@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from textmix.core.errors import RecipeError
-from textmix.core.methods import Method, Param, StepBatch, build_method, get_method, method_names, register_method
+from textmix.core.methods import BUILT_IN, Method, Param, StepBatch, build_method, get_method, register_method
 from textmix.core.mixer import MixupPlan
 from textmix.engine.recipe import recipe_from_dict
 
@@ -82,7 +82,8 @@ def test_erl_is_cross_entropy_minus_kappa_times_the_mean_entropy():
 
 
 def test_methods_say_whether_they_mix():
-    assert [get_method(n).mixing for n in method_names()] == [None, "full", "features_only", "full", None, None]
+    assert BUILT_IN == ("baseline", "mixup", "mixup_features_only", "regmixup", "label_smoothing", "erl")
+    assert [get_method(n).mixing for n in BUILT_IN] == [None, "full", "features_only", "full", None, None]
 
 
 def test_method_settings_are_checked_with_their_key():

@@ -15,7 +15,7 @@ from toy_task import TOY
 
 import textmix.engine as engine
 from textmix.core.errors import NonFiniteLossError, RunDirError, TrainingInterrupted
-from textmix.core.methods import method_names
+from textmix.core.methods import BUILT_IN
 from textmix.engine.recipe import recipe_from_dict
 
 SMALL = {
@@ -27,8 +27,9 @@ SMALL = {
 }
 
 
-def small_recipe(**changes):
-    values = json.loads(json.dumps(SMALL))
+def recipe_with(base: dict, **changes):
+    """``base`` with ``section={...}`` replaced and ``section__key=value`` set."""
+    values = json.loads(json.dumps(base))
     for key, value in changes.items():
         section, _, name = key.partition("__")
         if name:
@@ -126,15 +127,12 @@ def untimed(run: Path) -> dict:
     return metrics
 
 
+def small_recipe(**changes):
+    return recipe_with(SMALL, **changes)
+
+
 def toy_recipe(**changes):
-    values = json.loads(json.dumps(TOY))
-    for key, value in changes.items():
-        section, _, name = key.partition("__")
-        if name:
-            values.setdefault(section, {})[name] = value
-        else:
-            values[section] = value
-    return recipe_from_dict(values)
+    return recipe_with(TOY, **changes)
 
 
 def test_same_seed_same_metrics(tmp_path):
@@ -186,7 +184,7 @@ def test_nan_loss_names_the_step(tmp_path, monkeypatch):
         engine.train(toy_recipe(train__log_every=1), tmp_path / "run")
 
 
-@pytest.mark.parametrize("method", method_names())
+@pytest.mark.parametrize("method", BUILT_IN)
 def test_every_method_trains_and_learns(tmp_path, method):
     metrics = engine.train(toy_recipe(method=method, train__epochs=3), tmp_path / method)
     assert metrics["method"] == method and metrics["test"]["n"] == 200

@@ -80,12 +80,15 @@ def test_old_resolved_recipes_still_load():
     refused, above)."""
     text = yaml.safe_load(dump_recipe(recipe_from_dict({})))
     text["data"]["augment"] = True  # what textmix 0.1 wrote into every text recipe.yaml
+    text["loss"] = {"label_smoothing": 0.1, "erl_kappa": 0.1, "regmixup_eta": 1.0}  # 0.2: every method's keys
     assert recipe_from_dict(text) == recipe_from_dict({})
     vision = {"task": "vision", **{k: dict(v) for k, v in text.items() if isinstance(v, dict)}}
     vision["data"]["name"], vision["model"]["name"] = "cifar10", "preact_resnet18"
     for key in ("encoding", "hub_id", "hub_config", "hub_splits"):  # text keys new in 0.2: not in 0.1 recipes
         del vision["data"][key]
-    del vision["loss"]["regmixup_eta"], vision["eval"]["shift"], vision["eval"]["bootstrap_resamples"]
+    vision["loss"] = {"label_smoothing": 0.1, "erl_kappa": 0.1}  # the loss keys of 0.1
+    del vision["eval"]["shift"], vision["eval"]["bootstrap_resamples"], vision["eval"]["calibrators"]
+    del vision["eval"]["calibrator"]
     vision["mixup"]["mix_point"] = "embeddings"  # the old shared default, unused by a baseline
     recipe = recipe_from_dict(vision)
     assert recipe.task == "vision" and recipe.data.augment is True and "hub" not in recipe.extra

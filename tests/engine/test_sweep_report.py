@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,58 @@ def test_a_parallel_sweep_gives_the_sequential_numbers_and_resumes(real_data, tm
         )
         assert {**a, "timing": None} == {**b, "timing": None}
     assert "2 of 2 runs finished earlier; 0 to train" in run_sweep(tmp_path / "parallel", 2, 2)
+
+
+def test_sweep_on_the_toy_task_skips_resumes_and_runs_jobs_in_parallel(tmp_path, monkeypatch):
+    """The engine's sweep without a data folder: sequential in this process, then ``--jobs 2`` in
+    subprocesses that find the toy task through its entry point, with the same numbers."""
+    import torch
+    from toy_task import TOY, plugin_env
+
+    from textmix.core.errors import TrainingInterrupted
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    grid, seeds = {"mixup.alpha": [0.2, 1.0]}, [1, 2]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each of two parallel runs gets on this machine's cores
+    try:
+        monkeypatch.setenv("TOY_SIGTERM_AT_STEP", "20")  # the first run stops in its second epoch
+        with pytest.raises(TrainingInterrupted):
+            sweep(recipe, grid, seeds, [], tmp_path / "sequential")
+        monkeypatch.delenv("TOY_SIGTERM_AT_STEP")
+        first = sweep(recipe, grid, seeds, [], tmp_path / "sequential")
+        again = sweep(recipe, grid, seeds, [], tmp_path / "sequential")
+    finally:
+        torch.set_num_threads(threads)
+    assert [row["status"] for row in first] == ["resumed", "trained", "trained", "trained"]
+    assert [row["status"] for row in again] == ["skipped (finished)"] * 4
+    monkeypatch.setenv("PYTHONPATH", plugin_env(tmp_path / "plugin")["PYTHONPATH"])
+    parallel = sweep(recipe, grid, seeds, [], tmp_path / "parallel", jobs=2)
+    assert [row["status"] for row in parallel] == ["trained"] * 4
+    for row_a, row_b in zip(first, parallel):
+        a = json.loads((Path(row_a["run"]) / "metrics.json").read_text())
+        b = json.loads((Path(row_b["run"]) / "metrics.json").read_text())
+        assert {**a, "timing": None} == {**b, "timing": None}, row_a["run"]
+
+
+def test_report_compares_post_hoc_calibrators_per_method(tmp_path):
+    """Runs that fit several calibrators: a table per setting and calibrator (ECE, NLL, Brier, how
+    often each was chosen) and a figure; the values are the runs' own metrics."""
+    from toy_task import TOY
+
+    recipe = tmp_path / "toy.yaml"
+    calibrators = ["temperature", "vector", "isotonic"]
+    recipe.write_text(yaml.safe_dump({**TOY, "eval": {**TOY["eval"], "calibrators": calibrators}}))
+    out = tmp_path / "sweep"
+    sweep(recipe, {"method": ["baseline", "mixup"]}, [1, 2], [], out)
+    aggregate = report(sorted(out.iterdir()), tmp_path / "report")
+    assert "calibrators_blobs_mlp.png" in aggregate["figures"]
+    text = (tmp_path / "report" / "README.md").read_text()
+    assert "### Post-hoc calibrators" in text
+    first = json.loads((out / "method=baseline_seed=1" / "metrics.json").read_text())
+    second = json.loads((out / "method=baseline_seed=2" / "metrics.json").read_text())
+    ece = np.array([first["calibrated"]["vector"]["test"]["ece"], second["calibrated"]["vector"]["test"]["ece"]])
+    row = next(line for line in text.splitlines() if "| baseline | vector |" in line)
+    assert f"{100 * ece.mean():.2f} ± {100 * ece.std(ddof=1):.2f}" in row
+    assert first["calibrator_choice"]["chosen"] in calibrators

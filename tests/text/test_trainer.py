@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, EvalPrediction, TrainingArguments
 
 from textmix.core.errors import ArgumentError
-from textmix.core.methods import StepBatch, build_method, method_names
+from textmix.core.methods import BUILT_IN, StepBatch, build_method
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import MixupPlan
 from textmix.engine.recipe import recipe_from_dict
@@ -160,7 +160,7 @@ def tiny_bert(num_labels: int = 3):
     return BertForSequenceClassification(config).train()  # training mode, no dropout noise: deterministic
 
 
-@pytest.mark.parametrize("name", method_names())
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_the_trainer_and_the_engine_give_the_same_loss_for_every_method(name, tmp_path, monkeypatch):
     """One method object, two callers: the engine's loop (mixed word embeddings fed to the model, the
     union mask) and MixupTrainer.compute_loss (its forward hook) on the same batch and plan."""

@@ -14,7 +14,10 @@ drawn when the runs hold what it needs:
    several epochs (Figure 1),
 7. ``perturbation_<ds>_<model>.png``: accuracy, winning score and entropy against the distance μ
    from the data (Figure 10); needs ``eval.perturbation``,
-8. ``curves_<ds>_<model>.png``: training loss, validation accuracy and ECE per epoch (Figure 7).
+8. ``curves_<ds>_<model>.png``: training loss, validation accuracy and ECE per epoch (Figure 7),
+9. ``risk_coverage_<ds>_<model>.png`` and ``adaptive_reliability_<ds>_<model>.png``,
+10. ``calibrators_<ds>_<model>.png``: test ECE per setting after each post-hoc calibrator; needs
+    runs that fitted more than temperature scaling (``eval.calibrators``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from textmix.engine.report import figures as fig
 from textmix.engine.report.collect import collect, group_by, has_file
 from textmix.engine.report.tables import (
     METRICS,
+    calibrator_table,
     interval_table,
     ood_table,
     paired_table,
@@ -48,6 +52,7 @@ FIGURE_KINDS = (
     "curves",
     "risk_coverage",
     "adaptive_reliability",
+    "calibrators",
 )
 
 
@@ -108,6 +113,8 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
             ),
             ("curves", members, fig.figure_curves),
         ]
+        several = [g for g in members if len(g.calibrators()) > 2]
+        drawers.append(("calibrators", several, fig.figure_calibrators))
         for kind, chosen, make in drawers:
             if chosen:
                 draw(kind, f"{kind}_{dataset}_{model}.png", make, chosen)
@@ -119,6 +126,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         interval_table(groups),
         paired_table(groups),
         shift_table(groups),
+        calibrator_table(groups),
         ood_table(groups),
         perturbation_table(groups),
     )

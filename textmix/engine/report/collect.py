@@ -36,6 +36,16 @@ class Group:
             )
         return np.array([m[split].get(key, np.nan) for m in self.metrics])
 
+    def calibrated_values(self, calibrator: str, key: str) -> np.ndarray:
+        """One test value per seed after ``calibrator`` ("none": uncalibrated), NaN where a run did
+        not fit it."""
+        return np.array([calibrated_test(m, calibrator).get(key, np.nan) for m in self.metrics])
+
+    def calibrators(self) -> list[str]:
+        """The calibrators every run of the group fitted, in the order of the first run."""
+        names = [n for n in ("none", "temperature", *self.metrics[0].get("calibrated", {}))]
+        return [n for n in names if all(calibrated_test(m, n) for m in self.metrics)]
+
     @property
     def seeds(self) -> list[int]:
         return [r["train"]["seed"] for r in self.recipes]
@@ -43,6 +53,18 @@ class Group:
     def pooled_predictions(self) -> tuple[np.ndarray, np.ndarray]:
         loaded = [np.load(run.file(RunDir.PREDICTIONS)) for run in self.runs]
         return np.concatenate([p["test_probs"] for p in loaded]), np.concatenate([p["test_labels"] for p in loaded])
+
+
+def calibrated_test(metrics: dict, calibrator: str) -> dict:
+    """A run's test metrics after ``calibrator`` ({} when it was not fitted; "none": uncalibrated)."""
+    if calibrator == "none":
+        return metrics["test"]
+    block = (
+        metrics.get("temperature_scaled")
+        if calibrator == "temperature"
+        else metrics.get("calibrated", {}).get(calibrator)
+    )
+    return block["test"] if block else {}
 
 
 def describe(recipe: dict, method: str) -> tuple[float | None, str]:

@@ -228,3 +228,21 @@ def figure_adaptive_reliability(baseline: Group, other: Group) -> Figure:
         draw_adaptive_reliability(axes[1][col], probs, labels, title=group.setting)
     fig.tight_layout()
     return fig
+
+
+def figure_calibrators(groups: list[Group]) -> Figure:
+    """Test ECE (mean ± std over seeds) per setting, one bar per post-hoc calibrator."""
+    names = list(dict.fromkeys(n for g in groups for n in g.calibrators()))
+    fig, axes = _figure(max(6.0, 1.2 * len(groups) * len(names) / 3), 4.2)
+    ax, width = axes[0][0], 0.8 / len(names)
+    for k, name in enumerate(names):
+        values = [g.calibrated_values(name, "ece") for g in groups]
+        means = [100 * v.mean() if len(v) and not np.isnan(v).any() else 0 for v in values]
+        stds = [100 * v.std(ddof=1) if len(v) > 1 and not np.isnan(v).any() else 0 for v in values]
+        ax.bar(np.arange(len(groups)) + k * width, means, width, yerr=stds, capsize=2, label=name)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [g.setting for g in groups], rotation=30, ha="right")
+    ax.set_ylabel("test ECE %")
+    ax.set_title(f"{groups[0].dataset} / {groups[0].model}: ECE after each post-hoc calibrator")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    return fig

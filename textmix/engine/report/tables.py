@@ -157,3 +157,22 @@ def shift_table(groups: list[Group]) -> str:
     header = ["data / model", "setting", "shifted to", "n", *SHIFT_METRICS, "TS ece", "TS oe"]
     title = "Another domain, same labels (eval.shift; %, mean ± std over seeds; TS = in-domain temperature)"
     return markdown_table(title, header, rows)
+
+
+def calibrator_table(groups: list[Group]) -> str:
+    """Test ECE, NLL and Brier (mean ± std over seeds) per setting and post-hoc calibrator, and how
+    often each was the one chosen by cross-fitted validation NLL; only for runs that fitted more
+    than temperature scaling."""
+    rows = []
+    for g in groups:
+        names = g.calibrators()
+        if len(names) <= 2:  # none and temperature: the main table has them
+            continue
+        chosen = [m.get("calibrator_choice", {}).get("chosen") for m in g.metrics]
+        for name in names:
+            cells = [f"{g.dataset} / {g.model}", g.setting, name]
+            cells += [mean_std(g.calibrated_values(name, k)) for k in ("ece", "nll", "brier")]
+            cells.append(f"{chosen.count(name)} of {len(chosen)}" if name != "none" else "")
+            rows.append("| " + " | ".join(cells) + " |")
+    header = ["data / model", "setting", "calibrator", "ECE %", "NLL × 100", "Brier × 100", "chosen"]
+    return markdown_table("Post-hoc calibrators (test split; chosen: by cross-fitted validation NLL)", header, rows)

@@ -1,0 +1,119 @@
+"""Fitting and applying each post-hoc calibrator on large logits, against a reference library's
+implementation of the same method, in one process (ratios, not absolute times, are the result).
+
+    python -m bench.calibrator_speed                  # 1M × 10 logits (1M × 2 for Platt and Beta)
+    python -m bench.calibrator_speed --n 100000       # quicker
+
+References (test-only libraries, the ``dev`` extra): netcal for temperature scaling, matrix scaling
+(its ``LogisticCalibration`` on logits), histogram binning (equal-width bins, as netcal bins) and
+Beta calibration; scikit-learn for isotonic regression (one ``IsotonicRegression`` a class,
+renormalized) and Platt scaling (``_SigmoidCalibration``). Vector, Dirichlet and ensemble
+temperature scaling have no reference installed here: their own times are reported. Validation and
+test halves of the logits; the time is fit on one half plus apply to the other. Goal: ratio
+(textmix / reference) <= 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import numpy as np
+import torch
+
+from bench.common import write_result
+from textmix.core.calibrators import HistogramBinning, make_calibrator
+
+
+def data(n: int, k: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    z = 3 * torch.randn(n, k, generator=g, dtype=torch.float64)
+    y = torch.multinomial(torch.softmax(z / 2, 1), 1, generator=g).squeeze(1)  # overconfident logits
+    return z.numpy().astype(np.float32), y.numpy()
+
+
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def softmax(z):
+    return torch.softmax(torch.from_numpy(z).double(), 1).numpy()
+
+
+def references() -> dict:
+    """name → fit-and-apply function (val logits, val labels, test logits) of the reference library."""
+    from netcal.binning import HistogramBinning as NetcalHistogram
+    from netcal.scaling import BetaCalibration, LogisticCalibration, TemperatureScaling
+    from sklearn.calibration import _SigmoidCalibration
+    from sklearn.isotonic import IsotonicRegression
+
+    def netcal(make, on_probs=True, binary=False):
+        def run(z, y, test):
+            x, t = (softmax(z), softmax(test)) if on_probs else (z.astype(np.float64), test.astype(np.float64))
+            if binary:
+                x, t = x[:, 1], t[:, 1]
+            return make().fit(x, y).transform(t)
+
+        return run
+
+    def isotonic(z, y, test):
+        p, q = softmax(z), softmax(test)
+        out = np.stack([IsotonicRegression(out_of_bounds="clip").fit(p[:, c], y == c).predict(q[:, c])
+                        for c in range(p.shape[1])], axis=1)  # fmt: skip
+        return out / np.maximum(out.sum(1, keepdims=True), 1e-12)
+
+    def platt(z, y, test):
+        return _SigmoidCalibration().fit(z[:, 1] - z[:, 0], y).predict(test[:, 1] - test[:, 0])
+
+    return {
+        "temperature": netcal(lambda: TemperatureScaling(method="mle")),
+        "matrix": netcal(lambda: LogisticCalibration(method="mle")),
+        "histogram": netcal(lambda: NetcalHistogram(bins=15)),
+        "isotonic": isotonic,
+        "platt": platt,
+        "beta": netcal(lambda: BetaCalibration(method="mle"), binary=True),
+    }
+
+
+def ours(name: str):
+    def run(z, y, test):
+        calibrator = HistogramBinning(equal_mass=False) if name == "histogram" else make_calibrator(name)
+        return calibrator.fit(z, y)(test)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="logits in all (half fit, half apply)")
+    parser.add_argument("--classes", type=int, default=10)
+    args = parser.parse_args(argv)
+    multi, binary = data(args.n, args.classes), data(args.n, 2, seed=1)
+    reference = references()
+    rows = []
+    names = ["temperature", "vector", "matrix", "dirichlet", "ensemble_temperature", "histogram", "isotonic",
+             "platt", "beta"]  # fmt: skip
+    for name in names:
+        z, y = binary if name in ("platt", "beta") else multi
+        half = len(z) // 2
+        split = (z[:half], y[:half], z[half:])
+        warm = (z[:2000], y[:2000], z[2000:4000])  # first calls pay for imports and thread start-up
+        sides = {"textmix": ours(name), **({"reference": reference[name]} if name in reference else {})}
+        row = {"calibrator": name, "n": len(z), "classes": z.shape[1]}
+        for side, run in sides.items():
+            run(*warm)
+            row[f"{side}_seconds"] = timed(functools.partial(run, *split))
+        if "reference_seconds" in row:
+            row["ratio"] = row["textmix_seconds"] / row["reference_seconds"]
+        rows.append(row)
+        print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+    command = f"python -m bench.calibrator_speed --n {args.n} --classes {args.classes}"
+    write_result("calibrator_speed", {"command": command, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
