@@ -86,10 +86,16 @@ def test_a_method_and_a_calibrator_of_this_file_train_evaluate_and_predict(real_
     np.testing.assert_allclose(model.predict_proba(texts), torch.softmax(torch.from_numpy(logits) / 2, 1).numpy())
     np.testing.assert_allclose(textmix.load_model(run, calibrator="none").predict_proba(texts),
                                torch.softmax(torch.from_numpy(logits), 1).numpy())  # fmt: skip
+    temperature = metrics["temperature_scaled"]["temperature"]
+    np.testing.assert_allclose(textmix.load_model(run, calibrator="temperature").predict_proba(texts),
+                               torch.softmax(torch.from_numpy(logits) / temperature, 1).numpy())  # fmt: skip
     capsys.readouterr()
-    assert main(["predict", str(run), texts[0], "--jsonl"]) == 0
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["probability"] == pytest.approx(model.predict_proba(texts[:1]).max())
+    for flags, expected in (([], model.predict_proba(texts[:1])), (["--calibrator", "none"], None)):
+        assert main(["predict", str(run), texts[0], "--jsonl", *flags]) == 0
+        printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        raw = torch.softmax(torch.from_numpy(logits[:1]), 1).numpy()
+        assert printed["probability"] == pytest.approx((raw if expected is None else expected).max())
+    assert main(["predict", str(run), texts[0], "--calibrator", "isotonic"]) == 2  # not stored: one line
 
 
 def test_the_same_method_and_calibrator_in_mixup_trainer(tmp_path):

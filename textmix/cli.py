@@ -93,10 +93,15 @@ def run_calibrate(args) -> int:
     if not 1 <= args.bins <= MAX_BINS:
         raise ArgumentError(f"--bins {args.bins} is out of range: use 1 to {MAX_BINS} (15 is the usual choice)")
     names = "all" if args.calibrators == "all" else [n.strip() for n in args.calibrators.split(",") if n.strip()]
-    report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins, calibrators=names)
+    alphas = [float(a) for a in args.conformal.split(",")] if args.conformal else []
+    methods = [m.strip() for m in args.conformal_methods.split(",") if m.strip()]
+    report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins, calibrators=names,
+                       conformal=alphas, conformal_methods=methods)  # fmt: skip
     out = Path(args.out or f"{Path(args.file).stem}_calibration")
     written = report.save(out)
     print(report.table())
+    if report.conformal:
+        print(report.conformal_table())
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
@@ -139,9 +144,15 @@ def run_predict(args) -> int:
         else:
             print(f"abstaining below p={threshold:.4f}: on validation {coverage:.0%} answered, risk {risk:.2%}",
                   file=sys.stderr)  # fmt: skip
-    for result in model.predict(texts, abstain_below=threshold):
+    results = model.predict(texts, abstain_below=threshold)
+    if args.conformal is not None:
+        for result, labels in zip(results, model.predict_set(texts, args.conformal, args.conformal_method)):
+            result["set"] = labels
+    for result in results:
         if args.jsonl:
             print(json.dumps(result, ensure_ascii=False))
+        elif args.conformal is not None:
+            print(f"{{{', '.join(result['set'])}}}\t{result['label']}\t{result['probability']:.4f}\t{result['text']}")
         else:
             print(f"{result['label']}\t{result['probability']:.4f}\t{result['text']}")
     return 0
@@ -164,6 +175,10 @@ def add_calibrate_parser(commands) -> None:
     calibrate.add_argument("--calibrators", default="temperature", metavar="NAMES",
                            help=f"comma-separated calibrators fitted on --val, or all: {', '.join(calibrator_names())} "
                            "(default temperature)")  # fmt: skip
+    calibrate.add_argument("--conformal", metavar="ALPHAS", help="conformal prediction sets calibrated on --val at "
+                           "these miscoverage levels, e.g. 0.1,0.05")  # fmt: skip
+    calibrate.add_argument("--conformal-methods", default="lac,aps,raps", metavar="NAMES",
+                           help="conformal scores: lac, aps, raps, saps (default lac,aps,raps)")  # fmt: skip
     calibrate.add_argument("--ood", metavar="FILE", help="out-of-distribution predictions (same score columns): AUROC")
     calibrate.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
     calibrate.add_argument("--out", help="output folder (default: <file stem>_calibration)")
@@ -221,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--target-coverage", type=float, metavar="C", help="answer the most confident share C "
                         "(threshold from the validation split)")  # fmt: skip
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
+    predict.add_argument("--conformal", type=float, metavar="ALPHA", help="also print the conformal label set that "
+                         "holds the true label with probability >= 1 - ALPHA (e.g. 0.1)")  # fmt: skip
+    predict.add_argument("--conformal-method", default="aps", help="lac, aps, raps or saps (default aps)")
     predict.add_argument("--calibrator", metavar="NAME", help="another calibrator the model stores (eval.calibrators), "
                          "or none for uncalibrated probabilities (default: the one chosen in training)")  # fmt: skip
     args = parser.parse_args(argv)

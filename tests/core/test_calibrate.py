@@ -130,3 +130,32 @@ def test_cli_compares_every_calibrator_and_writes_their_probabilities(tmp_path):
     for bins, message in (("0", "--bins 0 is out of range"), ("100000000", "--bins 100000000 is out of range")):
         refused = run("test.npz", "--labels", "label", "--logits", "logits", "--bins", bins, cwd=tmp_path)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_calibrate_reports_conformal_sets_before_and_after_calibration(tmp_path):
+    logits, labels = predictions(2000, seed=6, scale=3)
+    val_logits, val_labels = predictions(2000, seed=7, scale=3)
+    report = textmix.calibrate(logits, labels, kind="logits", val=(val_logits, val_labels), conformal=[0.1, 0.05],
+                               conformal_methods=["lac", "aps"], bootstrap_resamples=200)  # fmt: skip
+    assert set(report.conformal) == {"0.1", "0.05"}
+    for alpha, methods in report.conformal.items():
+        for method, by_probs in methods.items():
+            assert set(by_probs) == {"none", "temperature"}
+            for metrics in by_probs.values():  # exchangeable synthetic data: at least 1 − α (up to noise)
+                assert metrics["coverage"] >= 1 - float(alpha) - 0.015, (alpha, method, metrics["coverage"])
+                if method == "lac":  # a continuous score: also at most 1 − α + 1/(n+1), up to noise
+                    assert metrics["coverage"] <= 1 - float(alpha) + 0.02, (alpha, metrics["coverage"])
+    lac = report.conformal["0.1"]["lac"]["none"]  # by hand: 1 − p_y threshold from the validation split
+    p_val, p_test = softmax(val_logits), softmax(logits)
+    scores = np.sort(1 - p_val[np.arange(2000), val_labels])
+    q = scores[int(np.ceil(2001 * 0.9)) - 1]
+    assert lac["mean_size"] == pytest.approx((1 - p_test <= q).sum(1).mean())
+    np.savez(tmp_path / "val.npz", logits=val_logits, label=val_labels)
+    np.savez(tmp_path / "test.npz", logits=logits, label=labels)
+    result = run("test.npz", "--labels", "label", "--logits", "logits", "--val", "val.npz", "--conformal", "0.1",
+                 "--out", "out", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "coverage %" in result.stdout and " raps " in result.stdout
+    assert "0.1" in json.loads((tmp_path / "out" / "calibration.json").read_text())["conformal"]
+    refused = run("test.npz", "--labels", "label", "--logits", "logits", "--conformal", "0.1", cwd=tmp_path)
+    assert refused.returncode == 2 and "need a calibration split: give val (--val)" in refused.stderr

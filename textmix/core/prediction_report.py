@@ -29,6 +29,7 @@ from textmix.core.calibrators import (
     make_calibrator,
     uncalibrated_probs,
 )
+from textmix.core.conformal import ConformalPredictor, make_score, set_report
 from textmix.core.errors import ArgumentError
 from textmix.core.metrics import calibration_report, check_labels, check_probabilities, ood_auroc
 from textmix.core.plots import confidence_histogram, reliability_diagram, save_figure
@@ -76,6 +77,7 @@ class CalibrationReport:
     intervals: dict = field(default_factory=dict)
     calibrated: dict[str, Calibrated] = field(default_factory=dict)
     chosen: str | None = None
+    conformal: dict = field(default_factory=dict)  # α → method → probabilities ("none", chosen) → set metrics
     ood: dict | None = None
     probs: np.ndarray = field(default=None, repr=False)  # (N, K), for the figures
     labels: np.ndarray = field(default=None, repr=False)  # (N,)
@@ -107,9 +109,29 @@ class CalibrationReport:
             }  # fmt: skip
         if self.temperature is not None:  # the keys of textmix 0.2's calibration.json
             out.update(temperature=self.temperature, temperature_scaled=self.calibrated["temperature"].metrics)
+        if self.conformal:
+            out["conformal"] = self.conformal
         if self.ood is not None:
             out["ood"] = self.ood
         return out
+
+    def conformal_table(self) -> str:
+        """Coverage, mean set size (with 95% intervals), singleton and empty rates per α, method and
+        probabilities (uncalibrated, after the chosen calibrator)."""
+        lines = [f"{'alpha':>6s} {'method':8s} {'probabilities':20s} {'coverage %':>10s} {'95% interval':>16s} "
+                 f"{'mean size':>9s} {'95% interval':>14s} {'single %':>8s} {'empty %':>7s}"]  # fmt: skip
+        for alpha, methods in self.conformal.items():
+            for method, by_probs in methods.items():
+                for probs, m in by_probs.items():
+                    iv = m.get("intervals", {})
+                    cov = f"[{100 * iv['coverage']['low']:.2f}, {100 * iv['coverage']['high']:.2f}]" if iv else "—"
+                    size = f"[{iv['mean_size']['low']:.2f}, {iv['mean_size']['high']:.2f}]" if iv else "—"
+                    rates = f"{100 * m['singleton_rate']:8.2f} {100 * m['empty_rate']:7.2f}"
+                    lines.append(
+                        f"{alpha:>6s} {method:8s} {probs:20s} {100 * m['coverage']:10.2f} {cov:>16s} "
+                        f"{m['mean_size']:9.2f} {size:>14s} {rates}"
+                    )
+        return "\n".join(lines)
 
     def table(self) -> str:
         """Without calibrators: the metrics as an aligned text table (percent; NLL and Brier as they
@@ -200,6 +222,8 @@ def calibrate(
     calibrators=("temperature",),
     bootstrap_resamples: int = 1000,
     seed: int = 0,
+    conformal=(),
+    conformal_methods=("lac", "aps", "raps"),
 ) -> CalibrationReport:
     """Calibration metrics of predictions, after each calibrator fitted on a validation split, with
     bootstrap intervals and OOD AUROC.
@@ -217,6 +241,9 @@ def calibrate(
             registered one that fits K classes.
         bootstrap_resamples: resamples for the 95% intervals (0: none).
         seed: seed of the bootstrap and the cross-fit folds.
+        conformal: miscoverage levels α of split-conformal prediction sets calibrated on ``val``
+            (coverage, set size...: ``report.conformal``), with raw and calibrated probabilities.
+        conformal_methods: conformal scores (lac, aps, raps, saps).
     """
     x = _check(scores, kind, "scores", labels)
     y = np.asarray(labels)
@@ -239,6 +266,16 @@ def calibrate(
                 scaled,
             )  # fmt: skip
         report.chosen = min(report.calibrated, key=lambda name: report.calibrated[name].crossfit_val["nll"])
+        chosen = report.calibrated[report.chosen]
+        for alpha in conformal:
+            for method in conformal_methods:
+                for name, cal_probs, test_probs in (("none", _probs(v, kind), probs),
+                                                    (report.chosen, chosen.calibrator(vz), chosen.probs)):  # fmt: skip
+                    predictor = ConformalPredictor(make_score(method), alpha, seed=seed).fit(cal_probs, vy)
+                    metrics = set_report(predictor.predict(test_probs), y, alpha, bootstrap_resamples, seed)
+                    report.conformal.setdefault(f"{alpha:g}", {}).setdefault(method, {})[name] = metrics
+    elif conformal:
+        raise ArgumentError("conformal prediction sets need a calibration split: give val (--val)")
     if ood is not None:
         o = _check(ood, kind, "OOD scores")
         if o.shape[1] != x.shape[1]:

@@ -4,6 +4,7 @@ MC dropout, OOD, shift and perturbation."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from textmix.core.calibrators import (
 )
 from textmix.core.metrics import calibration_report, entropy, ood_auroc
 from textmix.core.plots import reliability_diagram, save_figure
+from textmix.engine.conformal_sets import conformal_report, saved_scores, settings_of, validation_rows
 from textmix.engine.run_directory import RunDir
 from textmix.engine.sections import EvalConfig
 from textmix.engine.tasks import EvalSet, TaskData
@@ -116,40 +118,47 @@ def ood_report(in_probs: dict[str, np.ndarray], out_probs: dict[str, np.ndarray]
     }
 
 
-def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, seed: int):
-    """Every metric of a trained model: val / test, post-hoc calibration, MC dropout, OOD AUROC,
-    domain shift, perturbation away from the data.
+@dataclass
+class Evaluation:
+    """Everything ``evaluate_model`` measured.
 
-    ``data.loaders`` must be prepared by ``accelerator``; ``seed`` seeds MC dropout and the
-    bootstrap.
+    Attributes:
+        report: the metrics (metrics.json / evaluation.json).
+        val_logits, test_logits: (N, K) logits of the validation and test splits.
+        scores: winning scores {"<set>/<scoring>": (N,)} of the test split and every OOD set.
+        calibrators: the fitted calibrators by name, the one to keep with the model first.
+        conformal_scores: per conformal method, what ``predict --conformal`` needs (textmix.json).
+    """
 
-    Returns:
-        (report dict, validation logits (N_val, K), test logits (N_test, K), winning scores:
-        {"<set>/<scoring>": (N,)} for the test split ("test/...") and every OOD set, the fitted
-        calibrators by name, the one to keep with the model first).
+    report: dict
+    val_logits: np.ndarray
+    test_logits: np.ndarray
+    scores: dict
+    calibrators: dict
+    conformal_scores: dict
+
+
+def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, seed: int) -> Evaluation:
+    """Every metric of a trained model: val / test, post-hoc calibration, conformal sets, MC
+    dropout, OOD AUROC, domain shift, perturbation away from the data.
+
+    ``data.loaders`` must be prepared by ``accelerator``; ``seed`` seeds MC dropout, the bootstrap
+    and the carve-out of conformal calibration examples (``eval.conformal.split``).
     """
     bins, fn = settings.n_bins, data.inputs_fn
     test_loader, n, labels = data.loaders["test"], data.n, data.labels
     logits = {name: predict_logits(model, data.loaders[name], accelerator, n[name], fn) for name in n}
+    conformal = settings_of(settings.conformal)
+    select, carve = validation_rows(labels["validation"], conformal.split, seed)
+    fit_logits = {"validation": logits["validation"][select], "test": logits["test"]}
+    fit_labels = {"validation": labels["validation"][select], "test": labels["test"]}
     test_probs = uncalibrated_probs(logits["test"])
     report = {
-        "val": calibration_report(uncalibrated_probs(logits["validation"]), labels["validation"], bins),
+        "val": calibration_report(uncalibrated_probs(fit_logits["validation"]), fit_labels["validation"], bins),
         "test": calibration_report(test_probs, labels["test"], bins),
     }
-    scored = {"baseline": test_probs}
-    calibrators = fit_calibrators(settings, logits["validation"], labels["validation"], report, seed)
-    for name, calibrator in calibrators.items():
-        block = calibrated_report(calibrator, logits, labels, bins)
-        if name not in REPORT_KEYS:  # validation metrics of a fit on validation flatter: the cross-fitted ones
-            block["val"] = report["calibrator_choice"]["crossfit_val"][name]
-        if settings.bootstrap_resamples and name not in REPORT_KEYS:
-            probs = calibrator(logits["test"])
-            block["intervals"] = bootstrap_intervals(probs, labels["test"], bins, settings.bootstrap_resamples, seed)
-        if name in REPORT_KEYS:
-            report[REPORT_KEYS[name]] = block
-        else:
-            report.setdefault("calibrated", {})[name] = block
-        scored[report_key(name)] = calibrator(logits["test"])
+    calibrators = fit_calibrators(settings, fit_logits["validation"], fit_labels["validation"], report, seed)
+    scored = {"baseline": test_probs, **report_calibrated(report, calibrators, fit_logits, fit_labels, settings, seed)}
     samples = settings.mc_dropout_samples
     if samples:
         set_seed(seed)
@@ -173,11 +182,38 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     if settings.bootstrap_resamples:
         resamples = settings.bootstrap_resamples
         report["intervals"] = {"test": bootstrap_intervals(test_probs, labels["test"], bins, resamples, seed)}
+    chosen = next(iter(calibrators.values()), None)
+    calibration = (logits["validation"][carve], labels["validation"][carve])
+    if conformal.alpha:
+        results = conformal_report(conformal, chosen, calibration, (logits["test"], labels["test"]),
+                                   settings.bootstrap_resamples, seed)  # fmt: skip
+        report["conformal"] = {"split": conformal.split, "n_calibration": len(carve), "results": results}
     if settings.shift:
         report["shift"] = shift_report(model, data.shift_sets(), accelerator, calibrators, settings, seed)
     if settings.perturbation:
         report["perturbation"] = perturbation_report(model, data, accelerator, settings.perturbation, seed)
-    return report, logits["validation"], logits["test"], scores, calibrators
+    saved = saved_scores(conformal, (chosen or uncalibrated_probs)(calibration[0]), calibration[1], seed)
+    saved = {"probabilities": chosen.name if chosen else "none", "methods": saved}
+    return Evaluation(report, logits["validation"], logits["test"], scores, calibrators, saved)
+
+
+def report_calibrated(report: dict, calibrators: dict, logits: dict, labels: dict, settings: EvalConfig, seed: int):
+    """Each calibrator's block in ``report`` (temperature scaling under its old key, the others under
+    ``calibrated`` with cross-fitted validation metrics and test intervals); returns their test
+    probabilities by report key."""
+    scored = {}
+    for name, calibrator in calibrators.items():
+        block = calibrated_report(calibrator, logits, labels, settings.n_bins)
+        if name not in REPORT_KEYS:  # validation metrics of a fit on validation flatter: the cross-fitted ones
+            block["val"] = report["calibrator_choice"]["crossfit_val"][name]
+            if settings.bootstrap_resamples:
+                probs, resamples = calibrator(logits["test"]), settings.bootstrap_resamples
+                block["intervals"] = bootstrap_intervals(probs, labels["test"], settings.n_bins, resamples, seed)
+            report.setdefault("calibrated", {})[name] = block
+        else:
+            report[REPORT_KEYS[name]] = block
+        scored[report_key(name)] = calibrator(logits["test"])
+    return scored
 
 
 def fit_calibrators(settings: EvalConfig, val_logits, val_labels, report: dict, seed: int) -> dict[str, Calibrator]:

@@ -80,6 +80,7 @@ class Session:
     method: Method
     mixer: Mixup | None
     train_sampler: object  # the task's batch sampler, before the accelerator wrapped it
+    selection: np.ndarray  # validation rows that select the epoch (all but an eval.conformal carve-out)
     progress: Progress = field(default_factory=Progress)
     epoch_predictions: dict = field(default_factory=dict)  # confidence_E / correct_E on validation
 
@@ -209,7 +210,7 @@ def validate(s: Session, epoch: int) -> dict:
     """Calibration metrics of the validation split; keeps per-example confidence and correctness."""
     data = s.data
     logits = predict_logits(s.model, data.loaders["validation"], s.accelerator, data.n["validation"], data.inputs_fn)
-    probs, labels = uncalibrated_probs(logits), data.labels["validation"]
+    probs, labels = uncalibrated_probs(logits[s.selection]), data.labels["validation"][s.selection]
     s.epoch_predictions[f"confidence_{epoch + 1}"] = probs.max(1).astype(np.float32)
     s.epoch_predictions[f"correct_{epoch + 1}"] = probs.argmax(1) == labels
     return calibration_report(probs, labels, s.recipe.eval.n_bins)

@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 from textmix.core.calibrators import calibrator_names
+from textmix.core.conformal import score_names
 from textmix.core.errors import RecipeError
 from textmix.core.methods import get_method, loss_section, method_names, method_params
 from textmix.engine.optimizers import OPTIMIZERS, SCHEDULES
-from textmix.engine.sections import EvalConfig, MixupConfig, OptimConfig, TrainConfig
+from textmix.engine.sections import ConformalSettings, EvalConfig, MixupConfig, OptimConfig, TrainConfig
 from textmix.engine.tasks import Task, get_task
 
 DEFAULT_TASK = "text"
@@ -115,6 +116,10 @@ class Recipe:
         for ok, key, expected in checks:
             if not ok:
                 raise RecipeError(f"{key}={_get(self, key)!r} is invalid: must be {expected}")
+        try:
+            ConformalSettings.parse(self.eval.conformal, score_names())
+        except (TypeError, ValueError) as error:
+            raise RecipeError(str(error)) from None
         if self.mixup.alpha == 0 and self.mixes:
             raise RecipeError(f"method={self.method} with mixup.alpha=0 never mixes; use method=baseline or alpha > 0")
         return self

@@ -3,6 +3,7 @@ from the registered methods): dataclasses whose ``Args:`` docstrings are the rec
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -96,6 +97,12 @@ class EvalConfig:
         and AURC (metrics.json "intervals"); 0: off.
     perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
         winning score and entropy per μ; continuous inputs only, not tokens); empty: off.
+    conformal: split-conformal prediction sets, e.g. {alpha: [0.1, 0.05], methods: [lac, aps, raps]}:
+        alpha (miscoverage levels; metrics.json "conformal" per level and method, on raw and on
+        calibrated probabilities), methods ({scores}), split (share of validation carved, stratified
+        and seeded, for conformal calibration only; 0: all of validation, which also selects the
+        epoch and fits the calibrators), mondrian (one threshold per class), randomized. The model
+        folder keeps each method's calibration scores, for predict --conformal.
     """
 
     n_bins: int = 15
@@ -107,3 +114,35 @@ class EvalConfig:
     shift: list[str] = field(default_factory=list)
     bootstrap_resamples: int = 1000
     perturbation: list[float] = field(default_factory=list)
+    conformal: dict = field(default_factory=dict)
+
+
+@dataclass
+class ConformalSettings:
+    """``eval.conformal`` read and checked (see :class:`EvalConfig`)."""
+
+    alpha: list[float] = field(default_factory=list)
+    methods: list[str] = field(default_factory=lambda: ["lac", "aps", "raps"])
+    split: float = 0.0
+    mondrian: bool = False
+    randomized: bool = False
+
+    @classmethod
+    def parse(cls, values: dict, score_names: tuple[str, ...]) -> ConformalSettings:
+        """ValueError naming the key and what it must be."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"eval.conformal has unknown keys {unknown}; use alpha, methods, split, mondrian, randomized"
+            )
+        settings = cls(**values)
+        alphas, methods = settings.alpha, settings.methods
+        if not isinstance(alphas, list) or not all(isinstance(a, (int, float)) and 0 < a < 1 for a in alphas):
+            raise ValueError(f"eval.conformal.alpha={alphas!r} must be a list of levels in (0, 1), e.g. [0.1, 0.05]")
+        if not isinstance(methods, list) or not methods or not set(methods) <= set(score_names):
+            raise ValueError(f"eval.conformal.methods={methods!r} must be a list of {', '.join(score_names)}")
+        if not isinstance(settings.split, (int, float)) or not 0 <= settings.split < 1:
+            raise ValueError(f"eval.conformal.split={settings.split!r} must be in [0, 1)")
+        if "lac" in methods and settings.randomized:
+            raise ValueError("eval.conformal.randomized: lac has no randomized variant; drop it from methods")
+        return settings

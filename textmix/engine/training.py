@@ -27,6 +27,7 @@ from textmix.core.methods import build_method
 from textmix.core.metrics import calibration_report
 from textmix.core.selective import coverage_table
 from textmix.engine import checkpoint, optimizers
+from textmix.engine.conformal_sets import settings_of, validation_rows
 from textmix.engine.evaluation import evaluate_model, predict_logits, write_outputs
 from textmix.engine.loop import Session, StopFlag, record_epoch, train_one_epoch, validate
 from textmix.engine.recipe import Recipe, dump_recipe, recipe_differences, recipe_from_dict, recipe_to_dict
@@ -160,7 +161,9 @@ def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData
     # each rank draws its own λ and pairing (and mixing site, for manifold mixup)
     seed = recipe.train.seed * 100_003 + accelerator.process_index
     mixer = method.make_mixer(recipe.mixup.alpha, recipe.mixup.per_sample, data.mix_sites, seed)
-    return Session(recipe, run, accelerator, data, model, optimizer, scheduler, method, mixer, train_sampler)
+    conformal = settings_of(recipe.eval.conformal)
+    selection, _ = validation_rows(data.labels["validation"], conformal.split, recipe.train.seed)
+    return Session(recipe, run, accelerator, data, model, optimizer, scheduler, method, mixer, train_sampler, selection)
 
 
 def _resume(s: Session) -> None:
@@ -271,8 +274,12 @@ def final_evaluation(s: Session) -> dict:
     last = {"epoch": s.progress.epoch, "val": report("validation"), "test": report("test")}
     accelerator.wait_for_everyone()
     load_weights(s.unwrapped, run)
-    best, val_logits, test_logits, scores, calibrators = evaluate_model(
-        s.model, data, accelerator, recipe.eval, recipe.train.seed
+    evaluation = evaluate_model(s.model, data, accelerator, recipe.eval, recipe.train.seed)
+    best, val_logits, test_logits, calibrators = (
+        evaluation.report,
+        evaluation.val_logits,
+        evaluation.test_logits,
+        evaluation.calibrators,
     )
     metrics = {
         "method": recipe.method,
@@ -289,13 +296,14 @@ def final_evaluation(s: Session) -> dict:
         if calibrator is not None:
             info["calibrator"] = calibrator.to_json()
             info["calibrators"] = {name: c.to_json() for name, c in calibrators.items()}  # predict --calibrator
+        info["conformal"] = evaluation.conformal_scores  # predict --conformal
         # what predict reports: calibrated probabilities
         val_probs = uncalibrated_probs(val_logits) if calibrator is None else calibrator(val_logits)
         correct = val_probs.argmax(1) == data.labels["validation"]
         info["validation_coverage"] = coverage_table(val_probs.max(1), correct)  # for --target-risk/coverage
         atomic_write_json(run.model_info, info)
         write_outputs(run, val_logits, test_logits, data.labels, recipe.eval.n_bins, recipe.title)
-        atomic_save_npz(run.scores, **scores)
+        atomic_save_npz(run.scores, **evaluation.scores)
         atomic_write_json(run.metrics, metrics)  # last: its presence marks a finished run
     accelerator.wait_for_everyone()
     return metrics

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from textmix.core.calibrators import Calibrator, TemperatureScaling, calibrator_from_json, uncalibrated_probs
+from textmix.core.conformal import ConformalPredictor, make_score
 from textmix.core.errors import ArgumentError, HubError
 from textmix.core.selective import pick_threshold
 from textmix.engine.run_directory import RunDir
@@ -81,6 +82,7 @@ class CalibratedClassifier:
     calibrator: Calibrator | None = None
     batch_size: int = 64
     validation_coverage: dict | None = None  # risk–coverage table of the validation split
+    conformal: dict | None = None  # per method: the calibration scores of conformal prediction sets
 
     @torch.no_grad()
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -113,6 +115,32 @@ class CalibratedClassifier:
         if calibrated and self.calibrator is not None:
             return self.calibrator(logits)
         return uncalibrated_probs(logits)
+
+    def predict_set(self, texts: list[str], alpha: float = 0.1, method: str = "aps") -> list[list[str]]:
+        """Conformal prediction sets: for each text the labels that, with probability at least
+        1 − ``alpha``, include the true one (split conformal, calibrated on the validation split of
+        training with ``method``: lac, aps, raps or saps as stored)."""
+        predictor = self.conformal_predictor(alpha, method)
+        sets = predictor.predict(self.predict_proba(texts))
+        return [[name for name, keep in zip(self.label_names, row) if keep] for row in sets]
+
+    def conformal_predictor(self, alpha: float, method: str):
+        """The stored conformal calibration of ``method`` at level ``alpha``."""
+        if not self.conformal:
+            raise ArgumentError("this model stores no conformal calibration scores (trained with textmix < 0.3)")
+        methods = self.conformal["methods"]
+        if method not in methods:
+            raise ArgumentError(f"this model stores conformal scores for {', '.join(methods)}, not {method!r}")
+        used = self.calibrator.name if self.calibrator is not None else "none"
+        if used != self.conformal["probabilities"]:
+            raise ArgumentError(f"the conformal scores were computed on {self.conformal['probabilities']} "
+                                f"probabilities; load the model with that calibrator, not {used}")  # fmt: skip
+        if not 0 < alpha < 1:
+            raise ArgumentError(f"conformal alpha must be in (0, 1), got {alpha}")
+        stored = methods[method]
+        score = make_score(method)
+        score.load_state_dict(stored["score_state"])
+        return ConformalPredictor.from_sorted_scores(score, alpha, stored["sorted_scores"], stored["mondrian"])
 
     def abstain_threshold(self, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:
         """(threshold, validation coverage, validation risk) for a target coverage or risk, from the
@@ -174,6 +202,24 @@ def saved_calibrator(info: dict, where: Path, name: str | None = None) -> Calibr
     return None
 
 
+def saved_conformal(info: dict, where: Path) -> dict | None:
+    """``textmix.json``'s conformal calibration scores, checked (None for models without them)."""
+    saved = info.get("conformal")
+    if saved is None:
+        return None
+    try:
+        assert isinstance(saved["probabilities"], str) and isinstance(saved["methods"], dict)
+        for method, stored in saved["methods"].items():
+            make_score(method).load_state_dict(stored["score_state"])
+            groups = stored["sorted_scores"] if stored["mondrian"] else [stored["sorted_scores"]]
+            assert all(isinstance(g, list) and all(isinstance(v, (int, float)) for v in g) for g in groups)
+            assert all(a <= b for g in groups for a, b in zip(g, g[1:]))
+    except (AssertionError, KeyError, TypeError, ValueError, ArgumentError) as error:
+        raise HubError(f"{where} field 'conformal' is damaged ({type(error).__name__}: {error}); "
+                       "copy or download the model again") from None  # fmt: skip
+    return saved
+
+
 def load_model(
     source: str | Path, device: str | torch.device = "cpu", calibrator: str | None = None
 ) -> CalibratedClassifier:
@@ -209,6 +255,7 @@ def load_model(
         label_names=list(info["label_names"]),
         calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO, calibrator),
         validation_coverage=info.get("validation_coverage"),
+        conformal=saved_conformal(info, folder / RunDir.MODEL_INFO),
     )
 
 

@@ -1,0 +1,170 @@
+"""Split conformal prediction sets: a nonconformity score of every label, a threshold from held-out
+calibration data, and the set of labels whose score is at most the threshold.
+
+    predictor = ConformalPredictor(make_score("aps"), alpha=0.1).fit(cal_probs, cal_labels)
+    sets = predictor.predict(test_probs)           # (N, K) bool: label k is in example i's set
+
+The threshold is the ⌈(n + 1)(1 − α)⌉-th smallest of the n calibration scores (of their true
+labels), exactly; when that rank exceeds n the threshold is infinite and every set holds every
+label. For exchangeable calibration and test data the sets then cover the true label with
+probability at least 1 − α (and, for continuous scores, at most 1 − α + 1/(n + 1)). The
+class-conditional (Mondrian) variant takes one threshold per class from that class's calibration
+examples, so each class is covered at 1 − α. A new score is one subclass of :class:`ConformalScore`
+with ``name`` and ``label_scores``, registered with :func:`register_score`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from textmix.core.errors import ArgumentError
+
+
+class ConformalScore:
+    """How unusual each label is for each example (larger: less plausible).
+
+    Args:
+        randomized: break the discreteness of the score with u ~ U(0, 1) per example (APS, RAPS,
+            SAPS): exact coverage 1 − α on average instead of at least 1 − α; sets may be empty.
+    """
+
+    name: ClassVar[str]
+    can_randomize: ClassVar[bool] = True
+
+    def __init__(self, randomized: bool = False):
+        if randomized and not self.can_randomize:
+            raise ArgumentError(f"conformal score {self.name} has no randomized variant")
+        self.randomized = randomized
+
+    def label_scores(self, probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """(N, K) float64 probabilities and (N,) uniforms (ones when not randomized) → (N, K) scores."""
+        raise NotImplementedError
+
+    def tune(self, probs: torch.Tensor, labels: torch.Tensor, alpha: float) -> None:
+        """Choose the score's own settings on a tuning split (RAPS); nothing by default."""
+
+    def state_dict(self) -> dict:
+        return {"randomized": self.randomized}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.randomized = bool(state["randomized"])
+
+
+def ranked(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(order, sorted probs, rank of every label) with labels in descending probability, ties by
+    label id: ``order[i, r]`` is the label at rank r (0-based), ``rank[i, k]`` the rank of label k."""
+    order = torch.argsort(-probs, dim=1, stable=True)  # (N, K)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(probs.shape[1]).expand_as(order).contiguous())
+    return order, probs.gather(1, order), ranks
+
+
+def threshold(scores: np.ndarray, alpha: float) -> float:
+    """The ⌈(n + 1)(1 − α)⌉-th smallest of ``scores`` (inf when that exceeds n)."""
+    n = len(scores)
+    k = math.ceil((n + 1) * (1 - alpha) - 1e-9)  # no float noise above an exact integer
+    return float("inf") if k > n else float(np.partition(np.asarray(scores, dtype=np.float64), k - 1)[k - 1])
+
+
+def as_probs(probs) -> torch.Tensor:
+    p = torch.from_numpy(np.asarray(probs, dtype=np.float64)) if not isinstance(probs, torch.Tensor) else probs
+    p = p.detach().cpu().double()
+    if p.dim() != 2 or p.shape[1] < 2:
+        raise ArgumentError(f"conformal sets need probabilities of shape (N, K), K >= 2; got {tuple(p.shape)}")
+    return p
+
+
+class ConformalPredictor:
+    """A score, a miscoverage level α and the threshold(s) fitted on calibration data.
+
+    Args:
+        score: the nonconformity score.
+        alpha: target miscoverage, in (0, 1): sets cover the true label with probability >= 1 − α.
+        mondrian: one threshold per class (class-conditional coverage) instead of one for all.
+        seed: seed of the uniforms of randomized scores (calibration and prediction draw their own).
+        tune_fraction: share of the calibration data a score with settings to tune (RAPS) uses for
+            them; the rest sets the threshold.
+    """
+
+    def __init__(self, score: ConformalScore, alpha: float, mondrian: bool = False, seed: int = 0,
+                 tune_fraction: float = 0.2):  # fmt: skip
+        if not 0 < alpha < 1:
+            raise ArgumentError(f"conformal alpha must be in (0, 1), got {alpha}")
+        self.score, self.alpha, self.mondrian, self.seed = score, alpha, mondrian, seed
+        self.tune_fraction = tune_fraction
+        self.thresholds: list[float] | None = None  # one, or one per class
+        self.calibration_rows: np.ndarray | None = None  # the rows the thresholds came from
+
+    def _uniforms(self, n: int, stream: int) -> torch.Tensor:
+        if not self.score.randomized:
+            return torch.ones(n, dtype=torch.float64)
+        return torch.rand(n, generator=torch.Generator().manual_seed(self.seed * 1000 + stream), dtype=torch.float64)
+
+    def true_label_scores(self, probs, labels, stream: int = 1) -> np.ndarray:
+        """(N,) scores of the true labels (the uniforms of randomized scores from ``stream``)."""
+        p, y = as_probs(probs), torch.as_tensor(np.asarray(labels)).long()
+        scores = self.score.label_scores(p, self._uniforms(len(p), stream))
+        return scores.gather(1, y[:, None]).squeeze(1).numpy()
+
+    def fit(self, probs, labels) -> ConformalPredictor:
+        """Thresholds from calibration probabilities (N, K) and labels (N,)."""
+        p, y = as_probs(probs), torch.as_tensor(np.asarray(labels)).long()
+        if len(y) != len(p) or len(p) == 0:
+            raise ArgumentError(f"calibration needs probabilities (N, K) and N labels, got {tuple(p.shape)}, {len(y)}")
+        rows = np.arange(len(p))
+        if type(self.score).tune is not ConformalScore.tune:
+            order = np.random.default_rng(self.seed).permutation(len(p))
+            cut = max(1, int(round(self.tune_fraction * len(p))))
+            tune, rows = torch.from_numpy(order[:cut]), np.sort(order[cut:])
+            self.score.tune(p[tune], y[tune], self.alpha)
+        self.calibration_rows = rows
+        p, y = p[rows], y[rows]
+        scores = self.true_label_scores(p, y)
+        if self.mondrian:
+            self.thresholds = [threshold(scores[(y == k).numpy()], self.alpha) for k in range(p.shape[1])]
+        else:
+            self.thresholds = [threshold(scores, self.alpha)]
+        return self
+
+    def predict(self, probs) -> np.ndarray:
+        """(N, K) bool: label k belongs to example i's set."""
+        if self.thresholds is None:
+            raise ArgumentError("fit the conformal predictor on calibration data first")
+        p = as_probs(probs)
+        scores = self.score.label_scores(p, self._uniforms(len(p), stream=2))
+        limits = torch.tensor(self.thresholds, dtype=torch.float64)
+        return (scores <= (limits[None, :] if self.mondrian else limits[0])).numpy()
+
+    @classmethod
+    def from_sorted_scores(
+        cls, score: ConformalScore, alpha: float, sorted_scores, mondrian: bool
+    ) -> ConformalPredictor:
+        """A fitted predictor at any α from the sorted calibration scores of the true labels (a list,
+        or one list per class for Mondrian sets), as ``textmix.json`` keeps them."""
+        predictor = cls(score, alpha, mondrian)
+        groups = sorted_scores if mondrian else [sorted_scores]
+        predictor.thresholds = [threshold(np.asarray(g, dtype=np.float64), alpha) for g in groups]
+        return predictor
+
+
+_SCORES: dict[str, type[ConformalScore]] = {}
+
+
+def register_score(cls: type[ConformalScore]) -> type[ConformalScore]:
+    """Make a conformal score known by ``cls.name`` (recipes, ``textmix calibrate``)."""
+    _SCORES[cls.name] = cls
+    return cls
+
+
+def score_names() -> tuple[str, ...]:
+    return tuple(_SCORES)
+
+
+def make_score(name: str, randomized: bool = False) -> ConformalScore:
+    if name not in _SCORES:
+        raise ArgumentError(f"conformal method {name!r} is unknown; known: {', '.join(_SCORES)}")
+    return _SCORES[name](randomized=randomized)

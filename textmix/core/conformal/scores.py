@@ -1,0 +1,112 @@
+"""The built-in nonconformity scores: LAC, APS, RAPS and SAPS."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from textmix.core.conformal.base import ConformalScore, ranked, threshold
+
+
+class LAC(ConformalScore):
+    """Least ambiguous set-valued classifier (Sadinle, Lei & Wasserman, JASA 2019): s = 1 − p_y.
+    Smallest average sets; coverage can be uneven across easy and hard examples."""
+
+    name = "lac"
+    can_randomize = False
+
+    def label_scores(self, probs, u):
+        return 1 - probs
+
+
+class APS(ConformalScore):
+    """Adaptive prediction sets (Romano, Sesia & Candès, NeurIPS 2020): the probability mass of the
+    labels ranked above y plus u·p_y (u = 1: the mass up to and including y)."""
+
+    name = "aps"
+
+    def label_scores(self, probs, u):
+        order, p_sorted, ranks = ranked(probs)
+        before = torch.cumsum(p_sorted, dim=1) - p_sorted  # mass ranked above each position
+        return (before + u[:, None] * p_sorted).gather(1, ranks)
+
+
+class RAPS(APS):
+    """Regularized APS (Angelopoulos, Bates, Malik & Jordan, ICLR 2021): APS + λ·(o(y) − k_reg)⁺,
+    o(y) the 1-based rank of y. Unless given, k_reg and λ are tuned on a share of the calibration
+    data with the paper's rule: k_reg the ⌈(n+1)(1−α)⌉-th smallest true-label rank, λ the value of
+    {0.001, 0.01, 0.1, 0.2, 0.5} with the smallest mean set size.
+
+    Args:
+        k_reg: rank from which labels are penalized (None: tuned).
+        lam: penalty per rank λ (None: tuned).
+    """
+
+    name = "raps"
+    LAMBDAS = (0.001, 0.01, 0.1, 0.2, 0.5)
+
+    def __init__(self, randomized: bool = False, k_reg: int | None = None, lam: float | None = None):
+        super().__init__(randomized)
+        self.k_reg, self.lam = k_reg, lam
+
+    def label_scores(self, probs, u):
+        _, _, ranks = ranked(probs)
+        penalty = self.lam * (ranks + 1 - self.k_reg).clamp(min=0)  # (N, K)
+        return super().label_scores(probs, u) + penalty
+
+    def tune(self, probs, labels, alpha) -> None:
+        if self.k_reg is not None and self.lam is not None:
+            return
+        _, _, ranks = ranked(probs)
+        true_rank = ranks.gather(1, labels[:, None]).squeeze(1).numpy() + 1
+        if self.k_reg is None:
+            self.k_reg = int(min(threshold(true_rank, alpha), probs.shape[1]))
+        if self.lam is None:
+            u = torch.ones(len(probs), dtype=torch.float64)
+            sizes = {}
+            for lam in self.LAMBDAS:
+                self.lam = lam
+                scores = self.label_scores(probs, u)
+                limit = threshold(scores.gather(1, labels[:, None]).squeeze(1).numpy(), alpha)
+                sizes[lam] = float((scores <= limit).sum(1).double().mean())
+            self.lam = min(self.LAMBDAS, key=lambda lam: sizes[lam])  # the first of equal sizes: the smallest λ
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "k_reg": self.k_reg, "lam": self.lam}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.k_reg, self.lam = int(state["k_reg"]), float(state["lam"])
+
+
+class SAPS(ConformalScore):
+    """Sorted adaptive prediction sets (Huang et al., ICML 2024): only the largest probability is
+    used; s = u·p_max for the top label, else p_max + (o(y) − 2 + u)·λ.
+
+    Args:
+        lam: weight λ of the rank.
+    """
+
+    name = "saps"
+
+    def __init__(self, randomized: bool = False, lam: float = 0.2):
+        super().__init__(randomized)
+        if not (lam > 0 and math.isfinite(lam)):
+            raise ValueError(f"SAPS lambda must be > 0, got {lam}")
+        self.lam = lam
+
+    def label_scores(self, probs, u):
+        _, p_sorted, ranks = ranked(probs)
+        top, u = p_sorted[:, :1], u[:, None]
+        return torch.where(ranks == 0, u * top, top + (ranks.double() - 1 + u) * self.lam)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "lam": self.lam}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.lam = float(state["lam"])
+
+
+__all__ = ["APS", "LAC", "RAPS", "SAPS"]

@@ -1,0 +1,73 @@
+"""Conformal prediction sets of a trained model (``eval.conformal``): which validation examples
+calibrate them, their metrics on test, and the calibration scores kept with the model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from textmix.core.calibrators import Calibrator, uncalibrated_probs
+from textmix.core.conformal import ConformalPredictor, make_score, score_names, set_report
+from textmix.core.splits import stratified_split
+from textmix.engine.sections import ConformalSettings
+
+
+def settings_of(values: dict) -> ConformalSettings:
+    return ConformalSettings.parse(values, score_names())
+
+
+def validation_rows(labels: np.ndarray, split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows that select the epoch and fit the calibrators, rows that calibrate the conformal sets):
+    both all of validation when ``split`` is 0, else a seeded stratified carve-out of ``split``."""
+    everything = np.arange(len(labels))
+    if not split:
+        return everything, everything
+    rest, carved = stratified_split(labels, split, seed)
+    return np.sort(rest), np.sort(carved)
+
+
+def conformal_report(
+    settings: ConformalSettings, calibrator: Calibrator | None, val: tuple, test: tuple, resamples: int, seed: int
+) -> dict:
+    """Per α and method: set metrics on test with uncalibrated probabilities ("none") and after the
+    chosen calibrator (its name).
+
+    Args:
+        val: (logits, labels) of the conformal calibration rows.
+        test: (logits, labels) of the test split.
+    """
+    probabilities = {"none": uncalibrated_probs}
+    if calibrator is not None:
+        probabilities[calibrator.name] = calibrator
+    results = {}
+    for alpha in settings.alpha:
+        for method in settings.methods:
+            for name, probs in probabilities.items():
+                predictor = fitted(settings, method, alpha, probs(val[0]), val[1], seed)
+                sets = predictor.predict(probs(test[0]))
+                report = set_report(sets, test[1], alpha, resamples, seed)
+                results.setdefault(f"{alpha:g}", {}).setdefault(method, {})[name] = report
+    return results
+
+
+def fitted(settings: ConformalSettings, method: str, alpha: float, probs, labels, seed: int) -> ConformalPredictor:
+    score = make_score(method, settings.randomized and method != "lac")
+    return ConformalPredictor(score, alpha, settings.mondrian, seed).fit(probs, labels)
+
+
+def saved_scores(settings: ConformalSettings, probs: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """What ``predict --conformal`` needs, per method (non-randomized): the score's settings and the
+    sorted calibration scores of the true labels (per class for Mondrian sets), so that any α gives
+    the exact threshold; no text and no label leaves the run."""
+    out = {}
+    for method in settings.methods:
+        predictor = fitted(settings, method, 0.1, probs, labels, seed)  # RAPS tunes k_reg and λ at α = 0.1
+        predictor.score.randomized = False
+        rows = predictor.calibration_rows
+        scores = predictor.true_label_scores(probs[rows], labels[rows])
+        by_class = [np.sort(scores[labels[rows] == k]).tolist() for k in range(probs.shape[1])]
+        out[method] = {
+            "score_state": predictor.score.state_dict(),
+            "mondrian": settings.mondrian,
+            "sorted_scores": by_class if settings.mondrian else np.sort(scores).tolist(),
+        }
+    return out
