@@ -90,13 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="logits in all (half fit, half apply)")
     parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--only", help="comma-separated calibrators to measure (default: all)")
     args = parser.parse_args(argv)
     multi, binary = data(args.n, args.classes), data(args.n, 2, seed=1)
     reference = references()
     rows = []
     names = ["temperature", "vector", "matrix", "dirichlet", "ensemble_temperature", "histogram", "isotonic",
              "platt", "beta"]  # fmt: skip
-    for name in names:
+    for name in args.only.split(",") if args.only else names:
         z, y = binary if name in ("platt", "beta") else multi
         half = len(z) // 2
         split = (z[:half], y[:half], z[half:])
@@ -110,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             row["ratio"] = row["textmix_seconds"] / row["reference_seconds"]
         rows.append(row)
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    command = f"python -m bench.calibrator_speed --n {args.n} --classes {args.classes}"
+    command = f"python -m bench.calibrator_speed --n {args.n} --classes {args.classes}" + (
+        f" --only {args.only}" if args.only else ""
+    )
     write_result("calibrator_speed", {"command": command, "rows": rows})
     return 0
 

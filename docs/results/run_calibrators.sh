@@ -16,6 +16,6 @@ for name in mixup baseline; do
   run=$out/$name/seed=1
   python -c "import numpy as np; p = np.load('$run/predictions.npz'); np.savez('$out/$name-val.npz', logits=p['val_logits'], labels=p['val_labels']); np.savez('$out/$name-test.npz', logits=p['test_logits'], labels=p['test_labels'])"
   textmix calibrate $out/$name-test.npz --labels labels --logits logits --val $out/$name-val.npz --calibrators all \
-    --out $out/$name-calibrate | tee $results/calibrate_$name.txt
+    --out $out/$name-calibrate | grep -v '^wrote ' | tee $results/calibrate_$name.txt
 done
 textmix report $out/mixup $out/baseline --out $results --figures calibrators,reliability

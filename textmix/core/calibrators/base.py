@@ -103,7 +103,11 @@ class Calibrator:
 
     def __call__(self, logits) -> np.ndarray:
         """Calibrated probabilities (N, K), float64."""
-        return softmax_probs(self._scale(as_logits(logits)))
+        return self._probs(as_logits(logits))
+
+    def _probs(self, logits: torch.Tensor) -> np.ndarray:
+        """softmax of ``_scale``; calibrators that produce probabilities directly override it."""
+        return softmax_probs(self._scale(logits))
 
     def _fit(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         raise NotImplementedError

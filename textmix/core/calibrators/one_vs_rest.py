@@ -2,7 +2,7 @@
 
 For two classes the positive class's probability p₁ is calibrated and p₀ = 1 − p₁'; for K > 2
 each class's p_k is calibrated against 1[y = k] and the rows are renormalized (Zadrozny & Elkan,
-KDD 2002), a row whose calibrated values are all 0 becoming uniform.
+KDD 2002), a row whose calibrated values are all 0 becoming uniform. No probability is below 1e-12.
 """
 
 from __future__ import annotations
@@ -34,17 +34,23 @@ class OneVsRest(Calibrator):
         y = labels.numpy()
         self.classes = [self._fit_class(p[:, c], y == c) for c in self._columns(p.shape[1])]
 
-    def _scale(self, logits):
+    def _probs(self, logits) -> np.ndarray:
+        """Calibrated probabilities, each at least 1e-12 (a step function's exact 0 would make a
+        label impossible and its log loss infinite), rows renormalized."""
         p = torch.softmax(logits.double(), dim=1).numpy()
         k = p.shape[1]
         if k == 2:
-            p1 = np.clip(self._apply_class(self.classes[0], p[:, 1]), 0, 1)
+            p1 = self._apply_class(self.classes[0], p[:, 1])
             out = np.stack([1 - p1, p1], axis=1)
         else:
             out = np.stack([self._apply_class(state, p[:, c]) for c, state in enumerate(self.classes)], axis=1)
-            total = out.sum(axis=1, keepdims=True)
-            out = np.where(total > 0, out / np.where(total > 0, total, 1), 1.0 / k)
-        return torch.from_numpy(np.log(np.maximum(out, FLOOR)))
+            out[out.sum(axis=1) == 0] = 1.0 / k  # no class claims the example: uniform
+        out = np.maximum(out, FLOOR)
+        return out / out.sum(axis=1, keepdims=True)
+
+    def _scale(self, logits):
+        """Log-probabilities, for callers that combine calibrated logits."""
+        return torch.from_numpy(np.log(self._probs(logits)))
 
     def _fit_class(self, p: np.ndarray, hits: np.ndarray):
         raise NotImplementedError

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textmix.core.calibrators import calibrator_names
 from textmix.core.errors import RecipeError, RunDirError
 from textmix.core.methods import get_method
 from textmix.engine.recipe import recipe_differences
@@ -42,9 +43,12 @@ class Group:
         return np.array([calibrated_test(m, calibrator).get(key, np.nan) for m in self.metrics])
 
     def calibrators(self) -> list[str]:
-        """The calibrators every run of the group fitted, in the order of the first run."""
-        names = [n for n in ("none", "temperature", *self.metrics[0].get("calibrated", {}))]
-        return [n for n in names if all(calibrated_test(m, n) for m in self.metrics)]
+        """The calibrators every run of the group fitted ("none" first, then in registry order)."""
+        registered = calibrator_names()
+        others = sorted(
+            self.metrics[0].get("calibrated", {}), key=lambda n: registered.index(n) if n in registered else 99
+        )
+        return [n for n in ("none", "temperature", *others) if all(calibrated_test(m, n) for m in self.metrics)]
 
     @property
     def seeds(self) -> list[int]:
