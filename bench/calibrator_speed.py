@@ -9,14 +9,15 @@ References (test-only libraries, the ``dev`` extra): netcal for temperature scal
 Beta calibration; scikit-learn for isotonic regression (one ``IsotonicRegression`` a class,
 renormalized) and Platt scaling (``_SigmoidCalibration``). Vector, Dirichlet and ensemble
 temperature scaling have no reference installed here: their own times are reported. Validation and
-test halves of the logits; the time is fit on one half plus apply to the other. Goal: ratio
-(textmix / reference) <= 1.0.
+test halves of the logits; the time is fit on one half plus apply to the other, the median of
+``--repeats`` runs alternating between the two sides. Goal: ratio (textmix / reference) <= 1.0.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 import time
 
 import numpy as np
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="logits in all (half fit, half apply)")
     parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side (median reported)")
     parser.add_argument("--only", help="comma-separated calibrators to measure (default: all)")
     args = parser.parse_args(argv)
     multi, binary = data(args.n, args.classes), data(args.n, 2, seed=1)
@@ -104,14 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         warm = (z[:2000], y[:2000], z[2000:4000])  # first calls pay for imports and thread start-up
         sides = {"textmix": ours(name), **({"reference": reference[name]} if name in reference else {})}
         row = {"calibrator": name, "n": len(z), "classes": z.shape[1]}
-        for side, run in sides.items():
+        for run in sides.values():
             run(*warm)
-            row[f"{side}_seconds"] = timed(functools.partial(run, *split))
+        times = {side: [] for side in sides}
+        for _ in range(args.repeats):  # alternating, so both sides see the same machine
+            for side, run in sides.items():
+                times[side].append(timed(functools.partial(run, *split)))
+        for side in sides:
+            row[f"{side}_seconds"] = statistics.median(times[side])
         if "reference_seconds" in row:
             row["ratio"] = row["textmix_seconds"] / row["reference_seconds"]
         rows.append(row)
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    command = f"python -m bench.calibrator_speed --n {args.n} --classes {args.classes}" + (
+    command = f"python -m bench.calibrator_speed --n {args.n} --classes {args.classes} --repeats {args.repeats}" + (
         f" --only {args.only}" if args.only else ""
     )
     write_result("calibrator_speed", {"command": command, "rows": rows})
