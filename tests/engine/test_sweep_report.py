@@ -238,3 +238,20 @@ def test_report_compares_post_hoc_calibrators_per_method(tmp_path):
     row = next(line for line in text.splitlines() if "| baseline | vector |" in line)
     assert f"{100 * ece.mean():.2f} ± {100 * ece.std(ddof=1):.2f}" in row
     assert first["calibrator_choice"]["chosen"] in calibrators
+
+
+def test_report_tables_and_draws_conformal_sets(tmp_path):
+    from toy_task import TOY
+
+    recipe = tmp_path / "toy.yaml"
+    conformal = {"alpha": [0.1], "methods": ["lac", "aps"], "split": 0.3}
+    recipe.write_text(yaml.safe_dump({**TOY, "eval": {**TOY["eval"], "conformal": conformal}}))
+    out = tmp_path / "sweep"
+    sweep(recipe, {"method": ["baseline", "mixup"]}, [1, 2], [], out)
+    aggregate = report(sorted(out.iterdir()), tmp_path / "report")
+    assert "conformal_blobs_mlp.png" in aggregate["figures"]
+    text = (tmp_path / "report" / "README.md").read_text()
+    runs = [json.loads((out / f"method=mixup_seed={s}" / "metrics.json").read_text()) for s in (1, 2)]
+    sizes = np.array([r["conformal"]["results"]["0.1"]["aps"]["temperature"]["mean_size"] for r in runs])
+    row = next(line for line in text.splitlines() if "| mixup α=0.4 | 0.1 | aps | temperature |" in line)
+    assert f"{sizes.mean():.2f} ± {sizes.std(ddof=1):.2f}" in row

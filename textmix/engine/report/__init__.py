@@ -17,7 +17,9 @@ drawn when the runs hold what it needs:
 8. ``curves_<ds>_<model>.png``: training loss, validation accuracy and ECE per epoch (Figure 7),
 9. ``risk_coverage_<ds>_<model>.png`` and ``adaptive_reliability_<ds>_<model>.png``,
 10. ``calibrators_<ds>_<model>.png``: test ECE per setting after each post-hoc calibrator; needs
-    runs that fitted more than temperature scaling (``eval.calibrators``).
+    runs that fitted more than temperature scaling (``eval.calibrators``),
+11. ``conformal_<ds>_<model>.png``: mean set size against coverage per setting and conformal
+    method; needs ``eval.conformal``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from textmix.engine.report.collect import collect, group_by, has_file
 from textmix.engine.report.tables import (
     METRICS,
     calibrator_table,
+    conformal_table,
     interval_table,
     ood_table,
     paired_table,
@@ -53,6 +56,7 @@ FIGURE_KINDS = (
     "risk_coverage",
     "adaptive_reliability",
     "calibrators",
+    "conformal",
 )
 
 
@@ -115,6 +119,8 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         ]
         several = [g for g in members if len(g.calibrators()) > 2]
         drawers.append(("calibrators", several, fig.figure_calibrators))
+        drawers.append(("conformal", [g for g in members if all("conformal" in m for m in g.metrics)],
+                        fig.figure_conformal))  # fmt: skip
         for kind, chosen, make in drawers:
             if chosen:
                 draw(kind, f"{kind}_{dataset}_{model}.png", make, chosen)
@@ -127,6 +133,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         paired_table(groups),
         shift_table(groups),
         calibrator_table(groups),
+        conformal_table(groups),
         ood_table(groups),
         perturbation_table(groups),
     )

@@ -246,3 +246,35 @@ def figure_calibrators(groups: list[Group]) -> Figure:
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     return fig
+
+
+def figure_conformal(groups: list[Group]) -> Figure:
+    """Mean set size against coverage per setting (one marker a conformal method and α; filled after
+    the run's calibrator, open on raw probabilities), the target coverages dashed."""
+    fig, axes = _figure(6.5, 4.5)
+    ax = axes[0][0]
+    markers = dict(zip(("lac", "aps", "raps", "saps"), "osD^"))
+    colors = {g.setting: f"C{k}" for k, g in enumerate(groups)}
+    alphas = set()
+    for g in groups:
+        for alpha, methods in g.metrics[0]["conformal"]["results"].items():
+            alphas.add(float(alpha))
+            for method, by_probs in methods.items():
+                for probs in by_probs:
+                    values = [m["conformal"]["results"][alpha][method][probs] for m in g.metrics]
+                    x = 100 * np.mean([v["coverage"] for v in values])
+                    y = np.mean([v["mean_size"] for v in values])
+                    face = colors[g.setting] if probs != "none" else "none"
+                    ax.scatter(x, y, marker=markers.get(method, "x"), facecolors=face, edgecolors=colors[g.setting])
+    for alpha in alphas:
+        ax.axvline(100 * (1 - alpha), color="gray", ls="--", lw=0.8)
+    for setting, color in colors.items():
+        ax.scatter([], [], color=color, label=setting)
+    for method, marker in markers.items():
+        ax.scatter([], [], marker=marker, facecolors="none", edgecolors="k", label=method)
+    ax.set_xlabel("test coverage %  (dashed: 1 − α)")
+    ax.set_ylabel("mean set size")
+    ax.set_title(f"{groups[0].dataset} / {groups[0].model}: conformal sets (filled: after the calibrator)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

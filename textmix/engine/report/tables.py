@@ -176,3 +176,28 @@ def calibrator_table(groups: list[Group]) -> str:
             rows.append("| " + " | ".join(cells) + " |")
     header = ["data / model", "setting", "calibrator", "ECE %", "NLL × 100", "Brier × 100", "chosen"]
     return markdown_table("Post-hoc calibrators (test split; chosen: by cross-fitted validation NLL)", header, rows)
+
+
+def conformal_table(groups: list[Group]) -> str:
+    """Coverage and mean set size (mean ± std over seeds) per setting, α, conformal method and
+    probabilities (raw, after the run's calibrator), for runs with ``eval.conformal``."""
+    rows = []
+    for g in groups:
+        if not all("conformal" in m for m in g.metrics):
+            continue
+        results = g.metrics[0]["conformal"]["results"]
+        for alpha, methods in results.items():
+            for method, by_probs in methods.items():
+                for probs in by_probs:
+                    values = [m["conformal"]["results"][alpha][method].get(probs) for m in g.metrics]
+                    if any(v is None for v in values):
+                        continue
+                    cells = [f"{g.dataset} / {g.model}", g.setting, alpha, method, probs]
+                    cells.append(mean_std(np.array([v["coverage"] for v in values])))
+                    cells.append(mean_std(np.array([v["mean_size"] for v in values]), 1.0))
+                    cells.append(mean_std(np.array([v["singleton_rate"] for v in values])))
+                    cells.append(mean_std(np.array([v["covgap"] for v in values])))
+                    rows.append("| " + " | ".join(cells) + " |")
+    header = ["data / model", "setting", "α", "method", "probabilities", "coverage %", "mean size", "singletons %",
+              "CovGap %"]  # fmt: skip
+    return markdown_table("Conformal prediction sets (test split)", header, rows)
