@@ -36,9 +36,8 @@ def _evaluate(run: RunDir, recipe, accelerator) -> dict:
     data = get_task(recipe.task).load_for_evaluation(recipe, run.model)
     data.model, *loaders = accelerator.prepare(data.model, data.loaders["validation"], data.loaders["test"])
     data.loaders = dict(zip(("validation", "test"), loaders))
-    report, val_logits, test_logits, _, _ = evaluate_model(
-        data.model, data, accelerator, recipe.eval, recipe.train.seed
-    )
+    evaluation = evaluate_model(data.model, data, accelerator, recipe.eval, recipe.train.seed)
+    report, val_logits, test_logits = evaluation.report, evaluation.val_logits, evaluation.test_logits
     if accelerator.is_main_process:
         write_outputs(
             run, val_logits, test_logits, data.labels, recipe.eval.n_bins, recipe.title, prefix=RunDir.EVAL_PREFIX
