@@ -82,8 +82,9 @@ def test_erl_is_cross_entropy_minus_kappa_times_the_mean_entropy():
 
 
 def test_methods_say_whether_they_mix():
-    assert BUILT_IN == ("baseline", "mixup", "mixup_features_only", "regmixup", "label_smoothing", "erl")
-    assert [get_method(n).mixing for n in BUILT_IN] == [None, "full", "features_only", "full", None, None]
+    assert BUILT_IN == ("baseline", "mixup", "mixup_features_only", "regmixup", "label_smoothing", "erl", "focal",
+                        "mbls")  # fmt: skip
+    assert [get_method(n).mixing for n in BUILT_IN] == [None, "full", "features_only", "full", None, None, None, None]
 
 
 def test_method_settings_are_checked_with_their_key():
@@ -95,9 +96,9 @@ def test_method_settings_are_checked_with_their_key():
         with pytest.raises(RecipeError, match=phrase.replace("[", r"\[").replace("]", r"\]")):
             recipe_from_dict({"method": name, "loss": loss})
     with pytest.raises(
-        RecipeError, match="method='focal' is invalid: must be one of baseline, mixup, mixup_features_only, regmixup"
+        RecipeError, match="method='cutmix' is invalid: must be one of baseline, mixup, mixup_features_only, regmixup"
     ):
-        recipe_from_dict({"method": "focal"})
+        recipe_from_dict({"method": "cutmix"})
 
 
 def test_a_new_method_is_one_class_and_its_keys_join_the_loss_section():
@@ -122,3 +123,27 @@ def test_a_new_method_is_one_class_and_its_keys_join_the_loss_section():
             params = {"test_scale": Param(5.0, "another default")}
 
         register_method(Clash)
+
+
+def test_focal_with_the_flsd_53_schedule_by_hand():
+    """Mukhoti et al. 2020: −(1 − p_y)^γ log p_y with γ = 5 when p_y < 0.2, else 3."""
+    z = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0])  # the first example is easy (p_y ≈ 0.79), the second hard (p_y ≈ 0.045)
+    p = torch.softmax(z, 1)[torch.arange(2), y]
+    assert p[0] >= 0.2 > p[1]
+    expected = (-((1 - p[0]) ** 3) * torch.log(p[0]) - (1 - p[1]) ** 5 * torch.log(p[1])) / 2
+    flsd = method("focal")
+    torch.testing.assert_close(flsd.loss(z, onehot(y)), expected)
+    fixed = method("focal", focal_gamma=2.0)
+    torch.testing.assert_close(fixed.loss(z, onehot(y)), (-((1 - p) ** 2) * torch.log(p)).mean())
+    # γ = 0 is ordinary cross entropy only through the FLSD switch; a fixed γ near 0 approaches it
+    torch.testing.assert_close(method("focal", focal_gamma=1e-12).loss(z, onehot(y)), F.cross_entropy(z, y))
+
+
+def test_mbls_is_cross_entropy_plus_the_margin_penalty_by_hand():
+    """Liu et al. 2022: CE + λ · mean_{i,j} max(0, max_k z_ik − z_ij − m)."""
+    z = torch.tensor([[12.0, 0.0, 5.0], [1.0, 2.0, 3.0]], dtype=torch.float64)
+    y = torch.tensor([0, 2])
+    # gaps to the largest logit: [0, 12, 7] and [2, 1, 0]; over m = 6: [0, 6, 1] and [0, 0, 0]
+    expected = F.cross_entropy(z, y) + 0.5 * (6 + 1) / 6
+    torch.testing.assert_close(method("mbls", mbls_margin=6.0, mbls_weight=0.5).loss(z, onehot(y)), expected)

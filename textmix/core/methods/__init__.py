@@ -16,7 +16,7 @@ from textmix.core.methods.base import (
 )
 
 # each built-in method's module registers it; this order is the order of names and keys in help and docs
-for _module in ("baseline", "mixup", "regmixup", "label_smoothing", "erl"):
+for _module in ("baseline", "mixup", "regmixup", "label_smoothing", "erl", "focal", "mbls"):
     importlib.import_module(f"textmix.core.methods.{_module}")
 BUILT_IN = method_names()  # textmix's own methods (before any program registers its own)
 
