@@ -295,3 +295,12 @@ def test_an_earlier_bf16_accelerator_does_not_leak_into_a_run(monkeypatch):
         assert engine.training.make_accelerator().mixed_precision == "bf16"
     finally:
         AcceleratorState._reset_state()
+
+
+def test_a_two_class_calibrator_on_a_three_class_task_is_refused_before_training(tmp_path):
+    from textmix.core.errors import RecipeError
+
+    recipe = toy_recipe(eval={"calibrators": ["temperature", "platt"]})  # the toy task has 3 classes
+    with pytest.raises(RecipeError, match="calibrator platt is for two classes; this model has 3: use temperature"):
+        engine.train(recipe, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()  # refused before the first step
