@@ -161,7 +161,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         plan = s.mixer.plan(len(labels), accelerator.device) if s.mixer is not None else None
         inputs = s.data.inputs_fn(batch)
         forward = functools.partial(_forward, s.model, inputs)
-        loss = s.method.step_loss(StepBatch(forward, labels, num_classes, plan, batch["index"]))
+        loss = s.method.step_loss(StepBatch(forward, labels, num_classes, plan, batch.get("index")))
         backward(loss)
         if recipe.optim.grad_clip:
             accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)
