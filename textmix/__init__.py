@@ -16,7 +16,7 @@ from textmix.core.metrics import (
 from textmix.core.mixer import Mixup, MixupPlan
 from textmix.core.prediction_report import CalibrationReport, calibrate
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def load_model(source, device="cpu", calibrator=None):
