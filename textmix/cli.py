@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -120,6 +121,8 @@ def run_predict(args) -> int:
     from textmix.text.predict import load_model
 
     texts = list(args.texts)
+    if texts == ["-"]:  # texts from standard input, one a line (like --file)
+        texts = [line.rstrip("\r") for line in sys.stdin.read().split("\n") if line.strip()]
     if args.file:
         path = Path(args.file)
         if not path.is_file():
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--dry-run", metavar="OUT_DIR", help="only write the folder that would be uploaded")
     predict = commands.add_parser("predict", help="classify texts with calibrated probabilities")
     predict.add_argument("model", help="run directory, model folder or Hub repository id")
-    predict.add_argument("texts", nargs="*", help="texts to classify")
+    predict.add_argument("texts", nargs="*", help="texts to classify (- alone: read them from standard input)")
     predict.add_argument("--file", help="a file with one text per line")
     predict.add_argument(
         "--abstain-below",
@@ -260,6 +263,10 @@ def _run(command, args) -> int:
     logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)
     try:
         return command(args)
+    except BrokenPipeError:
+        # the reader went away (``textmix predict ... | head``): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except TrainingInterrupted as stop:
         logging.getLogger("textmix").warning(str(stop))
         return EXIT_INTERRUPTED

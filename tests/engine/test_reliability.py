@@ -307,3 +307,45 @@ def test_more_processes_than_gpus_is_refused_before_cuda_fails(monkeypatch):
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     with pytest.raises(ArgumentError, match="started 2 processes on this machine but it has 1 GPU"):
         engine_run.make_accelerator()
+
+
+# --- recipes are input: bounded, unambiguous, one line when wrong -------------------------------
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    bomb = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    bomb += [
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+        for p, c in zip("abcdefgh", "bcdefghi")
+    ]
+    (tmp_path / "bomb.yaml").write_text("\n".join(bomb) + "\n")  # 10⁹ values once expanded, 1 KB on disk
+    started = time.perf_counter()
+    refused(
+        cli("train", tmp_path / "bomb.yaml", "--output-dir", tmp_path / "run"), "expands to more than 100,000 values"
+    )
+    assert time.perf_counter() - started < 60
+
+
+@pytest.mark.parametrize(
+    "text,sets,phrase",
+    [
+        ("method: mixup\ntrain:\n  epochs: 1\n  epochs: 2\n", [], "key 'epochs' is given twice"),
+        ("", [], "is empty; give at least method and data"),
+        (None, ["eval.ood=[trec"], "--set 'eval.ood=[trec' is not valid YAML"),
+        (None, ["train.seed=!!python/object/apply:os.system [echo]"], "is not valid YAML"),
+        (None, ["train.seed=" + "9" * 5000], "holds a value that cannot be read"),
+    ],
+)
+def test_malformed_recipes_and_overrides_are_one_line(tmp_path, text, sets, phrase):
+    recipe = recipe_file(tmp_path) if text is None else tmp_path / "recipe.yaml"
+    if text is not None:
+        recipe.write_text(text)
+    overrides = [a for s in sets for a in ("--set", s)]
+    refused(cli("train", recipe, "--output-dir", tmp_path / "run", *overrides), phrase)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_dir_that_is_a_file_is_one_line_and_left_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    refused(cli("train", recipe_file(tmp_path), "--output-dir", tmp_path / "notes.txt"), "is a file, not a folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"

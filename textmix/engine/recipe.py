@@ -27,6 +27,7 @@ from textmix.core.conformal import score_names
 from textmix.core.errors import RecipeError
 from textmix.core.methods import get_method, loss_section, method_names, method_params
 from textmix.engine.optimizers import OPTIMIZERS, SCHEDULES
+from textmix.engine.recipe_yaml import parse_yaml
 from textmix.engine.sections import ConformalSettings, EvalConfig, MixupConfig, OptimConfig, TrainConfig
 from textmix.engine.tasks import Task, get_task
 
@@ -215,7 +216,7 @@ def apply_override(values: dict, assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise RecipeError(f"--set {assignment!r}: {part!r} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    node[parts[-1]] = parse_yaml(raw, f"--set {assignment!r}") if raw.strip() else None
 
 
 def _drop_legacy_keys(values: dict, task: Task, task_name: str) -> None:
@@ -273,11 +274,12 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     if not path.is_file():
         raise RecipeError(f"recipe file {str(path)!r} does not exist")
     try:
-        values = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise RecipeError(f"recipe {path} is not valid YAML: {error}") from None
+        text = path.read_text()
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"recipe {path} is not UTF-8 text ({error})") from None
+    values = parse_yaml(text, f"recipe {path}")
     if values is None:
-        values = {}
+        raise RecipeError(f"recipe {path} is empty; give at least method and data (see recipes/mr/*.yaml)")
     if not isinstance(values, dict):
         raise RecipeError(f"recipe {path} must be a mapping of sections (key: value), got {type(values).__name__}")
     return recipe_from_dict(values, overrides)

@@ -31,9 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from textmix.core.errors import RunDirError
+from textmix.engine.recipe_yaml import parse_yaml
 
 
 class RunDir:
@@ -155,7 +154,7 @@ class RunDir:
 
     def read_recipe(self) -> dict:
         """The saved recipe as a plain mapping (safe YAML)."""
-        return yaml.safe_load(self.recipe.read_text()) or {}
+        return parse_yaml(self.recipe.read_text(), str(self.recipe)) or {}
 
     # --- ownership: what --overwrite may delete ----------------------------------------------
 
@@ -215,7 +214,7 @@ class RunDir:
         """Who holds the lock now (None: nobody); creates nothing."""
         try:
             fd = os.open(self.path / self.LOCK, os.O_RDWR)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 from accelerate import PartialState
 
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, RecipeError, RunDirError, TrainingInterrupted
 from textmix.engine.recipe import load_recipe
+from textmix.engine.recipe_yaml import parse_yaml
 from textmix.engine.run_directory import RunDir
 from textmix.engine.training import train
 
@@ -37,7 +37,7 @@ def parse_grid(assignments: list[str]) -> dict[str, list]:
             raise RecipeError(f"--grid expects key=v1,v2,..., got {assignment!r}")
         if key in grid:
             raise RecipeError(f"--grid names {key!r} twice")
-        grid[key] = [yaml.safe_load(v) for v in values.split(",")]
+        grid[key] = [parse_yaml(v, f"--grid {assignment!r}") for v in values.split(",")]
     return grid
 
 

@@ -80,6 +80,8 @@ def check_same_recipe(run: RunDir, recipe: Recipe) -> None:
 def prepare_run_dir(run: RunDir, recipe: Recipe, resume: bool, overwrite: bool) -> bool:
     """Check the run directory without changing it; return True if the run is already finished
     (resume of a done run)."""
+    if run.path.exists() and not run.path.is_dir():
+        raise RunDirError(f"--output-dir {run} is a file, not a folder; choose a new or empty folder")
     holder = run.holder()
     if holder:
         raise RunDirError(f"{run} is in use by {holder}; wait for it to finish or choose another folder")

@@ -1,0 +1,27 @@
+"""textmix predict and calibrate in a shell: standard input, and a reader that stops early."""
+
+import subprocess
+import sys
+
+from textmix.engine import recipe_from_dict, train
+
+SMALL = {"data": {"name": "mr", "max_train_examples": 300}, "model": {"num_filters": 8},
+         "train": {"epochs": 1, "batch_size": 25}, "eval": {"bootstrap_resamples": 0}}  # fmt: skip
+
+
+def shell(command: str, cwd):
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=cwd)
+
+
+def test_predict_reads_standard_input_and_ends_quietly_when_the_reader_stops(real_data, tmp_path):
+    train(recipe_from_dict(SMALL), tmp_path / "run")
+    python = f"{sys.executable} -m textmix.cli"
+    result = shell(f"printf 'a fine film\\n\\na dull one\\n' | {python} predict run -", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert [line.split("\t")[-1] for line in lines] == ["a fine film", "a dull one"]  # not the text "-"
+    many = tmp_path / "many.txt"
+    many.write_text("".join(f"review number {i} was fine\n" for i in range(20000)))
+    result = shell(f"set -o pipefail; {python} predict run --file many.txt | head -n 2", tmp_path)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 2, result.stderr[-2000:]
+    assert "BrokenPipe" not in result.stderr and "Traceback" not in result.stderr
