@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -236,3 +237,42 @@ def test_predict_picks_the_abstention_threshold_from_the_validation_split(run_di
     bad = subprocess.run([*command, "--target-risk", "0.1", "--abstain-below", "0.5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "not both" in bad.stderr
     assert np.isfinite(threshold)
+
+
+def copied_run(run_dir, tmp_path):
+    target = tmp_path / "run"
+    shutil.copytree(run_dir, target)
+    (target / ".lock").unlink(missing_ok=True)
+    return target
+
+
+def test_a_symlink_in_the_run_is_never_uploaded(run_dir, tmp_path):
+    """A link to a file outside the run (a credentials file) is refused, not followed into the upload."""
+    run = copied_run(run_dir, tmp_path)
+    secret = tmp_path / "credentials"
+    secret.write_text("token")
+    (run / "model" / "extra.json").symlink_to(secret)
+    with pytest.raises(textmix.TextmixError, match="extra.json is not a regular file \\(to .*credentials\\)"):
+        hub.prepare_upload(run, "me/x", tmp_path / "upload")
+    assert not (tmp_path / "upload").exists()
+
+
+@pytest.mark.parametrize(
+    "field,value,phrase",
+    [
+        ("label_names", ["neg"], "'label_names' has 1 names but textmix.json num_classes is 2"),
+        ("label_names", "neg,pos", "'label_names' must be a list of class names"),
+        ("calibrator", {"name": "temperature", "state": {"temperature": 0}}, "holds an invalid state"),
+        ("calibrator", {"name": "temperature", "state": {"temperature": float("nan")}}, "holds an invalid state"),
+        ("calibrator", {"name": "temperature", "state": {"temperature": -1.5}}, "holds an invalid state"),
+        ("calibrator", {"name": "temperature", "state": {"temperature": "hot"}}, "holds an invalid state"),
+    ],
+)
+def test_a_damaged_model_folder_is_named_not_used(run_dir, tmp_path, field, value, phrase):
+    run = copied_run(run_dir, tmp_path)
+    info_path = run / "model" / "textmix.json"
+    info = json.loads(info_path.read_text())
+    info[field] = value
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(textmix.TextmixError, match=phrase):
+        textmix.load_model(run)

@@ -7,6 +7,7 @@ or written.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -128,13 +129,16 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Pa
         raise HubError(f"--dry-run {out_dir} is a file; give a new or empty folder")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise HubError(f"{out_dir} is not empty; choose an empty or new folder for --dry-run")
+    items = [item for item in sorted(run.model.iterdir()) if item.name != "README.md"]
+    items += [run.file(name) for name in (RunDir.RELIABILITY, RunDir.METRICS) if run.file(name).exists()]
+    for item in items:  # only regular files inside the run directory: a link could point at ~/.ssh
+        if item.is_symlink() or not item.is_file():
+            target = f" (to {os.readlink(item)})" if item.is_symlink() else ""
+            raise RunDirError(f"{item} is not a regular file{target}; textmix uploads only the run's own files: "
+                              "replace it with the file or remove it")  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
-    for item in sorted(run.model.iterdir()):
-        if item.is_file() and item.name != "README.md":
-            shutil.copy2(item, out_dir / item.name)
-    for name in (RunDir.RELIABILITY, RunDir.METRICS):
-        if run.file(name).is_file():
-            shutil.copy2(run.file(name), out_dir / name)
+    for item in items:
+        shutil.copy2(item, out_dir / item.name)
     model_card(run.path, repo_id).save(out_dir / "README.md")
     return out_dir
 

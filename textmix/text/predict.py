@@ -202,6 +202,26 @@ def saved_calibrator(info: dict, where: Path, name: str | None = None) -> Calibr
     return None
 
 
+def checked_label_names(info: dict, folder: Path) -> list[str]:
+    """``textmix.json``'s class names: strings, one per class of the model (``num_classes`` there and
+    in ``config.json``); a shorter or longer list would relabel every text."""
+    names, where = info.get("label_names"), folder / RunDir.MODEL_INFO
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise HubError(f"{where} field 'label_names' must be a list of class names, got {str(names)[:100]}")
+    counts = {"textmix.json num_classes": info.get("num_classes")}
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            counts["config.json num_classes"] = json.loads(config.read_text()).get("num_classes")
+        except (ValueError, AttributeError):
+            raise HubError(f"{config} is not a JSON object; the model folder is damaged") from None
+    for what, count in counts.items():
+        if count is not None and count != len(names):
+            raise HubError(f"{where} field 'label_names' has {len(names)} names but {what} is {count}; "
+                           "the model folder is damaged: copy or download it again")  # fmt: skip
+    return list(names)
+
+
 def saved_conformal(info: dict, where: Path) -> dict | None:
     """``textmix.json``'s conformal calibration scores, checked (None for models without them)."""
     saved = info.get("conformal")
@@ -252,7 +272,7 @@ def load_model(
     return CalibratedClassifier(
         model=model,
         featurizer=load_featurizer(folder),
-        label_names=list(info["label_names"]),
+        label_names=checked_label_names(info, folder),
         calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO, calibrator),
         validation_coverage=info.get("validation_coverage"),
         conformal=saved_conformal(info, folder / RunDir.MODEL_INFO),
