@@ -255,3 +255,28 @@ def test_report_tables_and_draws_conformal_sets(tmp_path):
     sizes = np.array([r["conformal"]["results"]["0.1"]["aps"]["temperature"]["mean_size"] for r in runs])
     row = next(line for line in text.splitlines() if "| mixup α=0.4 | 0.1 | aps | temperature |" in line)
     assert f"{sizes.mean():.2f} ± {sizes.std(ddof=1):.2f}" in row
+
+
+def test_report_counts_seeds_not_folders(tmp_path):
+    """The same run named twice (or with a trailing slash) counts once; a copied run directory with
+    the same seed is refused; a hand-edited NaN or string in metrics.json is named."""
+    from toy_task import TOY
+
+    from textmix.core.errors import RunDirError
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    out = tmp_path / "sweep"
+    sweep(recipe, {"method": ["baseline"]}, [1, 2], [], out)
+    run = out / "method=baseline_seed=1"
+    aggregate = report([run, Path(f"{run}/"), out / "method=baseline_seed=2"], tmp_path / "report")
+    assert [g["seeds"] for g in aggregate["groups"]] == [2]
+    shutil.copytree(run, tmp_path / "copy")
+    with pytest.raises(RecipeError, match="are the same setting and seed 1 \\(a copy\\?\\)"):
+        report([run, tmp_path / "copy"], tmp_path / "report2")
+    for value in (float("nan"), "high"):
+        metrics = json.loads((tmp_path / "copy" / "metrics.json").read_text())
+        metrics["test"]["ece"] = value
+        (tmp_path / "copy" / "metrics.json").write_text(json.dumps(metrics))
+        with pytest.raises(RunDirError, match="field test.ece is .* not a number"):
+            report([tmp_path / "copy"], tmp_path / "report3")

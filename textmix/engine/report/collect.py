@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from textmix.core.methods import get_method
 from textmix.engine.recipe import recipe_differences
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,8 +126,14 @@ def collect(run_dirs: list[Path]) -> list[Group]:
     12 and 45 epochs): averaging them as seeds would silently mix two experiments.
     """
     groups: dict[tuple, Group] = {}
+    seen: set[Path] = set()
     for run in expand_run_dirs(run_dirs):
-        metrics, recipe = run.read_metrics(), run.read_recipe()
+        where = run.path.resolve()
+        if where in seen:  # the same folder named twice (or once with a trailing slash): one run
+            logger.warning("%s is given more than once; it counts once", run)
+            continue
+        seen.add(where)
+        metrics, recipe = checked_metrics(run), run.read_recipe()
         alpha, setting = describe(recipe, metrics["method"])
         key = (recipe["data"]["name"], recipe["model"]["name"], setting)
         group = groups.setdefault(key, Group(key[0], key[1], metrics["method"], alpha, setting))
@@ -135,10 +144,36 @@ def collect(run_dirs: list[Path]) -> list[Group]:
                 f"runs {group.runs[0]} and {run} are both '{setting}' on {key[0]} / {key[1]} but their recipes "
                 f"differ in {', '.join(differences)}; they are not seeds of one experiment: report them separately"
             )
+        twin = next(
+            (r for r, rec in zip(group.runs, group.recipes) if rec["train"]["seed"] == recipe["train"]["seed"]), None
+        )
+        if twin is not None:
+            raise RecipeError(
+                f"runs {twin} and {run} are the same setting and seed {recipe['train']['seed']} (a copy?): a seed "
+                "counts once; report one of them"
+            )
         group.runs.append(run)
         group.metrics.append(metrics)
         group.recipes.append(recipe)
     return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.method != "baseline", g.setting))
+
+
+def checked_metrics(run: RunDir) -> dict:
+    """A run's metrics.json, its split metrics checked to be numbers (a hand-edited file is input)."""
+    try:
+        metrics = run.read_metrics()
+    except ValueError as error:
+        raise RunDirError(f"{run.metrics} is not valid JSON ({error})") from None
+    for split in ("val", "test"):
+        block = metrics.get(split)
+        if not isinstance(block, dict):
+            raise RunDirError(f"{run.metrics} has no '{split}' metrics; it is not a finished textmix run")
+        for key, value in block.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise RunDirError(
+                    f"{run.metrics} field {split}.{key} is {value!r}, not a number; fix or retrain the run"
+                )
+    return metrics
 
 
 def group_by(groups: list[Group], key) -> dict[tuple, list[Group]]:
