@@ -159,3 +159,26 @@ def test_calibrate_reports_conformal_sets_before_and_after_calibration(tmp_path)
     assert "0.1" in json.loads((tmp_path / "out" / "calibration.json").read_text())["conformal"]
     refused = run("test.npz", "--labels", "label", "--logits", "logits", "--conformal", "0.1", cwd=tmp_path)
     assert refused.returncode == 2 and "need a calibration split: give val (--val)" in refused.stderr
+
+
+def test_what_cannot_be_right_in_a_predictions_file_is_refused(tmp_path):
+    """A glob never takes the label column; probabilities given as logits, a malformed val and
+    bfloat16 scores are handled in one line or accepted as they should be."""
+    logits, labels = predictions(300, seed=8)
+    frame = pd.DataFrame({"logit_a": logits[:, 0], "logit_b": logits[:, 1], "logit_c": logits[:, 2], "logit_y": labels})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    result = run("p.csv", "--labels", "logit_y", "--logits", "logit_*", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "p_calibration" / "calibration.json").read_text())
+    assert saved["metrics"]["accuracy"] == pytest.approx(calibration_report(softmax(logits), labels)["accuracy"])
+    refused = run("p.csv", "--labels", "logit_y", "--logits", "logit_a,logit_b,logit_y", cwd=tmp_path)
+    assert refused.returncode == 2 and "is the label column; it cannot also be a score column" in refused.stderr
+    with pytest.raises(
+        ArgumentError, match="every row is a probability vector summing to 1; pass them as probabilities"
+    ):
+        textmix.calibrate(softmax(logits), labels, kind="logits")
+    with pytest.raises(ArgumentError, match="val must be a pair"):
+        textmix.calibrate(logits, labels, kind="logits", val=(logits,))
+    bf16 = torch.tensor(logits).bfloat16()
+    report = textmix.calibrate(bf16, labels, kind="logits", val=(bf16, labels), bootstrap_resamples=0)
+    assert report.temperature > 0

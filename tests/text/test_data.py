@@ -231,3 +231,13 @@ def test_malformed_json_duplicate_columns_and_non_text_columns_are_named(tmp_pat
         DataError, match=r"data.text_column='text' of .*n.csv holds int64 values \(row 1: 0\), not text"
     ):
         load_custom_dataset(write(tmp_path / "n.csv", numbers))
+
+
+@pytest.mark.parametrize("classes,per_class", [(5, 1), (5000, 2)])
+def test_too_few_examples_a_class_are_refused_with_the_class_counts(tmp_path, classes, per_class):
+    """One row per class, or 5,000 classes of 2: no stratified 10% split can hold any of them."""
+    rows = "".join(f"review {c}-{i},label{c}\n" for c in range(classes) for i in range(per_class))
+    write(tmp_path / "data.csv", "text,label\n" + rows)
+    with pytest.raises(DataError, match=f"in {classes} classes leaves an empty part: the classes have {per_class} to "
+                       f"{per_class} examples, and a class needs at least 5"):  # fmt: skip
+        load_custom_dataset(tmp_path / "data.csv", "text", "label", 0.1, 0.1, 0)

@@ -25,3 +25,14 @@ def test_predict_reads_standard_input_and_ends_quietly_when_the_reader_stops(rea
     result = shell(f"set -o pipefail; {python} predict run --file many.txt | head -n 2", tmp_path)
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 2, result.stderr[-2000:]
     assert "BrokenPipe" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_texts_the_model_cannot_read_are_refused_with_their_positions(real_data, tmp_path):
+    import pytest
+
+    import textmix
+
+    train(recipe_from_dict(SMALL), tmp_path / "run")
+    model = textmix.load_model(tmp_path / "run")
+    with pytest.raises(textmix.TextmixError, match=r"texts at positions \[2, 3\] hold no word the model can read"):
+        model.predict(["a fine film", "🎬🍿✨", "— … ©"])

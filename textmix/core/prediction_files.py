@@ -38,12 +38,19 @@ def _table(path: Path) -> dict[str, np.ndarray]:
     return {str(c): frame[c].to_numpy() for c in frame.columns}
 
 
-def _columns(table: dict, spec: str, path: Path) -> list[str]:
+def _columns(table: dict, spec: str, path: Path, labels: str | None) -> list[str]:
+    """The score columns ``spec`` names; a glob never matches the label column, and naming it is
+    refused (it would be read as one more class's score)."""
     names = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
-        found = fnmatch.filter(list(table), part) if any(c in part for c in "*?[") else [part] if part in table else []
+        if any(c in part for c in "*?["):
+            found = [c for c in fnmatch.filter(list(table), part) if c != labels]
+        else:
+            found = [part] if part in table else []
         if not found:
             raise DataError(f"{path} has no column {part!r}; its columns: {', '.join(list(table)[:20])}")
+        if labels in found:
+            raise DataError(f"{path}: column {labels!r} is the label column; it cannot also be a score column")
         names += found
     return names
 
@@ -75,7 +82,7 @@ def read_predictions(path: str | Path, scores: str, labels: str | None) -> tuple
     if path.suffix not in FORMATS:
         raise DataError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(FORMATS)}")
     table = _table(path)
-    names = _columns(table, scores, path)
+    names = _columns(table, scores, path, labels)
     x = _matrix(table, names, path)
     if labels is None:
         return x, None

@@ -195,6 +195,9 @@ def _check(scores, kind: str, what: str, labels=None) -> np.ndarray:
         raise ArgumentError(f"{what} must have shape (N, K) with N >= 1, got {tuple(x.shape)}")
     if kind == "probs":
         check_probabilities(x, what, fix="use --logits (kind='logits')")
+    elif len(x) > 1 and bool((x >= 0).all() and (x <= 1).all()) and float((x.sum(1) - 1).abs().max()) < 1e-6:
+        raise ArgumentError(f"{what} are given as logits but every row is a probability vector summing to 1; "
+                            "pass them as probabilities (--probs, kind='probs')")  # fmt: skip
     if labels is not None:
         y = np.asarray(labels)
         if not np.issubdtype(y.dtype, np.integer):
@@ -251,6 +254,8 @@ def calibrate(
     report = CalibrationReport(calibration_report(probs, y, n_bins), n_bins, probs=probs, labels=y)
     report.intervals = _intervals(probs, y, n_bins, bootstrap_resamples, seed)
     if val is not None:
+        if not isinstance(val, (tuple, list)) or len(val) != 2:
+            raise ArgumentError("val must be a pair (scores (M, K), labels (M,))")
         val_scores, val_labels = val
         v = _check(val_scores, kind, "validation scores", val_labels)
         if v.shape[1] != x.shape[1]:

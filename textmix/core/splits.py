@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from textmix.core.errors import DataError
+
 
 def stratified_split(labels, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into (kept, held_out) with ``round(fraction · n_c)`` of each class held out.
@@ -28,8 +30,12 @@ def stratified_split(labels, fraction: float, seed: int) -> tuple[np.ndarray, np
     held_out = np.sort(np.concatenate(held)).astype(np.int64)
     kept = np.setdiff1d(np.arange(len(labels)), held_out).astype(np.int64)
     if len(kept) == 0 or len(held_out) == 0:
-        raise ValueError(
-            f"a {fraction:.0%} split of {len(labels)} examples leaves an empty part; use more data or another fraction"
+        classes, counts = np.unique(labels, return_counts=True)
+        needed = int(np.ceil(0.5 / min(fraction, 1 - fraction)))  # round(fraction · n) >= 1 and <= n − 1
+        raise DataError(
+            f"a {fraction:.0%} stratified split of {len(labels)} examples in {len(classes)} classes leaves an empty "
+            f"part: the classes have {counts.min()} to {counts.max()} examples, and a class needs at least "
+            f"{needed} to give one to each part; add examples or merge rare classes"
         )
     return kept, held_out
 

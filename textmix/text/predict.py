@@ -64,6 +64,17 @@ def _check_texts(texts: list) -> None:
         raise ArgumentError(f"texts at positions {empty[:10]}{more} are empty or whitespace only; remove them")
 
 
+def _check_tokens(texts: list[str], featurizer) -> None:
+    """Refuse texts the featurizer maps to nothing (only symbols or emoji for the Kim tokenizer, only
+    unknown pieces for a subword one): their probabilities would be the model's prior."""
+    unknown = getattr(getattr(featurizer, "tokenizer", None), "unk_token", None)
+    empty = [i + 1 for i, t in enumerate(texts) if not [tok for tok in featurizer.tokenize(t) if tok != unknown]]
+    if empty:
+        more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+        raise ArgumentError(f"texts at positions {empty[:10]}{more} hold no word the model can read (only symbols, "
+                            "emoji or unknown pieces); remove them")  # fmt: skip
+
+
 @dataclass
 class CalibratedClassifier:
     """A trained textmix model with its featurizer, label names and fitted calibrator.
@@ -90,6 +101,7 @@ class CalibratedClassifier:
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not one string")
         _check_texts(texts)
+        _check_tokens(texts, self.featurizer)
         self.model.eval()
         device = next(self.model.parameters()).device
         encoded = [{"input_ids": self.featurizer.encode(t), "label": 0, "index": i} for i, t in enumerate(texts)]
