@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from textmix import __version__
 from textmix.core.calibrators import calibrator_names
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, DataError, TextmixError, TrainingInterrupted
 
@@ -128,13 +129,19 @@ def run_predict(args) -> int:
         if not path.is_file():
             raise DataError(f"--file {path} does not exist")
         try:
-            lines = path.read_text(encoding="utf-8").split("\n")
+            lines = path.read_text(encoding=args.encoding).split("\n")
         except UnicodeDecodeError as error:
-            raise DataError(f"--file {path} is not UTF-8 text ({error}); convert it to UTF-8") from None
+            raise DataError(f"--file {path} is not {args.encoding} text ({error}); give its --encoding "
+                            "(e.g. cp1252, latin-1)") from None  # fmt: skip
+        except LookupError:
+            raise DataError(f"--encoding {args.encoding!r} is not a text encoding Python knows") from None
         texts += [line.rstrip("\r") for line in lines if line.strip()]
     if not texts:
         raise DataError("give texts to classify as arguments or with --file (one text per line)")
-    model = load_model(args.model, calibrator=args.calibrator)
+    if args.batch_size < 1:
+        raise ArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
+    model = load_model(args.model, device=args.device, calibrator=args.calibrator)
+    model.batch_size = args.batch_size
     threshold = args.abstain_below
     if args.target_risk is not None or args.target_coverage is not None:
         if threshold is not None:
@@ -189,6 +196,7 @@ def add_calibrate_parser(commands) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="textmix", description="Embedding mixup and calibration for text classifiers")
+    parser.add_argument("--version", action="version", version=f"textmix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a recipe into a run directory")
     add_train_arguments(train, recipe_flag=False)
@@ -227,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("model", help="run directory, model folder or Hub repository id")
     predict.add_argument("texts", nargs="*", help="texts to classify (- alone: read them from standard input)")
     predict.add_argument("--file", help="a file with one text per line")
+    predict.add_argument("--encoding", default="utf-8", help="text encoding of --file (default utf-8; MR is cp1252)")
+    predict.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
+    predict.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     predict.add_argument(
         "--abstain-below",
         type=float,

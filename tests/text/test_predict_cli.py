@@ -1,8 +1,13 @@
-"""textmix predict and calibrate in a shell: standard input, and a reader that stops early."""
+"""textmix predict in a shell: standard input, a reader that stops early, other encodings, batch
+sizes, texts it cannot read, and --version."""
 
+import json
 import subprocess
 import sys
 
+import pytest
+
+import textmix
 from textmix.engine import recipe_from_dict, train
 
 SMALL = {"data": {"name": "mr", "max_train_examples": 300}, "model": {"num_filters": 8},
@@ -28,11 +33,23 @@ def test_predict_reads_standard_input_and_ends_quietly_when_the_reader_stops(rea
 
 
 def test_texts_the_model_cannot_read_are_refused_with_their_positions(real_data, tmp_path):
-    import pytest
-
-    import textmix
-
     train(recipe_from_dict(SMALL), tmp_path / "run")
     model = textmix.load_model(tmp_path / "run")
     with pytest.raises(textmix.TextmixError, match=r"texts at positions \[2, 3\] hold no word the model can read"):
         model.predict(["a fine film", "🎬🍿✨", "— … ©"])
+
+
+def test_predict_reads_other_encodings_in_batches_and_the_version_is_printed(real_data, tmp_path):
+    train(recipe_from_dict(SMALL), tmp_path / "run")
+    (tmp_path / "reviews.txt").write_bytes("a café of a film\nthe naïve plot\n".encode("cp1252"))
+    python = f"{sys.executable} -m textmix.cli"
+    refused = shell(f"{python} predict run --file reviews.txt", tmp_path)
+    assert refused.returncode == 2 and "give its --encoding (e.g. cp1252" in refused.stderr
+    result = shell(f"{python} predict run --file reviews.txt --encoding cp1252 --batch-size 1 --jsonl", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["text"] for p in printed] == ["a café of a film", "the naïve plot"]
+    expected = textmix.load_model(tmp_path / "run").predict_proba(["a café of a film", "the naïve plot"]).max(1)
+    assert [p["probability"] for p in printed] == pytest.approx(expected.tolist())
+    version = shell(f"{python} --version", tmp_path)
+    assert version.stdout.strip() == f"textmix {textmix.__version__}"
