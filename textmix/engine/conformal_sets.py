@@ -60,14 +60,17 @@ def saved_scores(settings: ConformalSettings, probs: np.ndarray, labels: np.ndar
     the exact threshold; no text and no label leaves the run."""
     out = {}
     for method in settings.methods:
-        predictor = fitted(settings, method, 0.1, probs, labels, seed)  # RAPS tunes k_reg and λ at α = 0.1
-        predictor.score.randomized = False
+        # non-randomized, as predict uses them; RAPS tunes k_reg and λ at α = 0.1
+        predictor = ConformalPredictor(make_score(method), 0.1, settings.mondrian, seed).fit(probs, labels)
         rows = predictor.calibration_rows
-        scores = predictor.true_label_scores(probs[rows], labels[rows])
-        by_class = [np.sort(scores[labels[rows] == k]).tolist() for k in range(probs.shape[1])]
+        scores, kept = predictor.true_label_scores(probs[rows], labels[rows]), labels[rows]
+        if settings.mondrian:
+            sorted_scores = [np.sort(scores[kept == k]).tolist() for k in range(probs.shape[1])]
+        else:
+            sorted_scores = np.sort(scores).tolist()
         out[method] = {
             "score_state": predictor.score.state_dict(),
             "mondrian": settings.mondrian,
-            "sorted_scores": by_class if settings.mondrian else np.sort(scores).tolist(),
+            "sorted_scores": sorted_scores,
         }
     return out

@@ -158,7 +158,10 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
         "test": calibration_report(test_probs, labels["test"], bins),
     }
     calibrators = fit_calibrators(settings, fit_logits["validation"], fit_labels["validation"], report, seed)
-    scored = {"baseline": test_probs, **report_calibrated(report, calibrators, fit_logits, fit_labels, settings, seed)}
+    scored = {
+        "baseline": test_probs,
+        **add_calibrator_blocks(report, calibrators, fit_logits, fit_labels, settings, seed),
+    }
     samples = settings.mc_dropout_samples
     if samples:
         set_seed(seed)
@@ -197,7 +200,7 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     return Evaluation(report, logits["validation"], logits["test"], scores, calibrators, saved)
 
 
-def report_calibrated(report: dict, calibrators: dict, logits: dict, labels: dict, settings: EvalConfig, seed: int):
+def add_calibrator_blocks(report: dict, calibrators: dict, logits: dict, labels: dict, settings: EvalConfig, seed: int):
     """Each calibrator's block in ``report`` (temperature scaling under its old key, the others under
     ``calibrated`` with cross-fitted validation metrics and test intervals); returns their test
     probabilities by report key."""
@@ -220,7 +223,7 @@ def fit_calibrators(settings: EvalConfig, val_logits, val_labels, report: dict, 
     """Every calibrator of ``eval.calibrators`` fitted on validation, the one to keep with the model
     first. Unless temperature scaling is the only one, each is also cross-fitted on validation: those
     metrics go to ``report["calibrator_choice"]`` and choose the calibrator for ``auto``."""
-    names = list(settings.calibrators) if settings.temperature_scaling else []
+    names = settings.fitted_calibrators
     crossfit = None
     if len(names) > 1 or set(names) - set(REPORT_KEYS):
         crossfit = crossfit_reports(names, val_logits, val_labels, settings.n_bins, seed)

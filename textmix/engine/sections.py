@@ -116,6 +116,11 @@ class EvalConfig:
     perturbation: list[float] = field(default_factory=list)
     conformal: dict = field(default_factory=dict)
 
+    @property
+    def fitted_calibrators(self) -> list[str]:
+        """The calibrators a run fits: ``calibrators``, or none with ``temperature_scaling: false``."""
+        return list(self.calibrators) if self.temperature_scaling else []
+
 
 @dataclass
 class ConformalSettings:

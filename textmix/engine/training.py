@@ -229,7 +229,7 @@ def _train(recipe: Recipe, run: RunDir, task, accelerator: Accelerator, resume: 
         )
     logger.info(f"data {recipe.data.name}: {data.facts['splits']}, {data.facts['num_classes']} classes")
     try:
-        check_calibrators(recipe.eval.calibrators if recipe.eval.temperature_scaling else [], data.facts["num_classes"])
+        check_calibrators(recipe.eval.fitted_calibrators, data.facts["num_classes"])
     except ArgumentError as error:
         raise RecipeError(f"eval.calibrators: {error}") from None
     s = _start(recipe, run, accelerator, data)
