@@ -15,6 +15,7 @@ from textmix.engine.recipe import Recipe, shared_sections, type_name
 from textmix.engine.tasks import ENTRY_POINT_GROUP, get_task
 
 START, END = "<!-- recipe-keys:start -->", "<!-- recipe-keys:end -->"
+METHODS_START, METHODS_END = "<!-- methods:start -->", "<!-- methods:end -->"
 
 
 def section_fields(name: str, cls: type) -> list[tuple[str, str, object, str]]:
@@ -81,13 +82,30 @@ def recipe_key_table() -> str:
     return "\n".join(parts)
 
 
+def method_table() -> str:
+    """textmix's training methods: name, paper, what it does, its recipe keys, forward passes a step."""
+    header = "| `method:` | paper | what it trains on | `loss.*` keys | forward passes a step |"
+    lines = [header, "|---|---|---|---|---|"]
+    for name in METHODS_BUILT_IN:
+        cls = get_method(name)
+        keys = ", ".join(f"`{key}`" for key in cls.params) or "—"
+        uses = " (`mixup.*`)" if cls.mixing else ""
+        lines.append(f"| `{name}` | {cls.paper or '—'} | {cls.summary}{uses} | {keys} | {cls.passes} |")
+    return "\n".join(lines)
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    head, found_start, rest = text.partition(start)
+    _, found_end, tail = rest.partition(end)
+    if not found_start or not found_end:
+        raise ValueError(f"README lacks the markers {start} ... {end}")
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def render(readme: str) -> str:
-    """``readme`` with the text between the recipe-key markers replaced by the current tables."""
-    head, start, rest = readme.partition(START)
-    _, end, tail = rest.partition(END)
-    if not start or not end:
-        raise ValueError(f"README lacks the markers {START} ... {END}")
-    return f"{head}{START}\n{recipe_key_table()}\n{END}{tail}"
+    """``readme`` with the generated tables (training methods, recipe keys) replaced by current ones."""
+    readme = _replace(readme, METHODS_START, METHODS_END, method_table())
+    return _replace(readme, START, END, recipe_key_table())
 
 
 def main(argv: list[str] | None = None) -> int:

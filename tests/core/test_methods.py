@@ -83,8 +83,9 @@ def test_erl_is_cross_entropy_minus_kappa_times_the_mean_entropy():
 
 def test_methods_say_whether_they_mix():
     assert BUILT_IN == ("baseline", "mixup", "mixup_features_only", "regmixup", "label_smoothing", "erl", "focal",
-                        "mbls")  # fmt: skip
-    assert [get_method(n).mixing for n in BUILT_IN] == [None, "full", "features_only", "full", None, None, None, None]
+                        "mbls", "camixup", "rankmixup", "mit", "kernel_mixup", "aum_mixup")  # fmt: skip
+    mixing = [None, "full", "features_only", "full", None, None, None, None] + ["full"] * 5
+    assert [get_method(n).mixing for n in BUILT_IN] == mixing
 
 
 def test_method_settings_are_checked_with_their_key():

@@ -1,5 +1,6 @@
 """textmix.integrations.transformers: the Trainer mixes exactly as the engine does, and trains."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, EvalPrediction, TrainingArguments
 
 from textmix.core.errors import ArgumentError
-from textmix.core.methods import BUILT_IN, StepBatch, build_method
+from textmix.core.methods import BUILT_IN, StepBatch, build_method, head_features
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import MixupPlan
 from textmix.engine.recipe import recipe_from_dict
@@ -161,16 +162,23 @@ def tiny_bert(num_labels: int = 3):
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
-def test_the_trainer_and_the_engine_give_the_same_loss_for_every_method(name, tmp_path, monkeypatch):
+def test_the_trainer_and_the_engine_give_the_same_loss_for_every_method(name, tmp_path):
     """One method object, two callers: the engine's loop (mixed word embeddings fed to the model, the
-    union mask) and MixupTrainer.compute_loss (its forward hook) on the same batch and plan."""
+    union mask) and MixupTrainer.compute_loss (its forward hook) on the same batch, drawing the same
+    plans from equally seeded mixers, with row numbers and head features where the method reads them."""
+    from datasets import Dataset
+
     model = tiny_bert()
     inputs = {"input_ids": torch.randint(5, 40, (4, 6), generator=torch.Generator().manual_seed(1)),
               "attention_mask": torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 6, [1] * 3 + [0] * 3])}  # fmt: skip
-    labels = torch.tensor([0, 2, 1, 2])
+    labels, index = torch.tensor([0, 2, 1, 2]), torch.tensor([3, 0, 2, 1])
+    rows = Dataset.from_dict({"input_ids": inputs["input_ids"].tolist(), "label": labels.tolist()})
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = MixupTrainer(model=model, args=args, method=name, train_dataset=rows, eval_dataset=rows)
     method = build_method(name, recipe_from_dict({"method": name}).loss)
-    plan = MixupPlan(lam=torch.tensor(0.7), perm=torch.tensor([2, 3, 0, 1]), mode=method.mixing or "full")
-    plan = plan if method.mixing else None
+    method.prepare(len(rows), 3)
+    assert type(trainer.method) is type(method) and (trainer.mixer is None) == (method.mixing is None)
+    reference = copy.deepcopy(trainer.mixer)
 
     def engine_forward(p):  # what the engine's text models do at the embeddings mix point
         if p is None:
@@ -178,13 +186,11 @@ def test_the_trainer_and_the_engine_give_the_same_loss_for_every_method(name, tm
         embeds = p.mix(model.get_input_embeddings()(inputs["input_ids"]))  # (B, T, D)
         return model(inputs_embeds=embeds, attention_mask=p.mix_mask(inputs["attention_mask"])).logits
 
-    expected = method.step_loss(StepBatch(engine_forward, labels, 3, plan))
-    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
-    trainer = MixupTrainer(model=model, args=args, method=name)
-    assert type(trainer.method) is type(method) and (trainer.mixer is None) == (plan is None)
-    if plan is not None:
-        monkeypatch.setattr(trainer.mixer, "plan", lambda batch_size, device=None: plan)
-    torch.testing.assert_close(trainer.compute_loss(model, {**inputs, "labels": labels}), expected)
+    plan = reference.plan(4) if reference is not None else None
+    features = lambda: head_features(model, lambda: model(**inputs))  # noqa: E731
+    expected = method.step_loss(StepBatch(engine_forward, labels, 3, plan, index, reference, features))
+    loss = trainer.compute_loss(model, {**inputs, "labels": labels, "index": index})
+    torch.testing.assert_close(loss, expected)
 
 
 def test_trainer_arguments_of_textmix_0_2_choose_the_same_methods(tmp_path):

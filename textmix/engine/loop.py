@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_text
 from textmix.core.calibrators import uncalibrated_probs
-from textmix.core.errors import NonFiniteLossError, TrainingInterrupted
-from textmix.core.methods import Method, StepBatch
+from textmix.core.errors import NonFiniteLossError, RecipeError, TrainingInterrupted
+from textmix.core.methods import Method, StepBatch, head_features
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import Mixup
 from textmix.engine import checkpoint
@@ -92,6 +92,8 @@ class Session:
 
     def save_checkpoint(self) -> None:
         """checkpoints/step_N (safetensors and JSON, written atomically); older checkpoints are removed."""
+        device = self.accelerator.device
+        self.method.synchronize(lambda t: self.accelerator.reduce(t.to(device), "sum").cpu())
         checkpoint.save(self, self.progress.global_step)
 
 
@@ -146,6 +148,8 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     if progress.step_in_epoch:
         loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
     losses = []
+    s.method.start_epoch(epoch)
+    needs = s.method.needs
     after_step = s.data.after_optimizer_step  # e.g. Kim's max-norm
     # accelerate's optimizer wrapper and backward matter for fp16 loss scaling (and gradient
     # accumulation) only; around a plain step the wrapper spends ~0.2 ms a step on package lookups
@@ -161,7 +165,17 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         plan = s.mixer.plan(len(labels), accelerator.device) if s.mixer is not None else None
         inputs = s.data.inputs_fn(batch)
         forward = functools.partial(_forward, s.model, inputs)
-        loss = s.method.step_loss(StepBatch(forward, labels, num_classes, plan, batch.get("index")))
+        features = None
+        if "features" in needs:
+            features = functools.partial(
+                head_features, s.unwrapped, functools.partial(_forward, s.unwrapped, inputs, None)
+            )
+        index = batch.get("index")
+        if index is None and "index" in needs:
+            raise RecipeError(
+                f"method {s.method.name} needs each batch's row numbers ('index'); task {s.recipe.task} gives none"
+            )
+        loss = s.method.step_loss(StepBatch(forward, labels, num_classes, plan, index, s.mixer, features))
         backward(loss)
         if recipe.optim.grad_clip:
             accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)
@@ -213,6 +227,8 @@ def validate(s: Session, epoch: int) -> dict:
     probs, labels = uncalibrated_probs(logits[s.selection]), data.labels["validation"][s.selection]
     s.epoch_predictions[f"confidence_{epoch + 1}"] = probs.max(1).astype(np.float32)
     s.epoch_predictions[f"correct_{epoch + 1}"] = probs.argmax(1) == labels
+    if "validation" in s.method.needs:
+        s.method.after_validation(probs, labels)
     return calibration_report(probs, labels, s.recipe.eval.n_bins)
 
 

@@ -111,6 +111,8 @@ class Recipe:
             ),
             (all(mu >= 0 for mu in self.eval.perturbation), "eval.perturbation", "distances >= 0"),
         ]
+        if self.method in method_names():
+            checks += get_method(self.method).recipe_checks(self.loss, self.train)
         for section in ("data", "model", *self.extra):
             config = getattr(self, section) if section in ("data", "model") else self.extra[section]
             checks += [(ok, f"{section}.{key}", expected) for ok, key, expected in getattr(config, "checks", list)()]

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 @dataclass
 class MixupConfig:
     """Args:
-    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by the methods that mix (mixup,
-        mixup_features_only, regmixup, whose paper uses α = 10, and registered ones).
+    alpha: λ ~ Beta(α, α); 0 disables mixing. Used by the methods that mix (the README's method
+        table; each method's recipes use its paper's α).
     per_sample: one λ per example instead of one per batch (paper default: per batch).
     mix_point: where the model mixes (each task lists its models' mix points with model.name);
         None: the task's default.

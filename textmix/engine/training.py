@@ -160,6 +160,7 @@ def _start(recipe: Recipe, run: RunDir, accelerator: Accelerator, data: TaskData
         )
     )
     method = build_method(recipe.method, recipe.loss)
+    method.prepare(len(data.loaders["train"].dataset), data.facts["num_classes"])
     # each rank draws its own λ and pairing (and mixing site, for manifold mixup)
     seed = recipe.train.seed * 100_003 + accelerator.process_index
     mixer = method.make_mixer(recipe.mixup.alpha, recipe.mixup.per_sample, data.mix_sites, seed)

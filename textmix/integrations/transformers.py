@@ -17,6 +17,11 @@ batch gets a :class:`textmix.core.mixer.MixupPlan`: λ ~ Beta(α, α) and a pair
 attention mask becomes the union of the pair's masks and the loss is the soft-target cross
 entropy against the mixed labels (with label smoothing or the ERL confidence penalty if asked).
 Evaluation batches are not mixed.
+
+Methods that learn while they train get the engine's hooks: the training set's row numbers (an
+``index`` column, added when missing), the eval set's predictions after each epoch (``camixup``),
+and their state saved in each checkpoint folder (``textmix_method.safetensors``, with the mixer's
+random state) and restored by ``train(resume_from_checkpoint=...)``.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
 from textmix.core.atomic_files import atomic_write_json
 from textmix.core.calibrators import Calibrator, TemperatureScaling, make_calibrator, uncalibrated_probs
 from textmix.core.errors import ArgumentError
-from textmix.core.methods import Method, StepBatch, get_method, method_params
+from textmix.core.methods import Method, StepBatch, get_method, head_features, method_params
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import MixupPlan
 from textmix.core.plots import reliability_diagram, save_figure
@@ -118,6 +124,7 @@ class MixupTrainer(Trainer):
         self.method = choose_method(method, mixup_alpha, features_only, values)
         seed = self.args.seed * 100_003 + self.args.process_index  # each rank its own λ and pairing
         self.mixer = self.method.make_mixer(mixup_alpha, per_sample, 1, seed)
+        self._prepare_method()
         self._plan: MixupPlan | None = None
         embeddings = self.accelerator.unwrap_model(self.model).get_input_embeddings()
         embeddings.register_forward_hook(self._mix_embeddings)
@@ -125,6 +132,44 @@ class MixupTrainer(Trainer):
             calibrator = "temperature"
         if calibrator is not None:
             self.add_callback(CalibrationCallback(self, calibrator))
+
+    def _prepare_method(self) -> None:
+        """Give the method its state's size, row numbers and epoch hooks."""
+        needs = self.method.needs
+        if "validation" in needs and self.eval_dataset is None:
+            raise ArgumentError(f"method {self.method.name} reads the eval set after each epoch: give eval_dataset")
+        if (
+            "index" in needs or self.method.state_dict.__func__ is not Method.state_dict
+        ) and self.train_dataset is None:
+            raise ArgumentError(f"method {self.method.name} keeps per-example state: give train_dataset")
+        if "index" in needs and "index" not in getattr(self.train_dataset, "column_names", ()):
+            if not hasattr(self.train_dataset, "add_column"):
+                raise ArgumentError(f"method {self.method.name} needs a datasets.Dataset with an 'index' column")
+            self.train_dataset = self.train_dataset.add_column("index", list(range(len(self.train_dataset))))
+        num_labels = self.accelerator.unwrap_model(self.model).config.num_labels
+        self.method.prepare(len(self.train_dataset) if self.train_dataset is not None else 0, num_labels)
+        self.add_callback(_MethodHooks(self))
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if "index" in self.method.needs and "index" not in self._signature_columns:
+            self._signature_columns.append("index")  # row numbers reach compute_loss
+
+    def method_state(self) -> dict[str, torch.Tensor]:
+        """The method's state and the mixer's random state, for a checkpoint."""
+        state = {f"method.{k}": v.detach().cpu().contiguous() for k, v in self.method.state_dict().items()}
+        if self.mixer is not None:
+            state["mixer.generator"] = self.mixer.generator.get_state()
+        return state
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        path = Path(resume_from_checkpoint) / METHOD_FILE
+        if path.is_file():
+            state = load_file(str(path))
+            self.method.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("method.")})
+            if self.mixer is not None and "mixer.generator" in state:
+                self.mixer.generator.set_state(state["mixer.generator"])
 
     def _mix_embeddings(self, module, args, output):
         """Forward hook of the word-embedding module: (B, T, D) → mixed (B, T, D) while a plan is set."""
@@ -142,7 +187,9 @@ class MixupTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = dict(inputs)
         labels = inputs.pop("labels")  # (B,)
-        num_classes = self.accelerator.unwrap_model(model).config.num_labels
+        index = inputs.pop("index", None)
+        unwrapped = self.accelerator.unwrap_model(model)
+        num_classes = unwrapped.config.num_labels
         plan = self.mixer.plan(len(labels), labels.device) if self.mixer is not None else None
         outputs = []
 
@@ -150,7 +197,11 @@ class MixupTrainer(Trainer):
             outputs.append(self._forward(model, inputs, plan))
             return _logits(outputs[-1]).float()  # (B, K)
 
-        loss = self.method.step_loss(StepBatch(forward, labels, num_classes, plan))
+        features = None
+        if "features" in self.method.needs:
+            features = lambda: head_features(unwrapped, lambda: unwrapped(**inputs))  # noqa: E731
+        batch = StepBatch(forward, labels, num_classes, plan, index, self.mixer, features)
+        loss = self.method.step_loss(batch)
         return (loss, outputs[0]) if return_outputs else loss
 
     def _forward(self, model, inputs: dict, plan: MixupPlan | None):
@@ -159,6 +210,39 @@ class MixupTrainer(Trainer):
             return model(**(self.mixed_inputs(inputs, plan) if plan is not None else inputs))
         finally:
             self._plan = None
+
+
+METHOD_FILE = "textmix_method.safetensors"  # in each checkpoint folder
+
+
+class _MethodHooks(TrainerCallback):
+    """The method's epoch hooks and checkpointed state inside ``Trainer.train``."""
+
+    def __init__(self, trainer: MixupTrainer):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.trainer.method.start_epoch(int(round(state.epoch or 0)))
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        trainer = self.trainer
+        self._synchronize()
+        if "validation" in trainer.method.needs:
+            out = trainer.predict(trainer.eval_dataset, metric_key_prefix="method")
+            logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
+            trainer.method.after_validation(uncalibrated_probs(logits), np.asarray(out.label_ids))
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        self._synchronize()
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            save_file(self.trainer.method_state(), str(folder / METHOD_FILE))
+        return control
+
+    def _synchronize(self):
+        accelerator = self.trainer.accelerator
+        self.trainer.method.synchronize(lambda t: accelerator.reduce(t.to(accelerator.device), "sum").cpu())
 
 
 def _logits(outputs) -> torch.Tensor:

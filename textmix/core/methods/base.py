@@ -3,9 +3,18 @@
 A method is built once per run (``build_method``) and asked for the loss of every training batch
 through :meth:`Method.step_loss`. The batch arrives as a :class:`StepBatch`, whose ``forward`` runs
 the model under a mixup plan (``None``: clean), so a method that needs a second pass (RegMixup) or
-a clean pass makes it itself; ``index`` (each example's row in the training split) is there for
-methods that keep per-example statistics across epochs. The engine loop and ``MixupTrainer`` call
-the same objects, so each method has one implementation.
+a clean pass makes it itself; ``mixer`` draws further plans (several mixes of one batch),
+``features`` gives the vectors the model's head reads (pair distances) and ``index`` (each
+example's row in the training split) serves methods that keep per-example statistics across
+epochs. The engine loop and ``MixupTrainer`` call the same objects, so each method has one
+implementation.
+
+A method that learns while it trains (per-class or per-example state) uses the hooks the engine
+calls in this order: ``prepare(num_examples, num_classes)`` once, before a resumed run's state is
+loaded; ``start_epoch(epoch)``; ``step_loss`` for each batch; ``synchronize(reduce)`` before each
+checkpoint (sums what each process recorded); ``after_validation(probs, labels)`` after each
+epoch's validation. Its ``state_dict`` is saved in every checkpoint, so a resumed run continues
+bit-identically.
 
 A method's own recipe keys live in the ``loss`` section and are declared as :class:`Param` s in
 ``params``; the section is assembled from every registered method (``loss_section``), so a new
@@ -29,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from textmix.core.errors import RecipeError
@@ -65,6 +75,10 @@ class StepBatch:
         num_classes: K.
         plan: this batch's mixup plan (None for methods that do not mix).
         index: (B,) rows of the examples in the training split (None where unknown).
+        mixer: the run's mixer, for methods that draw more than one plan per batch (its draws are
+            part of the run's checkpointed random stream).
+        features: ``features()`` → (B, D) the clean batch's vectors as the model's head reads them
+            (the input of its last linear layer), computed without gradients in eval mode.
     """
 
     forward: Callable[[MixupPlan | None], torch.Tensor]
@@ -72,6 +86,8 @@ class StepBatch:
     num_classes: int
     plan: MixupPlan | None = None
     index: torch.Tensor | None = None
+    mixer: Mixup | None = None
+    features: Callable[[], torch.Tensor] | None = None
 
     def targets(self, plan: MixupPlan | None) -> torch.Tensor:
         """(B, K) probability targets of the batch under ``plan`` (one-hot when None)."""
@@ -89,12 +105,19 @@ class Method:
             (inputs mixed, the nearer example's label kept).
         params: the ``loss.*`` keys the method reads; the constructor receives their values.
         summary: one line for the documentation (the paper, what it does).
+        paper: the reference (authors, venue, year) for the method table.
+        passes: forward passes of the model per training step, for the method table.
+        needs: what the method reads from a :class:`StepBatch` or the run besides logits and
+            labels: ``"index"``, ``"features"``, ``"validation"`` (``after_validation`` each epoch).
     """
 
     name: ClassVar[str]
     mixing: ClassVar[str | None] = None
     params: ClassVar[dict[str, Param]] = {}
     summary: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    passes: ClassVar[str] = "1"
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **values):
         unknown = sorted(set(values) - set(self.params))
@@ -120,6 +143,25 @@ class Method:
             return None
         return Mixup(alpha, per_sample, self.mixing, sites, generator=torch.Generator().manual_seed(seed))
 
+    @classmethod
+    def recipe_checks(cls, loss: Any, train: Any) -> list[tuple[bool, str, str]]:
+        """(ok, key, expected) checks of the method's settings against the recipe's ``train``
+        section (e.g. epochs), beyond each ``loss.*`` key's own range."""
+        return []
+
+    # hooks of methods that learn while they train (see the module docstring); no-ops by default
+    def prepare(self, num_examples: int, num_classes: int) -> None:
+        """Allocate per-example or per-class state for a training split of ``num_examples``."""
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before the batches of epoch ``epoch`` (0-based), also when a run resumes in it."""
+
+    def synchronize(self, reduce: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Combine what each process recorded; ``reduce`` sums a tensor over processes."""
+
+    def after_validation(self, probs: np.ndarray, labels: np.ndarray) -> None:
+        """Called with the validation probabilities (N, K) and labels (N,) after each epoch."""
+
     # per-run state (e.g. per-example statistics across epochs) for checkpoints; none by default
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {}
@@ -127,6 +169,25 @@ class Method:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         if state:
             raise ValueError(f"method {self.name} keeps no state, got {sorted(state)}")
+
+
+def head_features(model: torch.nn.Module, run: Callable[[], object]) -> torch.Tensor:
+    """(B, D) input of ``model``'s last linear layer during ``run()`` (a forward of the clean
+    batch), in eval mode and without gradients: the space whose distances kernel mixup reads."""
+    head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not head:
+        raise ValueError(f"{type(model).__name__} has no linear layer whose input could serve as features")
+    captured = []
+    handle = head[-1].register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        handle.remove()
+        model.train(training)
+    return captured[-1].flatten(1)
 
 
 _METHODS: dict[str, type[Method]] = {}
@@ -140,6 +201,8 @@ def register_method(cls: type[Method]) -> type[Method]:
     """
     if not getattr(cls, "name", None):
         raise ValueError(f"{cls.__name__} needs a class attribute name")
+    if not cls.needs <= {"index", "features", "validation"}:
+        raise ValueError(f"{cls.__name__}.needs may hold index, features and validation, got {sorted(cls.needs)}")
     if cls.mixing not in (None, "full", "features_only"):
         raise ValueError(f"{cls.__name__}.mixing must be None, 'full' or 'features_only', got {cls.mixing!r}")
     for key, param in cls.params.items():

@@ -10,6 +10,7 @@ from textmix.core.methods.base import Method, Param, register_method
 class ConfidencePenalty(Method):
     name = "erl"
     summary = "confidence penalty CE − κ·H"
+    paper = "Pereyra et al., ICLR workshop 2017"
     params = {
         "erl_kappa": Param(
             0.1,

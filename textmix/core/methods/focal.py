@@ -18,7 +18,8 @@ FLSD_53 = ((0.2, 5.0), (1.0, 3.0))  # (p_y below this, γ): Mukhoti et al.'s sch
 @register_method
 class Focal(Method):
     name = "focal"
-    summary = "focal loss, FLSD-53 γ of Mukhoti et al. 2020 or a fixed γ"
+    summary = "focal loss with the sample-dependent FLSD-53 γ or a fixed γ"
+    paper = "Mukhoti et al., NeurIPS 2020"
     params = {
         "focal_gamma": Param(
             0.0,

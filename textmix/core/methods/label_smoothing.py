@@ -8,6 +8,7 @@ from textmix.core.methods.base import Method, Param, register_method
 class LabelSmoothing(Method):
     name = "label_smoothing"
     summary = "ε spread over all K classes"
+    paper = "Szegedy et al., CVPR 2016; Müller et al., NeurIPS 2019"
     params = {
         "label_smoothing": Param(
             0.1,

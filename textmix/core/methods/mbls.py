@@ -11,7 +11,8 @@ from textmix.core.methods.base import Method, Param, register_method
 @register_method
 class MarginLabelSmoothing(Method):
     name = "mbls"
-    summary = "margin-based label smoothing, Liu et al. 2022"
+    summary = "margin-based label smoothing: CE + λ × mean ReLU(logit gap − m)"
+    paper = "Liu et al., CVPR 2022"
     params = {
         "mbls_margin": Param(
             10.0, "m of method mbls (largest logit gap left free).", lambda v: v >= 0, ">= 0", symbol="m"

@@ -9,6 +9,7 @@ class Mixup(Method):
     name = "mixup"
     mixing = "full"
     summary = "λ ~ Beta(α, α) mixes inputs and labels"
+    paper = "Zhang et al., ICLR 2018; Thulasidasan et al., NeurIPS 2019"
 
 
 @register_method
@@ -16,3 +17,4 @@ class MixupFeaturesOnly(Method):
     name = "mixup_features_only"
     mixing = "features_only"
     summary = "mixed inputs, label of the nearer example"
+    paper = "Thulasidasan et al., NeurIPS 2019, Section 5"

@@ -9,7 +9,9 @@ from textmix.core.methods.base import Method, Param, StepBatch, register_method
 class RegMixup(Method):
     name = "regmixup"
     mixing = "full"
-    summary = "clean cross entropy + η × the mixup loss of a mixed copy, Pinto et al. 2022: two forward passes per step"
+    summary = "clean cross entropy + η × the mixup loss of a mixed copy"
+    paper = "Pinto et al., NeurIPS 2022"
+    passes = "2"
     params = {
         "regmixup_eta": Param(
             1.0, "η of method regmixup (weight of the mixed copy's loss).", lambda v: v > 0, "> 0", symbol="η"
