@@ -3,7 +3,7 @@
 process so that the ratios share the machine's state.
 
     TEXTMIX_DATA_DIR=../shared/data python -m bench.method_cost [--workloads kim_cnn_mr,minilm_mr]
-        [--methods regmixup,mit,...] [--steps N] [--repeats 3]
+        [--methods regmixup,mit,...] [--steps N] [--repeats 5]
 
 Workloads and step counts are those of ``bench.throughput``. A method that makes more forward
 passes a step (the README's method table) should cost about that many mixup steps: RegMixup,
@@ -40,9 +40,11 @@ def measure(name: str, methods: list[str], steps: int, repeats: int) -> dict:
         sessions = {m: engine_session(r, accelerator, f"{folder}/{m}") for m, r in recipes.items()}
         for s in sessions.values():
             engine_epoch(s, 0)  # warm-up
+        order = list(sessions)
         for r in range(repeats):
-            for method, s in sessions.items():
-                rates[method].append(engine_epoch(s, r + 1))
+            # each repeat starts one method later: no method always runs first (a cold cache)
+            for method in order[r % len(order) :] + order[: r % len(order)]:
+                rates[method].append(engine_epoch(sessions[method], r + 1))
     mixup = statistics.median(rates["mixup"])
     ratios = {m: statistics.median(v) / mixup for m, v in rates.items()}
     for m, v in rates.items():
@@ -55,7 +57,7 @@ def main() -> None:
     parser.add_argument("--workloads", default="kim_cnn_mr,minilm_mr")
     parser.add_argument("--methods", default=",".join(BUILT_IN))
     parser.add_argument("--steps", type=int, default=0, help="steps per epoch (0: the workload's CPU default)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = []

@@ -12,4 +12,4 @@ python -m bench.trainer_mixup --steps 20 --repeats 3
 python -m bench.bootstrap_speed --repeats 5
 python -m bench.throughput --device cpu --repeats 3
 python -m bench.step_ops
-python -m bench.method_cost --repeats 3
+python -m bench.method_cost

@@ -38,7 +38,9 @@ def run_train(args) -> int:
     from accelerate import PartialState
 
     from textmix.engine import load_recipe, train
+    from textmix.engine.sweep import die_with_parent
 
+    die_with_parent()
     recipe = load_recipe(args.config, args.overrides)
     run_dir = Path(args.output_dir or recipe.train.output_dir or Path("runs") / Path(args.config).stem)
     metrics = train(recipe, run_dir, resume=args.resume, overwrite=args.overwrite)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from toy_task import TOY, plugin_env
 
+import textmix.engine.checkpoint as checkpoint_module
 import textmix.engine.training as engine_run
 from textmix.core.errors import ArgumentError, RunDirError, TrainingInterrupted
 from textmix.engine import RunDir, train
@@ -206,6 +207,81 @@ def test_resume_after_kill_9_of_the_lock_holder_is_bit_identical(tmp_path):
     assert run.latest_checkpoint() is not None and not run.finished, "the run ended before it could be killed"
     assert cli("train", recipe, "--output-dir", run.path, "--resume").returncode == 0
     assert untimed(run.read_metrics()) == untimed(RunDir(tmp_path / "straight").read_metrics())
+
+
+def test_evaluate_on_an_interrupted_run_says_it_is_unfinished_and_which_epoch_it_evaluates(interrupted_run, tmp_path):
+    run = copy_of(interrupted_run[0], tmp_path)
+    result = cli("evaluate", run, "--set", "eval.mc_dropout_samples=0", "--set", "eval.bootstrap_resamples=0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        "is unfinished (interrupted; --resume continues it): evaluating its best model so far, from epoch 1 of 2"
+        in result.stderr
+    )
+    evaluation = json.loads((run / RunDir.EVALUATION).read_text())
+    assert evaluation["run_finished"] is False and evaluation["model_epoch"] == 1
+
+
+def test_kill_9_of_a_parallel_sweep_stops_its_runs_and_a_rerun_finishes_them_identically(tmp_path):
+    """The sweep's training processes die with it (a parent-death signal: they checkpoint and stop)
+    instead of training on as orphans; the same sweep command then resumes them."""
+    recipe = recipe_file(tmp_path, data={"n_train": 40000}, train={"epochs": 3})
+    sweep = ["sweep", recipe, "--grid", "mixup.alpha=0.2,1.0", "--jobs", "2"]
+    reference = cli(*sweep, "--out", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    runs = [RunDir(tmp_path / "killed" / name) for name in sorted(os.listdir(tmp_path / "reference")) if name[0] != "."]
+    command = [sys.executable, "-m", "textmix.cli", *map(str, sweep), "--out", str(tmp_path / "killed")]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=plugin_env(PLUGIN_DIR)
+    )
+    deadline = time.time() + 300
+    while not all(r.latest_checkpoint() and r.holder() for r in runs) and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.time() + 60
+    while any(r.holder() for r in runs) and time.time() < deadline:  # each stops at its next step
+        time.sleep(0.05)
+    assert not any(r.holder() for r in runs), "a training process outlived its sweep"
+    assert not any(r.finished for r in runs), "the runs ended before the sweep could be killed"
+    rerun = cli(*sweep, "--out", tmp_path / "killed")
+    assert rerun.returncode == 0 and "0 of 2 runs finished earlier" in rerun.stdout, rerun.stderr[-2000:]
+    for run in runs:
+        expected = RunDir(tmp_path / "reference" / run.path.name).read_metrics()
+        assert untimed(run.read_metrics()) == untimed(expected)
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_no_partial_folder(tmp_path, monkeypatch):
+    """A real full file system (a 4 MiB tmpfs, mounted when this test may): the checkpoint write
+    fails, the partial folder is removed, and after freeing space --resume gives the straight run."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (CAP_SYS_ADMIN) on this machine")
+    try:
+        recipe = recipe_from_dict(SMALL)
+        reference = train(recipe, tmp_path / "straight")
+        calls = []
+        real = checkpoint_module.rng_state
+
+        def fill_disk_at_the_second_checkpoint(mixer):
+            calls.append(1)
+            if len(calls) == 2:  # fill all but 1 KiB: this checkpoint's files cannot fit
+                free = os.statvfs(small).f_bavail * os.statvfs(small).f_frsize
+                (small / "filler").write_bytes(b"x" * max(free - 1024, 0))
+            return real(mixer)
+
+        monkeypatch.setattr(checkpoint_module, "rng_state", fill_disk_at_the_second_checkpoint)
+        with pytest.raises(
+            RunDirError, match=r"cannot write checkpoint .*step_32 \(No space left on device.*\); free space"
+        ):
+            train(recipe, small / "run")
+        assert [p.name for p in (small / "run" / "checkpoints").iterdir()] == ["step_16"]  # no .tmp left
+        (small / "filler").unlink()
+        monkeypatch.setattr(checkpoint_module, "rng_state", real)
+        assert untimed(train(recipe, small / "run", resume=True)) == untimed(reference)
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
 
 
 # --- checkpoints: nothing is unpickled, damage is named ----------------------------------------

@@ -276,3 +276,74 @@ def test_a_damaged_model_folder_is_named_not_used(run_dir, tmp_path, field, valu
     info_path.write_text(json.dumps(info))
     with pytest.raises(textmix.TextmixError, match=phrase):
         textmix.load_model(run)
+
+
+def test_a_vocabulary_larger_than_the_embedding_table_is_refused(run_dir, tmp_path):
+    """Extra tokens would get ids past the table: some texts crash, others are answered."""
+    run = copied_run(run_dir, tmp_path)
+    path = run / "model" / "featurizer.json"
+    config = json.loads(path.read_text())
+    config["tokens"] += [f"extra{i}" for i in range(50)]
+    path.write_text(json.dumps(config))
+    with pytest.raises(HubError, match=r"vocabulary has \d+ tokens but the model's embedding table \d+ rows"):
+        textmix.load_model(run)
+
+
+def test_a_model_folder_that_points_at_custom_code_is_refused_without_advising_to_run_it(run_dir, tmp_path):
+    run = copied_run(run_dir, tmp_path)
+    path = run / "model" / "config.json"
+    config = json.loads(path.read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+    path.write_text(json.dumps(config))
+    (run / "model" / "modeling_evil.py").write_text("raise SystemExit('code from the model folder ran')\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "textmix.cli", "predict", str(run), "a fine film"], capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "textmix never runs code from a model folder" in result.stderr
+    assert "trust_remote_code" not in result.stderr and "ran" not in result.stdout
+
+
+def test_a_truncated_tokenizer_file_is_named_in_one_line(tmp_path):
+    from textmix.text.features import HFFeaturizer
+    from textmix.text.models.transformer import TransformerClassifier, resolve_checkpoint
+    from textmix.text.task import save_text_model
+
+    model = TransformerClassifier.from_backbone("minilm", num_classes=2)
+    featurizer = HFFeaturizer.from_pretrained(resolve_checkpoint("minilm"), max_length=32)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    save_text_model(model, featurizer, folder)
+    (folder / "textmix.json").write_text(
+        json.dumps({"model": "transformer", "num_classes": 2, "label_names": ["n", "p"]})
+    )
+    tokenizer = folder / "tokenizer.json"
+    tokenizer.write_bytes(tokenizer.read_bytes()[:5000])  # a download cut short
+    result = subprocess.run(
+        [sys.executable, "-m", "textmix.cli", "predict", str(folder), "a fine film"], capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = [line for line in result.stderr.splitlines() if "error" in line]
+    assert f"the tokenizer files in {folder} are unreadable" in line and "damaged" in line
+
+
+def test_predict_on_a_run_that_is_not_finished_says_which_model_it_uses(run_dir, tmp_path, caplog):
+    from textmix.engine.run_directory import RunDir
+
+    run = copied_run(run_dir, tmp_path)
+    (run / "metrics.json").unlink()  # interrupted before its final evaluation
+    epoch = json.loads((run / "model" / "textmix.json").read_text())["epoch"]
+    with caplog.at_level("WARNING"):
+        textmix.load_model(run)
+    assert (
+        f"is unfinished (interrupted; --resume continues it): predicting with its best model so far (epoch {epoch})"
+        in caplog.text
+    )
+    caplog.clear()
+    with RunDir(run).locked("textmix train"), caplog.at_level("WARNING"):
+        textmix.load_model(run)
+    assert "is still training (pid " in caplog.text and "may change until the run finishes" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        textmix.load_model(run_dir)  # a finished run: nothing to say
+    assert "notice" not in caplog.text

@@ -208,3 +208,36 @@ def test_trainer_arguments_of_textmix_0_2_choose_the_same_methods(tmp_path):
         MixupTrainer(model=tiny_bert(), args=args, label_smoothing=0.1, erl_kappa=0.1)
     with pytest.raises(ArgumentError, match="method mixup does not use \\['erl_kappa'\\]"):
         MixupTrainer(model=tiny_bert(), args=args, method="mixup", erl_kappa=0.1)
+
+
+@pytest.mark.parametrize("name", ["camixup", "aum_mixup"])
+def test_methods_with_state_train_in_the_trainer_and_their_state_rides_in_each_checkpoint(name, tmp_path):
+    """Row numbers reach the method (an ``index`` column is added), camixup reads the eval set after
+    each epoch, and each checkpoint folder holds the method's state, which a resume restores."""
+    from datasets import Dataset
+    from safetensors.torch import load_file
+
+    generator = torch.Generator().manual_seed(0)
+    rows = Dataset.from_dict(
+        {"input_ids": torch.randint(5, 40, (24, 6), generator=generator).tolist(), "label": [0, 1, 2] * 8}
+    )
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, num_train_epochs=3,
+                             per_device_train_batch_size=8, save_strategy="epoch", learning_rate=1e-2,
+                             logging_strategy="no", seed=3)  # fmt: skip
+    loss = {"aum_epochs": 1} if name == "aum_mixup" else {}
+    trainer = MixupTrainer(model=tiny_bert(), args=args, method=name, train_dataset=rows, eval_dataset=rows, **loss)
+    assert ("index" in trainer.train_dataset.column_names) == (name == "aum_mixup")
+    trainer.train()
+    last = tmp_path / "checkpoint-9"  # 3 epochs of 3 steps
+    saved = load_file(str(last / "textmix_method.safetensors"))
+    state = trainer.method.state_dict()
+    assert sorted(saved) == sorted([f"method.{k}" for k in state] + ["mixer.generator"])
+    assert all(torch.equal(saved[f"method.{k}"], v) for k, v in state.items())
+    if name == "aum_mixup":
+        assert state["seen"].tolist() == [1] * 24  # measured in the first epoch only
+    fresh = MixupTrainer(model=tiny_bert(), args=args, method=name, train_dataset=rows, eval_dataset=rows, **loss)
+    fresh._load_from_checkpoint(str(last))
+    assert all(torch.equal(fresh.method.state_dict()[k], v) for k, v in state.items())
+    assert torch.equal(fresh.mixer.generator.get_state(), trainer.mixer.generator.get_state())
+    with pytest.raises(ArgumentError, match="give eval_dataset" if name == "camixup" else "give train_dataset"):
+        MixupTrainer(model=tiny_bert(), args=args, method=name, **loss)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from textmix.core.errors import RunDirError
@@ -90,9 +91,31 @@ def _write_json(path: Path, value) -> None:
 
 
 def save(s, step: int) -> Path:
-    """Write the session's state as ``checkpoints/step_<step>`` (every process writes its RNG file)."""
+    """Write the session's state as ``checkpoints/step_<step>`` (every process writes its RNG file).
+    A failed write (disk full, quota, permissions) removes the partial folder and stops the run with
+    one line: the previous checkpoint stays the one ``--resume`` continues from."""
     accelerator, run = s.accelerator, s.run
     final, tmp = run.checkpoint(step), run.checkpoints / f".step_{step}.tmp"
+    try:
+        _write(s, tmp, accelerator)
+    except (OSError, SafetensorError) as error:  # safetensors reports I/O errors as its own type
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = getattr(error, "strerror", None) or str(error).rpartition(": ")[2]
+        raise RunDirError(
+            f"cannot write checkpoint {final} ({reason}); free space in {run.checkpoints} "
+            "and continue with --resume (from the previous checkpoint)"
+        ) from None
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        for old in run.all_checkpoints():
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _write(s, tmp: Path, accelerator) -> None:
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -115,13 +138,6 @@ def save(s, step: int) -> Path:
             save_file(
                 {k: v.detach().cpu().contiguous() for k, v in method_state.items()}, str(tmp / RunDir.METHOD_STATE)
             )
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        for old in run.all_checkpoints():
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def _read(path: Path, reader):

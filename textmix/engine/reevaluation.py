@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 from pathlib import Path
 
 from textmix.core.atomic_files import atomic_write_json
@@ -13,12 +15,15 @@ from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
 from textmix.engine.training import make_accelerator
 
+logger = logging.getLogger(__name__)
+
 
 def evaluate_run(run_dir: str | Path, overrides: list[str] = ()) -> dict:
     """Evaluate ``run_dir/model`` on the recipe's validation and test splits.
 
     Only ``eval.*`` keys may be overridden. Writes ``evaluation.json``, ``eval_predictions.npz``
-    and ``eval_reliability.png`` (never touches the training outputs).
+    and ``eval_reliability.png`` (never touches the training outputs). An unfinished run (stopped
+    before its final evaluation) is evaluated with its best model so far, and says so.
     """
     run = RunDir(run_dir)
     if not run.has_recipe or not run.model.is_dir():
@@ -28,16 +33,31 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] = ()) -> dict:
             raise RecipeError(f"textmix evaluate only overrides eval.* keys, got {assignment!r}")
     recipe = load_recipe(run.recipe, overrides)
     accelerator = make_accelerator()
+    epoch = _model_epoch(run)
+    if not run.finished and accelerator.is_main_process:
+        logger.warning(f"notice: {run} is unfinished (interrupted; --resume continues it): evaluating its best "
+                       f"model so far, from epoch {epoch} of {recipe.train.epochs}")  # fmt: skip
     with run.locked("textmix evaluate") if accelerator.is_main_process else contextlib.nullcontext():
-        return _evaluate(run, recipe, accelerator)
+        report = _evaluate(run, recipe, accelerator, {"run_finished": run.finished, "model_epoch": epoch})
+    return report
 
 
-def _evaluate(run: RunDir, recipe, accelerator) -> dict:
+def _model_epoch(run: RunDir) -> int | None:
+    """The epoch of the run's saved model (``textmix.json``), None where unrecorded."""
+    try:
+        epoch = json.loads(run.model_info.read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        raise RunDirError(f"{run.model_info} is unreadable; the run's model folder is damaged") from None
+    return epoch if isinstance(epoch, int) else None
+
+
+def _evaluate(run: RunDir, recipe, accelerator, provenance: dict) -> dict:
     data = get_task(recipe.task).load_for_evaluation(recipe, run.model)
     data.model, *loaders = accelerator.prepare(data.model, data.loaders["validation"], data.loaders["test"])
     data.loaders = dict(zip(("validation", "test"), loaders))
     evaluation = evaluate_model(data.model, data, accelerator, recipe.eval, recipe.train.seed)
     report, val_logits, test_logits = evaluation.report, evaluation.val_logits, evaluation.test_logits
+    report = {**provenance, **report}
     if accelerator.is_main_process:
         write_outputs(
             run, val_logits, test_logits, data.labels, recipe.eval.n_bins, recipe.title, prefix=RunDir.EVAL_PREFIX

@@ -8,10 +8,12 @@ launch``), or with ``--jobs N`` N at a time, each in its own ``textmix train`` p
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -80,11 +82,27 @@ def plan_sweep(
     return runs
 
 
+PARENT_ENV = "TEXTMIX_SWEEP_PARENT"  # the pid of the sweep that started this training process
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a ``sweep --jobs`` child: get SIGTERM when the sweep dies, even by ``kill -9`` (Linux's
+    parent-death signal), so that the run checkpoints and stops instead of training on as an
+    orphan; running the sweep again resumes it."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the sweep died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _train_in_subprocess(recipe_path, planned: PlannedRun, threads: int, resume: bool) -> tuple[int, str]:
     """``textmix train`` for one planned run in its own process; (exit status, its last error line)."""
     command = [sys.executable, "-m", "textmix.cli", "train", str(recipe_path), "--output-dir", str(planned.run_dir)]
     command += [arg for s in planned.overrides for arg in ("--set", s)] + (["--resume"] if resume else [])
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), PARENT_ENV: str(os.getpid())}
     log = planned.run_dir.parent / ".logs" / f"{planned.run_dir.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as handle:

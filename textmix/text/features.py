@@ -120,7 +120,13 @@ def load_featurizer(folder: str | Path) -> WordFeaturizer | HFFeaturizer:
         kind = FEATURIZERS[config["kind"]]
     except (ValueError, KeyError, TypeError) as error:
         raise DataError(f"{path} is not a textmix featurizer file ({type(error).__name__}: {error})") from None
-    return kind.from_config(config, Path(folder))
+    try:
+        return kind.from_config(config, Path(folder))
+    except Exception as error:  # noqa: BLE001 - a truncated or foreign tokenizer file: name the folder
+        raise DataError(
+            f"the tokenizer files in {folder} are unreadable ({type(error).__name__}: {str(error)[:150]}); "
+            "the model folder is damaged: copy or download it again"
+        ) from None
 
 
 def collate(examples: list[dict], pad_id: int, min_length: int) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from textmix.engine.run_directory import RunDir
 from textmix.text.features import collate, load_featurizer
 from textmix.text.models import MODELS
 
+logger = logging.getLogger(__name__)
+
 # Files a textmix model folder may hold; a Hub download fetches only these (no pickles).
 SAFE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md", "*.png"]
 
@@ -34,6 +37,7 @@ def _model_folder(source: str | Path) -> Path:
     """A run directory's ``model/``, a local model folder, or a Hub snapshot of safe files."""
     path = Path(source).expanduser()
     if RunDir(path).model_info.is_file():
+        _notice_unfinished(RunDir(path))
         return RunDir(path).model
     if (path / RunDir.MODEL_INFO).is_file():
         return path
@@ -48,6 +52,55 @@ def _model_folder(source: str | Path) -> Path:
             f"{source!r} is not a local folder and could not be downloaded from the Hugging Face Hub "
             f"({type(error).__name__}: {error})"
         ) from None
+
+
+def _notice_unfinished(run: RunDir) -> None:
+    """Say so when a run directory's model is not its final one: its best epoch so far, replaced
+    whenever a later epoch validates better."""
+    if run.finished:
+        return
+    try:
+        epoch = json.loads(run.model_info.read_text()).get("epoch", "?")
+    except (OSError, ValueError, AttributeError):
+        epoch = "?"
+    holder = run.holder()
+    state = f"is still training ({holder})" if holder else "is unfinished (interrupted; --resume continues it)"
+    logger.warning(f"notice: {run} {state}: predicting with its best model so far (epoch {epoch}), "
+                   "which may change until the run finishes")  # fmt: skip
+
+
+def _refuse_custom_code(folder: Path) -> None:
+    """A config that maps to code shipped with the model (``auto_map``, at any depth) is refused:
+    textmix never runs code from a model folder, whatever a library's error suggests."""
+
+    def has_auto_map(value) -> bool:
+        if isinstance(value, dict):
+            return "auto_map" in value or any(has_auto_map(v) for v in value.values())
+        return isinstance(value, list) and any(has_auto_map(v) for v in value)
+
+    for name in ("config.json", "tokenizer_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise HubError(
+                f"{path} is not valid JSON; the model folder is damaged: copy or download it again"
+            ) from None
+        if has_auto_map(config):
+            raise HubError(f"{path} points at custom code (auto_map); textmix never runs code from a model "
+                           "folder: train or export the model with textmix")  # fmt: skip
+
+
+def _check_vocabulary(model: torch.nn.Module, featurizer, folder: Path) -> None:
+    """Every id the featurizer can produce must have a row in the model's token table (its first
+    embedding layer); a larger vocabulary would crash on some texts and answer others."""
+    table = next((m for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
+    size, rows = featurizer.vocab_size, table.num_embeddings if table is not None else None
+    if rows is not None and size > rows:
+        raise HubError(f"{folder}: the featurizer's vocabulary has {size} tokens but the model's embedding table "
+                       f"{rows} rows; the folder mixes two models: copy or download it again")  # fmt: skip
 
 
 def _check_texts(texts: list) -> None:
@@ -262,6 +315,7 @@ def load_model(
             stores (``eval.calibrators``); ``"none"``: uncalibrated probabilities.
     """
     folder = _model_folder(source)
+    _refuse_custom_code(folder)
     try:
         info = json.loads((folder / RunDir.MODEL_INFO).read_text())
     except ValueError as error:
@@ -281,9 +335,11 @@ def load_model(
             f"cannot load the model in {folder} ({type(error).__name__}: {str(error)[:200]}); "
             f"{RunDir.WEIGHTS} or config.json is damaged: copy or download it again"
         ) from None
+    featurizer = load_featurizer(folder)
+    _check_vocabulary(model, featurizer, folder)
     return CalibratedClassifier(
         model=model,
-        featurizer=load_featurizer(folder),
+        featurizer=featurizer,
         label_names=checked_label_names(info, folder),
         calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO, calibrator),
         validation_coverage=info.get("validation_coverage"),
