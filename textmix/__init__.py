@@ -4,19 +4,46 @@ The modality-free core (:mod:`textmix.core.mixer`, :mod:`textmix.core.losses`, :
 :mod:`textmix.core.plots`, :mod:`textmix.core.sampling`, :mod:`textmix.core.splits`, :mod:`textmix.core.atomic_files`,
 :mod:`textmix.core.errors`) imports only torch, numpy, sklearn and matplotlib. The engine lives in
 :mod:`textmix.engine`, the text task in :mod:`textmix.text`, the image task in ``vision``.
+
+``import textmix`` imports nothing heavy: each name below is imported from its module when first
+used, so ``textmix --help`` and ``from textmix.core.errors import ...`` do not load torch.
 """
 
-from textmix.core.errors import TextmixError
-from textmix.core.losses import confidence_penalty_loss, smooth_targets, soft_target_cross_entropy
-from textmix.core.metrics import (
-    calibration_report,
-    expected_calibration_error,
-    overconfidence_error,
-)
-from textmix.core.mixer import Mixup, MixupPlan
-from textmix.core.prediction_report import CalibrationReport, calibrate
+import importlib
 
 __version__ = "0.3.0"
+
+# public name → the module that defines it (imported on first use)
+_EXPORTS = {
+    "TextmixError": "textmix.core.errors",
+    "confidence_penalty_loss": "textmix.core.losses",
+    "smooth_targets": "textmix.core.losses",
+    "soft_target_cross_entropy": "textmix.core.losses",
+    "calibration_report": "textmix.core.metrics",
+    "expected_calibration_error": "textmix.core.metrics",
+    "overconfidence_error": "textmix.core.metrics",
+    "Mixup": "textmix.core.mixer",
+    "MixupPlan": "textmix.core.mixer",
+    "CalibrationReport": "textmix.core.prediction_report",
+    "calibrate": "textmix.core.prediction_report",
+    "Calibrator": "textmix.core.calibrators",
+    "make_calibrator": "textmix.core.calibrators",
+    "register_calibrator": "textmix.core.calibrators",
+    "Method": "textmix.core.methods",
+    "register_method": "textmix.core.methods",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # once imported, an ordinary attribute
+        return value
+    raise AttributeError(f"module 'textmix' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
 
 
 def load_model(source, device="cpu", calibrator=None):
@@ -28,22 +55,4 @@ def load_model(source, device="cpu", calibrator=None):
     return load(source, device, calibrator)
 
 
-__all__ = [
-    "CalibrationReport",
-    "Calibrator",
-    "Method",
-    "Mixup",
-    "MixupPlan",
-    "TextmixError",
-    "calibrate",
-    "calibration_report",
-    "confidence_penalty_loss",
-    "expected_calibration_error",
-    "load_model",
-    "make_calibrator",
-    "overconfidence_error",
-    "register_calibrator",
-    "register_method",
-    "smooth_targets",
-    "soft_target_cross_entropy",
-]
+__all__ = [*_EXPORTS, "load_model"]

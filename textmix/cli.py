@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from textmix import __version__
-from textmix.core.calibrators import calibrator_names
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, DataError, TextmixError, TrainingInterrupted
 
 MAX_BINS = 1000  # more reliability bins than this are noise (and cost memory per bin)
@@ -99,8 +98,10 @@ def run_calibrate(args) -> int:
     names = "all" if args.calibrators == "all" else [n.strip() for n in args.calibrators.split(",") if n.strip()]
     alphas = [float(a) for a in args.conformal.split(",")] if args.conformal else []
     methods = [m.strip() for m in args.conformal_methods.split(",") if m.strip()]
+    if args.bootstrap < 0:
+        raise ArgumentError(f"--bootstrap {args.bootstrap} is out of range: resamples >= 0 (0: no intervals)")
     report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins, calibrators=names,
-                       conformal=alphas, conformal_methods=methods)  # fmt: skip
+                       conformal=alphas, conformal_methods=methods, bootstrap_resamples=args.bootstrap)  # fmt: skip
     out = Path(args.out or f"{Path(args.file).stem}_calibration")
     written = report.save(out)
     print(report.table())
@@ -170,7 +171,25 @@ def run_predict(args) -> int:
     return 0
 
 
-def add_calibrate_parser(commands) -> None:
+def _names(active: bool, table: str) -> str:
+    """The names of a registry for an option's help: looked up only for the command being run
+    (their registries import torch; ``textmix --help`` and other commands need not)."""
+    if not active:
+        return "see this command's --help"
+    if table == "calibrators":
+        from textmix.core.calibrators import calibrator_names
+
+        return ", ".join(calibrator_names())
+    if table == "conformal":
+        from textmix.core.conformal import score_names
+
+        return ", ".join(score_names())
+    from textmix.engine.report import FIGURE_KINDS
+
+    return ", ".join(FIGURE_KINDS)
+
+
+def add_calibrate_parser(commands, active: bool) -> None:
     calibrate = commands.add_parser("calibrate", help="calibration metrics of any model's predictions file")
     calibrate.add_argument("file", help="predictions: CSV, JSON Lines, parquet or .npz")
     calibrate.add_argument(
@@ -185,18 +204,25 @@ def add_calibrate_parser(commands) -> None:
         "--val", metavar="FILE", help="validation predictions (same columns): fit the calibrators there"
     )
     calibrate.add_argument("--calibrators", default="temperature", metavar="NAMES",
-                           help=f"comma-separated calibrators fitted on --val, or all: {', '.join(calibrator_names())} "
+                           help=f"comma-separated calibrators fitted on --val, or all: {_names(active, 'calibrators')} "
                            "(default temperature)")  # fmt: skip
     calibrate.add_argument("--conformal", metavar="ALPHAS", help="conformal prediction sets calibrated on --val at "
                            "these miscoverage levels, e.g. 0.1,0.05")  # fmt: skip
     calibrate.add_argument("--conformal-methods", default="lac,aps,raps", metavar="NAMES",
-                           help="conformal scores: lac, aps, raps, saps (default lac,aps,raps)")  # fmt: skip
+                           help=f"conformal scores: {_names(active, 'conformal')} (default lac,aps,raps)")  # fmt: skip
     calibrate.add_argument("--ood", metavar="FILE", help="out-of-distribution predictions (same score columns): AUROC")
     calibrate.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
+    calibrate.add_argument("--bootstrap", type=int, default=1000, metavar="R",
+                           help="resamples of the 95%% bootstrap intervals (default 1000; 0: none; skipped when "
+                           "examples × R exceeds 2e8)")  # fmt: skip
     calibrate.add_argument("--out", help="output folder (default: <file stem>_calibration)")
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not sys.stderr.isatty():  # a log file, not a terminal: no progress-bar fragments from datasets
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    argv = sys.argv[1:] if argv is None else argv
+    active = next((arg for arg in argv if not arg.startswith("-")), None)  # the command, if any
     parser = argparse.ArgumentParser(prog="textmix", description="Embedding mixup and calibration for text classifiers")
     parser.add_argument("--version", action="version", version=f"textmix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -222,12 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+", help="finished run directories or sweep folders (--out of sweep)")
     report.add_argument("--out", required=True, help="output folder")
-    from textmix.engine.report import FIGURE_KINDS
-
     report.add_argument(
-        "--figures", help=f"comma-separated figure kinds to draw (default: all): {', '.join(FIGURE_KINDS)}"
+        "--figures",
+        help=f"comma-separated figure kinds to draw (default: all): {_names(active == 'report', 'figures')}",
     )
-    add_calibrate_parser(commands)
+    add_calibrate_parser(commands, active == "calibrate")
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
     push.add_argument("run_dir")
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
@@ -254,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
     predict.add_argument("--conformal", type=float, metavar="ALPHA", help="also print the conformal label set that "
                          "holds the true label with probability >= 1 - ALPHA (e.g. 0.1)")  # fmt: skip
-    predict.add_argument("--conformal-method", default="aps", help="lac, aps, raps or saps (default aps)")
+    predict.add_argument(
+        "--conformal-method", default="aps", help=f"{_names(active == 'predict', 'conformal')} (default aps)"
+    )
     predict.add_argument("--calibrator", metavar="NAME", help="another calibrator the model stores (eval.calibrators), "
                          "or none for uncalibrated probabilities (default: the one chosen in training)")  # fmt: skip
     args = parser.parse_args(argv)

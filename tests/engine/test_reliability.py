@@ -425,3 +425,11 @@ def test_an_output_dir_that_is_a_file_is_one_line_and_left_alone(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     refused(cli("train", recipe_file(tmp_path), "--output-dir", tmp_path / "notes.txt"), "is a file, not a folder")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_log_file_holds_no_progress_bar_fragments(tmp_path):
+    """Output that is not a terminal (a sweep's .logs, nohup, CI) gets the log lines, not tqdm's
+    carriage-return fragments."""
+    result = cli("train", recipe_file(tmp_path), "--output-dir", tmp_path / "run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "it/s" not in result.stderr and "\r" not in result.stderr, result.stderr[-2000:]

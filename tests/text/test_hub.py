@@ -1,5 +1,6 @@
 """Sharing models: load_model / predict round trips, push --dry-run folder, the upload call, errors."""
 
+import csv
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import data_dir
 
 import textmix
@@ -16,7 +18,8 @@ import textmix.engine as engine
 import textmix.text.hub as hub
 from textmix.core.errors import HubError
 from textmix.engine.recipe import recipe_from_dict
-from textmix.text.predict import SAFE_PATTERNS
+from textmix.text.datasets import read_mr
+from textmix.text.model_folder import SAFE_PATTERNS
 
 SECRET = "hf_textmixTestTokenThatMustNeverBeWritten"
 UPLOAD_FILES = {
@@ -347,3 +350,55 @@ def test_predict_on_a_run_that_is_not_finished_says_which_model_it_uses(run_dir,
     with caplog.at_level("WARNING"):
         textmix.load_model(run_dir)  # a finished run: nothing to say
     assert "notice" not in caplog.text
+
+
+def test_the_model_card_names_the_data_source_the_run_read(real_data, tmp_path, monkeypatch):
+    """The same dataset name read from raw files (textmix's split), from the Hub, or a custom CSV are
+    three test sets: metrics.json["data"]["source"] and the card say which one a number is on."""
+    import datasets
+
+    small = {"model": {"num_filters": 8}, "train": {"epochs": 1, "batch_size": 25}, "eval": {"bootstrap_resamples": 0}}
+
+    def run(name: str, data: dict):
+        engine.train(recipe_from_dict({**small, "data": {"max_train_examples": 200, **data}}), tmp_path / name)
+        return hub.model_card(tmp_path / name, f"me/{name}"), json.loads((tmp_path / name / "metrics.json").read_text())
+
+    card, metrics = run("raw", {"name": "mr"})
+    assert metrics["data"]["source"] == {"read": "files", "path": str(real_data / "mr"),
+                                         "test": "textmix's stratified 10% of all reviews (split_seed 0)"}  # fmt: skip
+    result = card.data.eval_results[0]
+    assert result.dataset_type == "mr" and "split_seed 0" in result.dataset_name and not card.data.datasets
+    assert "rotten_tomatoes" not in str(card)  # not the Hub's test set
+    local = (tmp_path / "raw" / "model" / "README.md").read_text()
+    assert "More Information Needed" not in local and f"read from {real_data / 'mr'}" in local
+
+    raw = read_mr(real_data / "mr", "default")["all"]  # what the Hub would serve
+    thirds = raw.train_test_split(test_size=0.2, seed=0)
+    served = datasets.DatasetDict({"train": thirds["train"], "validation": thirds["test"], "test": thirds["test"]})
+    with monkeypatch.context() as offline_hub:
+        offline_hub.setattr(datasets, "load_dataset", lambda hub_id, *a, **k: served)
+        offline_hub.setenv("TEXTMIX_DATA_DIR", str(tmp_path / "empty"))
+        card, metrics = run("hub", {"name": "mr"})
+    assert metrics["data"]["source"]["read"] == "hub" and card.data.datasets == [
+        "cornell-movie-review-data/rotten_tomatoes"
+    ]
+    assert card.data.eval_results[0].dataset_type == "cornell-movie-review-data/rotten_tomatoes"
+
+    table = tmp_path / "reviews.csv"
+    with table.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        sample = raw.shuffle(seed=0).select(range(600))  # both classes
+        writer.writerows([t, ["neg", "pos"][y]] for t, y in zip(sample["text"], sample["label"]))
+    card, metrics = run("custom", {"name": "custom", "path": str(table)})
+    assert metrics["data"]["source"]["read"] == "custom" and metrics["data"]["source"]["path"] == str(table)
+    assert card.data.eval_results[0].dataset_type == "custom" and not card.data.datasets
+
+
+def test_the_card_of_a_fine_tuned_transformer_names_its_base_model_and_a_license(run_dir, tmp_path):
+    run = copied_run(run_dir, tmp_path)
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    recipe["model"] = {**recipe["model"], "name": "transformer", "pretrained": "minilm"}
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    card = hub.model_card(run, "me/x")
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and card.data.license == "other"

@@ -47,8 +47,9 @@ def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "")
     )
     ax.plot(bins.confidence[filled], bins.accuracy[filled], "o", color="black", ms=3)
     ax.plot([0, 1], [0, 1], "--", color="gray")
-    for x, w, acc, n in zip(left[filled], width[filled], bins.accuracy[filled], bins.count[filled]):
-        ax.text(x + w / 2, min(acc + 0.02, 0.97), str(int(n)), ha="center", fontsize=6)
+    # counts upright at the foot of each bar: never on the gap bar, never across a neighbour's count
+    for x, w, n in zip(left[filled], width[filled], bins.count[filled]):
+        ax.text(x + w / 2, 0.015, str(int(n)), ha="center", va="bottom", rotation=90, fontsize=6)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (winning probability)")

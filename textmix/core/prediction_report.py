@@ -12,6 +12,7 @@ scores, the AUROC of the winning score tells them apart from the test inputs. Im
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,12 @@ from textmix.core.errors import ArgumentError
 from textmix.core.metrics import calibration_report, check_labels, check_probabilities, ood_auroc
 from textmix.core.plots import confidence_histogram, reliability_diagram, save_figure
 
+logger = logging.getLogger(__name__)
+
 KINDS = ("probs", "logits")
+# bootstrap intervals cost N × resamples random draws; past this (e.g. 200,000 × 1,000) they are
+# skipped: ten million predictions would take minutes, for intervals narrower than 1/sqrt(N)
+MAX_BOOTSTRAP_DRAWS = 2 * 10**8
 # the files of a calibration output folder (textmix calibrate, MixupTrainer's temperature scaling)
 CALIBRATION_FILE, RELIABILITY_FILE, CONFIDENCE_FILE = "calibration.json", "reliability.png", "confidence.png"
 SHOWN = ("accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence")
@@ -179,7 +185,8 @@ class CalibrationReport:
             save_figure(confidence_histogram(self.probs, self.labels, self.n_bins), folder / CONFIDENCE_FILE),
         ]
         for name, c in self.calibrated.items():
-            written.append(atomic_save_npz(folder / f"calibrated_{name}.npz", probs=c.probs, labels=self.labels))
+            # uncompressed: probabilities barely compress, and zlib takes seconds a million rows
+            written.append(atomic_save_npz(folder / f"calibrated_{name}.npz", False, probs=c.probs, labels=self.labels))
             figure = reliability_diagram(c.probs, self.labels, self.n_bins, title=f"after {name}")
             written.append(save_figure(figure, folder / f"reliability_{name}.png"))
         return written
@@ -242,7 +249,8 @@ def calibrate(
         n_bins: equal-width reliability bins for ECE / OE / MCE.
         calibrators: registered calibrator names (or unfitted Calibrators), or ``"all"``: every
             registered one that fits K classes.
-        bootstrap_resamples: resamples for the 95% intervals (0: none).
+        bootstrap_resamples: resamples for the 95% intervals (0: none; skipped, with a notice, when
+            N × resamples exceeds MAX_BOOTSTRAP_DRAWS).
         seed: seed of the bootstrap and the cross-fit folds.
         conformal: miscoverage levels α of split-conformal prediction sets calibrated on ``val``
             (coverage, set size...: ``report.conformal``), with raw and calibrated probabilities.
@@ -252,6 +260,7 @@ def calibrate(
     y = np.asarray(labels)
     probs = _probs(x, kind)
     report = CalibrationReport(calibration_report(probs, y, n_bins), n_bins, probs=probs, labels=y)
+    bootstrap_resamples = _affordable(len(y), bootstrap_resamples)
     report.intervals = _intervals(probs, y, n_bins, bootstrap_resamples, seed)
     if val is not None:
         if not isinstance(val, (tuple, list)) or len(val) != 2:
@@ -289,6 +298,16 @@ def calibrate(
         for name, c in report.calibrated.items():
             report.ood[f"auroc_{name}"] = ood_auroc(c.probs.max(1), c.calibrator(_logits(o, kind)).max(1))
     return report
+
+
+def _affordable(n: int, resamples: int) -> int:
+    """``resamples``, or 0 (with a notice) when n × resamples exceeds MAX_BOOTSTRAP_DRAWS."""
+    if n * resamples <= MAX_BOOTSTRAP_DRAWS:
+        return resamples
+    logger.warning(f"notice: no bootstrap intervals for {n:,} examples × {resamples:,} resamples (more than "
+                   f"{MAX_BOOTSTRAP_DRAWS:.0e} draws); at this size they are narrower than {1 / np.sqrt(n):.4f} "
+                   "(1/sqrt(N)); fewer resamples (--bootstrap) give some")  # fmt: skip
+    return 0
 
 
 def _intervals(probs, labels, n_bins: int, resamples: int, seed: int) -> dict:

@@ -158,7 +158,8 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     optimizer = s.optimizer.optimizer if plain else s.optimizer
     backward = torch.Tensor.backward if plain else accelerator.backward
     started = time.perf_counter()
-    disable = not accelerator.is_local_main_process
+    # None: tqdm draws only on a terminal, so log files of sweeps and nohup hold no bar fragments
+    disable = None if accelerator.is_local_main_process else True
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}", disable=disable, leave=False)
     for batch in bar:
         labels = batch["labels"]  # (B,)

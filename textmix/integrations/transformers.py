@@ -125,6 +125,7 @@ class MixupTrainer(Trainer):
         seed = self.args.seed * 100_003 + self.args.process_index  # each rank its own λ and pairing
         self.mixer = self.method.make_mixer(mixup_alpha, per_sample, 1, seed)
         self._prepare_method()
+        self._name_labels()
         self._plan: MixupPlan | None = None
         embeddings = self.accelerator.unwrap_model(self.model).get_input_embeddings()
         embeddings.register_forward_hook(self._mix_embeddings)
@@ -149,6 +150,23 @@ class MixupTrainer(Trainer):
         num_labels = self.accelerator.unwrap_model(self.model).config.num_labels
         self.method.prepare(len(self.train_dataset) if self.train_dataset is not None else 0, num_labels)
         self.add_callback(_MethodHooks(self))
+
+    def _name_labels(self) -> None:
+        """``id2label`` / ``label2id`` from the training set's class names (a ``ClassLabel`` column),
+        where the model still has the placeholders LABEL_0, ...: ``pipeline()`` and
+        ``textmix.load_model`` then name the classes."""
+        config = self.accelerator.unwrap_model(self.model).config
+        features = getattr(self.train_dataset, "features", None) or {}
+        column = next((features[c] for c in ("label", "labels") if c in features), None)
+        names = getattr(column, "names", None)
+        placeholders = [f"LABEL_{i}" for i in range(config.num_labels)]
+        if (
+            names
+            and len(names) == config.num_labels
+            and [config.id2label[i] for i in range(len(names))] == placeholders
+        ):
+            config.id2label = dict(enumerate(names))
+            config.label2id = {name: i for i, name in enumerate(names)}
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()

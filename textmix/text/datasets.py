@@ -336,3 +336,20 @@ def load_text_dataset(
     else:
         parts = _load_from_hub(name, label_set)
     return finish_splits(parts, val_fraction, test_fraction, seed, cv_folds, fold)
+
+
+def data_source(name: str, path=None, test_fraction: float = 0.1, seed: int = 0, cv_folds: int = 0, fold: int = 0):
+    """What :func:`load_text_dataset` reads for these arguments and where its test split comes from:
+    {"read": "files", "path", "test"} or {"read": "hub", "hub_id", "test"} (``metrics.json["data"]``
+    and the model card say which test set a number was measured on)."""
+    info = DATASETS[name]
+    folder = find_local(name, path)
+    if folder is None:
+        return {"read": "hub", "hub_id": info.hub_id, "test": f"the Hub's {info.hub_splits.get('test', 'test')} split"}
+    if name != "mr":  # TREC and IMDB files hold their official test split
+        return {"read": "files", "path": str(folder), "test": "the official test split"}
+    if cv_folds:
+        test = f"fold {fold} of textmix's {cv_folds}-fold cross-validation (split_seed {seed})"
+    else:
+        test = f"textmix's stratified {test_fraction:.0%} of all reviews (split_seed {seed})"
+    return {"read": "files", "path": str(folder), "test": test}

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from textmix.core.errors import HubError, RunDirError
 from textmix.engine.run_directory import RunDir
-from textmix.text.datasets import DATASETS
-from textmix.text.predict import saved_calibrator
+from textmix.text.model_folder import saved_calibrator
 
 
 def _fmt(value: float) -> str:
@@ -34,44 +33,70 @@ def calibrator_text(calibrator) -> str:
     )
 
 
-def model_card(run_dir: Path, repo_id: str):
-    """A ``huggingface_hub.ModelCard`` with ``model-index`` results and the calibration story."""
+CARD_METRICS = {  # metrics.json key → the card's model-index name
+    "accuracy": "Accuracy",
+    "ece": "Expected calibration error (15 bins)",
+    "oe": "Overconfidence error (15 bins)",
+    "nll": "Negative log-likelihood",
+}
+
+
+def _data_facts(metrics: dict, dataset: str) -> tuple[dict, str | None, str]:
+    """(the run's recorded data source, the Hub dataset id if it read one, a phrase for the card).
+    A Hub id only where the run read that Hub dataset: the same name read from files with textmix's
+    own split is another test set."""
+    source = metrics.get("data", {}).get("source") or {"read": "unrecorded", "test": "unrecorded (textmix < 0.3)"}
+    hub_dataset = source.get("hub_id") if source["read"] == "hub" else None
+    where = source.get("path", "files")
+    return (
+        source,
+        hub_dataset,
+        f"{hub_dataset} from the Hugging Face Hub" if hub_dataset else f"{dataset} read from {where}",
+    )
+
+
+def _base_model(model: dict) -> str | None:
+    """The pretrained checkpoint a transformer was fine-tuned from, as a Hub id where known."""
+    if model["name"] != "transformer":
+        return None
+    from textmix.text.models.transformer import HUB_IDS
+
+    return HUB_IDS.get(model.get("pretrained"), model.get("pretrained"))
+
+
+def model_card(run_dir: Path, repo_id: str, license: str = "other"):
+    """A ``huggingface_hub.ModelCard`` with ``model-index`` results and the calibration story.
+
+    Args:
+        license: the card's license field (the weights' terms depend on the data and, for a
+            fine-tuned transformer, its base model: ``other`` until the user says).
+    """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     run = RunDir(run_dir)
     metrics, recipe, config = run.read_metrics(), run.recipe.read_text(), run.read_recipe()
     dataset = config["data"]["name"]
-    hub_dataset = DATASETS[dataset].hub_id if dataset in DATASETS else dataset
+    source, hub_dataset, data_text = _data_facts(metrics, dataset)
     method = metrics["method"]
     alpha = config["mixup"]["alpha"] if method.startswith("mixup") else None
     test = metrics["test"]
     scaled = metrics.get("temperature_scaled", {}).get("test")
-    names = {
-        "accuracy": "Accuracy",
-        "ece": "Expected calibration error (15 bins)",
-        "oe": "Overconfidence error (15 bins)",
-        "nll": "Negative log-likelihood",
-    }
     results = [
-        EvalResult(
-            task_type="text-classification",
-            dataset_type=hub_dataset,
-            dataset_name=dataset,
-            dataset_split="test",
-            metric_type=key,
-            metric_name=label,
-            metric_value=round(test[key], 6),
-        )
-        for key, label in names.items()
-    ]
+        EvalResult(task_type="text-classification", dataset_type=hub_dataset or dataset, dataset_split="test",
+                   dataset_name=f"{dataset} ({source['test']})", metric_type=key, metric_name=label,
+                   metric_value=round(test[key], 6))
+        for key, label in CARD_METRICS.items()
+    ]  # fmt: skip
     data = ModelCardData(
         library_name="textmix",
         pipeline_tag="text-classification",
-        datasets=[hub_dataset],
+        datasets=[hub_dataset] if hub_dataset else None,
+        license=license,
+        base_model=_base_model(config["model"]),
         tags=["textmix", "mixup", "calibration", config["model"]["name"]],
         model_name=repo_id,
         eval_results=results,
-        metrics=list(names),
+        metrics=list(CARD_METRICS),
     )
     calibrator = saved_calibrator(json.loads(run.model_info.read_text()), run.model_info)
     rows = ["| metric | test | after post-hoc calibration |", "|---|---|---|"]
@@ -82,10 +107,10 @@ def model_card(run_dir: Path, repo_id: str):
     body = f"""
 # {repo_id}
 
-A {config["model"]["name"]} text classifier trained on **{dataset}** with **{method_text}** by
+A {config["model"]["name"]} text classifier trained on **{data_text}** with **{method_text}** by
 [textmix](https://github.com/textmix/textmix): mixup on the embedding layer for better-calibrated
 confidence (Thulasidasan et al., NeurIPS 2019). Model selected at the best validation accuracy
-(epoch {metrics["best_epoch"]}); {test["n"]} test examples.
+(epoch {metrics["best_epoch"]}); {test["n"]} test examples: {source["test"]}.
 
 ## Calibration on the test split
 
@@ -139,8 +164,30 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in items:
         shutil.copy2(item, out_dir / item.name)
+    if run.read_recipe()["model"].get("pooling") == "pooler":
+        export_transformers(run.model, out_dir)
     model_card(run.path, repo_id).save(out_dir / "README.md")
     return out_dir
+
+
+def export_transformers(model_folder: Path, out_dir: Path) -> None:
+    """Replace ``config.json`` and ``model.safetensors`` in ``out_dir`` by the stock
+    ``...ForSequenceClassification`` of the model in ``model_folder`` (``id2label`` from its label
+    names, the calibrator's JSON as ``textmix_calibrator``): ``AutoModelForSequenceClassification``
+    and ``pipeline()`` load it without textmix; ``textmix.load_model`` still reads the folder."""
+    from textmix.text.models import load_pretrained
+    from textmix.text.models.transformer import TransformerClassifier
+
+    info = json.loads((model_folder / RunDir.MODEL_INFO).read_text())
+    model = load_pretrained(TransformerClassifier, model_folder).eval()
+    try:
+        stock = model.to_transformers(info["label_names"])
+    except ValueError as error:
+        raise HubError(f"{model_folder} cannot be exported for transformers: {error}") from None
+    if "calibrator" in info:
+        stock.config.textmix_calibrator = info["calibrator"]
+    (out_dir / "config.json").unlink()
+    stock.save_pretrained(out_dir)
 
 
 def push_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_run: str | Path | None = None) -> str:

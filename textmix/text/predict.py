@@ -9,98 +9,29 @@ repository is unpickled.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from textmix.core.calibrators import Calibrator, TemperatureScaling, calibrator_from_json, uncalibrated_probs
+from textmix.core.calibrators import Calibrator, TemperatureScaling, uncalibrated_probs
 from textmix.core.conformal import ConformalPredictor, make_score
 from textmix.core.errors import ArgumentError, HubError
 from textmix.core.selective import pick_threshold
 from textmix.engine.run_directory import RunDir
-from textmix.text.features import collate, load_featurizer
-from textmix.text.models import MODELS
-
-logger = logging.getLogger(__name__)
-
-# Files a textmix model folder may hold; a Hub download fetches only these (no pickles).
-SAFE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md", "*.png"]
-
-
-def _model_folder(source: str | Path) -> Path:
-    """A run directory's ``model/``, a local model folder, or a Hub snapshot of safe files."""
-    path = Path(source).expanduser()
-    if RunDir(path).model_info.is_file():
-        _notice_unfinished(RunDir(path))
-        return RunDir(path).model
-    if (path / RunDir.MODEL_INFO).is_file():
-        return path
-    if path.exists():
-        raise HubError(f"{path} is neither a textmix run directory nor a model folder (no {RunDir.MODEL_INFO})")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(str(source), allow_patterns=SAFE_PATTERNS))
-    except Exception as error:
-        raise HubError(
-            f"{source!r} is not a local folder and could not be downloaded from the Hugging Face Hub "
-            f"({type(error).__name__}: {error})"
-        ) from None
-
-
-def _notice_unfinished(run: RunDir) -> None:
-    """Say so when a run directory's model is not its final one: its best epoch so far, replaced
-    whenever a later epoch validates better."""
-    if run.finished:
-        return
-    try:
-        epoch = json.loads(run.model_info.read_text()).get("epoch", "?")
-    except (OSError, ValueError, AttributeError):
-        epoch = "?"
-    holder = run.holder()
-    state = f"is still training ({holder})" if holder else "is unfinished (interrupted; --resume continues it)"
-    logger.warning(f"notice: {run} {state}: predicting with its best model so far (epoch {epoch}), "
-                   "which may change until the run finishes")  # fmt: skip
-
-
-def _refuse_custom_code(folder: Path) -> None:
-    """A config that maps to code shipped with the model (``auto_map``, at any depth) is refused:
-    textmix never runs code from a model folder, whatever a library's error suggests."""
-
-    def has_auto_map(value) -> bool:
-        if isinstance(value, dict):
-            return "auto_map" in value or any(has_auto_map(v) for v in value.values())
-        return isinstance(value, list) and any(has_auto_map(v) for v in value)
-
-    for name in ("config.json", "tokenizer_config.json"):
-        path = folder / name
-        if not path.is_file():
-            continue
-        try:
-            config = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raise HubError(
-                f"{path} is not valid JSON; the model folder is damaged: copy or download it again"
-            ) from None
-        if has_auto_map(config):
-            raise HubError(f"{path} points at custom code (auto_map); textmix never runs code from a model "
-                           "folder: train or export the model with textmix")  # fmt: skip
-
-
-def _check_vocabulary(model: torch.nn.Module, featurizer, folder: Path) -> None:
-    """Every id the featurizer can produce must have a row in the model's token table (its first
-    embedding layer); a larger vocabulary would crash on some texts and answer others."""
-    table = next((m for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
-    size, rows = featurizer.vocab_size, table.num_embeddings if table is not None else None
-    if rows is not None and size > rows:
-        raise HubError(f"{folder}: the featurizer's vocabulary has {size} tokens but the model's embedding table "
-                       f"{rows} rows; the folder mixes two models: copy or download it again")  # fmt: skip
+from textmix.text.features import FEATURIZER_FILE, HFFeaturizer, collate, load_featurizer
+from textmix.text.model_folder import (
+    check_vocabulary,
+    checked_label_names,
+    find_model_folder,
+    json_file,
+    refuse_custom_code,
+    saved_calibrator,
+    saved_conformal,
+    stock_info,
+)
+from textmix.text.models import MODELS, load_pretrained
 
 
 def _check_texts(texts: list) -> None:
@@ -243,100 +174,41 @@ class CalibratedClassifier:
         return results
 
 
-def saved_calibrator(info: dict, where: Path, name: str | None = None) -> Calibrator | None:
-    """The calibrator of a model folder's ``textmix.json``: the one chosen in training
-    (``calibrator``), another stored one by ``name`` (``calibrators``), or the bare ``temperature``
-    of textmix 0.2; None when it holds none, or for ``name="none"``."""
-    if name == "none":
-        return None
-    try:
-        if name is not None:
-            stored = info.get("calibrators", {}) if isinstance(info.get("calibrators", {}), dict) else {}
-            if name not in stored:
-                raise HubError(
-                    f"{where} stores no calibrator {name!r}; it stores: {', '.join(stored) or 'none'} (or none)"
-                )
-            return calibrator_from_json(stored[name], f"{where} field 'calibrators.{name}'")
-        if "calibrator" in info:
-            return calibrator_from_json(info["calibrator"], f"{where} field 'calibrator'")
-        if "temperature" in info:
-            return calibrator_from_json({"name": "temperature", "state": {"temperature": info["temperature"]}},
-                                        f"{where} field 'temperature'")  # fmt: skip
-    except ArgumentError as error:
-        raise HubError(f"{error}; the model folder is damaged: copy or download it again") from None
-    return None
-
-
-def checked_label_names(info: dict, folder: Path) -> list[str]:
-    """``textmix.json``'s class names: strings, one per class of the model (``num_classes`` there and
-    in ``config.json``); a shorter or longer list would relabel every text."""
-    names, where = info.get("label_names"), folder / RunDir.MODEL_INFO
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise HubError(f"{where} field 'label_names' must be a list of class names, got {str(names)[:100]}")
-    counts = {"textmix.json num_classes": info.get("num_classes")}
-    config = folder / "config.json"
-    if config.is_file():
-        try:
-            counts["config.json num_classes"] = json.loads(config.read_text()).get("num_classes")
-        except (ValueError, AttributeError):
-            raise HubError(f"{config} is not a JSON object; the model folder is damaged") from None
-    for what, count in counts.items():
-        if count is not None and count != len(names):
-            raise HubError(f"{where} field 'label_names' has {len(names)} names but {what} is {count}; "
-                           "the model folder is damaged: copy or download it again")  # fmt: skip
-    return list(names)
-
-
-def saved_conformal(info: dict, where: Path) -> dict | None:
-    """``textmix.json``'s conformal calibration scores, checked (None for models without them)."""
-    saved = info.get("conformal")
-    if saved is None:
-        return None
-    try:
-        assert isinstance(saved["probabilities"], str) and isinstance(saved["methods"], dict)
-        for method, stored in saved["methods"].items():
-            make_score(method).load_state_dict(stored["score_state"])
-            groups = stored["sorted_scores"] if stored["mondrian"] else [stored["sorted_scores"]]
-            assert all(isinstance(g, list) and all(isinstance(v, (int, float)) for v in g) for g in groups)
-            assert all(a <= b for g in groups for a, b in zip(g, g[1:]))
-    except (AssertionError, KeyError, TypeError, ValueError, ArgumentError) as error:
-        raise HubError(f"{where} field 'conformal' is damaged ({type(error).__name__}: {error}); "
-                       "copy or download the model again") from None  # fmt: skip
-    return saved
-
-
 def load_model(
     source: str | Path, device: str | torch.device = "cpu", calibrator: str | None = None
 ) -> CalibratedClassifier:
     """Load a textmix model from a run directory, a model folder or a Hub repository id.
 
+    A folder in transformers' layout (``config.json`` with a ``model_type``: a pushed model with
+    ``pooling: pooler``, a ``MixupTrainer`` output, any stock sequence classifier) loads through
+    ``AutoModelForSequenceClassification`` from safetensors, never with remote code; its class names
+    come from textmix.json or ``id2label``, its calibrator from textmix.json or
+    ``textmix_calibrator``.
+
     Args:
         calibrator: None: the calibrator chosen in training; a name: another one the model folder
             stores (``eval.calibrators``); ``"none"``: uncalibrated probabilities.
     """
-    folder = _model_folder(source)
-    _refuse_custom_code(folder)
-    try:
-        info = json.loads((folder / RunDir.MODEL_INFO).read_text())
-    except ValueError as error:
-        raise HubError(
-            f"{folder / RunDir.MODEL_INFO} is not valid JSON ({error}); the model folder is damaged"
-        ) from None
-    name = info.get("model")
-    if name not in MODELS or MODELS[name].cls is None:
+    folder = find_model_folder(source)
+    refuse_custom_code(folder)
+    config = json_file(folder / "config.json")
+    stock = "model_type" in config
+    info = json_file(folder / RunDir.MODEL_INFO) or (stock_info(config, folder) if stock else {})
+    if not stock and (info.get("model") not in MODELS or MODELS[info.get("model")].cls is None):
+        name = info.get("model")
         raise HubError(f"{folder} holds model {name!r}, which this textmix cannot rebuild; known: {sorted(MODELS)}")
     if not (folder / RunDir.WEIGHTS).is_file():
         raise HubError(f"{folder / RunDir.WEIGHTS} is missing (textmix loads safetensors weights only)")
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # the mixin prints a loading notice; stdout is for results
-            model = MODELS[name].cls.from_pretrained(folder).to(device).eval()
+        model = _load_stock(folder) if stock else load_pretrained(MODELS[info["model"]].cls, folder)
+        model = model.to(device).eval()
     except Exception as error:  # noqa: BLE001 - truncated weights, damaged config: name the folder
         raise HubError(
             f"cannot load the model in {folder} ({type(error).__name__}: {str(error)[:200]}); "
             f"{RunDir.WEIGHTS} or config.json is damaged: copy or download it again"
         ) from None
-    featurizer = load_featurizer(folder)
-    _check_vocabulary(model, featurizer, folder)
+    featurizer = load_featurizer(folder) if (folder / FEATURIZER_FILE).is_file() or not stock else _tokenizer(folder)
+    check_vocabulary(model, featurizer, folder)
     return CalibratedClassifier(
         model=model,
         featurizer=featurizer,
@@ -345,6 +217,26 @@ def load_model(
         validation_coverage=info.get("validation_coverage"),
         conformal=saved_conformal(info, folder / RunDir.MODEL_INFO),
     )
+
+
+def _load_stock(folder: Path) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    from textmix.text.models.transformer import StockClassifier
+
+    return StockClassifier(AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True))
+
+
+def _tokenizer(folder: Path):
+    """The tokenizer files of a transformers folder, truncating at the model's limit (512 at most)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except Exception as error:  # noqa: BLE001 - missing or truncated tokenizer files: name the folder
+        raise HubError(f"the tokenizer files in {folder} are missing or unreadable ({type(error).__name__}); "
+                       "save the tokenizer with the model (processing_class=tokenizer)") from None  # fmt: skip
+    return HFFeaturizer(tokenizer, max_length=min(tokenizer.model_max_length, 512))
 
 
 __all__ = ["CalibratedClassifier", "load_model"]

@@ -11,6 +11,7 @@ import numpy as np
 import torch.nn as nn
 from datasets import DatasetDict
 
+from textmix.core.atomic_files import atomic_write_text
 from textmix.core.errors import DataError, RecipeError
 from textmix.core.splits import stratified_subset
 from textmix.engine.placement import data_device
@@ -19,11 +20,11 @@ from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import EvalSet, TaskData
 from textmix.text.config import HubConfig, TextDataConfig, TextModelConfig
 from textmix.text.custom import load_custom_dataset, load_labelled_file
-from textmix.text.datasets import DATASETS, load_text_dataset, make_dataset
+from textmix.text.datasets import DATASETS, data_source, load_text_dataset, make_dataset
 from textmix.text.features import HFFeaturizer, WordFeaturizer, load_featurizer
 from textmix.text.hub_data import load_hub_dataset
 from textmix.text.loaders import encode_split, make_loader, model_inputs
-from textmix.text.models import MODELS, build_config
+from textmix.text.models import MODELS, build_config, load_pretrained
 from textmix.text.models.transformer import resolve_checkpoint
 from textmix.text.ood import OOD_NOISE, ood_sets
 from textmix.text.tokenization import Vocabulary
@@ -54,6 +55,17 @@ def load_splits(config: TextDataConfig) -> DatasetDict:
         if len(split) == 0:
             raise DataError(f"the {name} split of {config.name!r} is empty")
     return splits
+
+
+def describe_source(config: TextDataConfig) -> dict:
+    """What the recipe's data section reads, for ``metrics.json["data"]["source"]`` and the card."""
+    if config.name == "custom":
+        return {"read": "custom", "path": str(config.path), "test": "its test file, or a carved share"}
+    if config.name == "hub":
+        where = {"hub_id": config.hub_id} if config.path is None else {"path": str(config.path)}
+        return {"read": "hub" if config.path is None else "files", **where, "config": config.hub_config,
+                "test": f"split {dict(config.hub_splits).get('test', 'test')}"}  # fmt: skip
+    return data_source(config.name, config.path, config.test_fraction, config.split_seed, config.cv_folds, config.fold)
 
 
 def shift_splits(shift: list[str], config: TextDataConfig, names: list[str]) -> dict:
@@ -204,6 +216,7 @@ class TextTask:
         """Splits → featurizer and model → encoded splits → length-bucketed loaders."""
         splits = load_splits(recipe.data)
         model, featurizer, facts = build_model(recipe, splits)
+        facts["source"] = describe_source(recipe.data)
         encoded = {name: encode_split(split, featurizer) for name, split in splits.items()}
         facts["train_label_counts"] = np.bincount(encoded["train"]["label"], minlength=facts["num_classes"]).tolist()
         place = _placement(recipe.data, recipe.train.compile, encoded)
@@ -219,7 +232,7 @@ class TextTask:
         if entry.cls is None:
             raise RecipeError(f"model {recipe.model.name!r} was registered without a class to reload it with")
         featurizer = load_featurizer(model_dir)
-        model = entry.cls.from_pretrained(model_dir)
+        model = load_pretrained(entry.cls, model_dir)
         splits = load_splits(recipe.data)
         encoded = {name: encode_split(splits[name], featurizer) for name in ("validation", "test")}
         place = _placement(recipe.data, recipe.train.compile, encoded)
@@ -255,13 +268,16 @@ class TextTask:
             ood_sets=ood if recipe.eval.ood else None,
             shift_sets=shift_sets if shift else None,
             after_optimizer_step=(lambda: entry.after_step(model)) if entry.after_step else None,
-            after_training=functools.partial(share_run, recipe.extra["hub"]) if recipe.extra["hub"].push else None,
+            after_training=functools.partial(finish_run, recipe.extra["hub"]),
         )
 
 
-def share_run(hub: HubConfig, run_dir: Path) -> None:
-    """``hub.push``: upload the run's best model with its calibration model card."""
-    from textmix.text.hub import push_run
+def finish_run(hub: HubConfig, run_dir: Path) -> None:
+    """The model folder's README.md becomes the run's model card (what was measured, on which
+    data); with ``hub.push`` the best model is uploaded with it."""
+    from textmix.text.hub import model_card, push_run
 
-    url = push_run(run_dir, hub.repo_id, private=hub.private)
-    logger.info("pushed the best model to %s", url)
+    atomic_write_text(RunDir(run_dir).model / "README.md", str(model_card(run_dir, str(run_dir))))
+    if hub.push:
+        url = push_run(run_dir, hub.repo_id, private=hub.private)
+        logger.info("pushed the best model to %s", url)

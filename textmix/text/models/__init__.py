@@ -11,7 +11,9 @@ where ``my_build(featurizer, num_classes, embeddings, config)`` returns the modu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,13 @@ from textmix.core.mixer import MixPoint
 from textmix.text.models.kim_cnn import KimCNN
 from textmix.text.models.transformer import MIX_POINTS as TRANSFORMER_MIX_POINTS
 from textmix.text.models.transformer import TransformerClassifier
+
+
+def load_pretrained(cls: type, folder) -> nn.Module:
+    """``cls.from_pretrained(folder)`` without the Hub mixin's "Loading weights" print (stdout is
+    for results, and a log full of it says nothing)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return cls.from_pretrained(folder)
 
 
 @dataclass(frozen=True)

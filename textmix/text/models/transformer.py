@@ -8,8 +8,9 @@ from huggingface_hub import PyTorchModelHubMixin
 
 from textmix.core.mixer import HIDDEN, MixPoint, MixupPlan
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "pooler")
 MINILM = "minilm"
+HUB_IDS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2"}  # what the pip package holds, for model cards
 
 
 def resolve_checkpoint(name_or_path: str) -> str:
@@ -45,7 +46,10 @@ class TransformerClassifier(
         num_classes: output classes K.
         backbone_config: the encoder's ``PretrainedConfig.to_dict()`` (saved in config.json, so
             ``from_pretrained`` rebuilds the same architecture; weights come from safetensors).
-        pooling: ``mean`` over real tokens (sentence-transformers style) or ``cls`` (first token).
+        pooling: ``mean`` over real tokens (sentence-transformers style), ``cls`` (first token) or
+            ``pooler`` (the encoder's own pooler, e.g. BERT's tanh layer on the first token: the
+            head of the stock ``...ForSequenceClassification``, so :meth:`to_transformers` exports
+            the model as one that ``transformers`` loads without textmix).
         dropout: dropout before the head.
         mix_point: where a mixup plan is applied (see above).
     """
@@ -85,6 +89,42 @@ class TransformerClassifier(
         model.backbone.load_state_dict(pretrained.state_dict())
         return model
 
+    def to_transformers(self, label_names: list[str]):
+        """This model as the stock ``AutoModelForSequenceClassification`` of its encoder, with
+        ``id2label`` / ``label2id`` from ``label_names``: loadable by ``transformers`` alone (no
+        textmix, no ``trust_remote_code``) and giving the same logits. Only ``pooling: pooler``
+        models of encoders whose stock head is pooler → dropout → linear (BERT and its kin) can be
+        exported; ValueError otherwise (checked on the weights and on a forward pass)."""
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        if self.pooling != "pooler":
+            raise ValueError(f"pooling {self.pooling!r} has no stock transformers head; train with pooling: pooler")
+        config = AutoConfig.for_model(**{**self.backbone.config.to_dict(), "architectures": None})
+        config.num_labels = len(label_names)
+        config.id2label = dict(enumerate(label_names))
+        config.label2id = {name: i for i, name in enumerate(label_names)}
+        config.classifier_dropout = self.dropout.p
+        stock = AutoModelForSequenceClassification.from_config(config)
+        head = getattr(stock, "classifier", None)
+        base = getattr(stock, stock.base_model_prefix, None)
+        if not isinstance(head, nn.Linear) or base is None or getattr(base, "pooler", None) is None:
+            raise ValueError(
+                f"{type(stock).__name__}'s head is not pooler → dropout → linear; it cannot hold this model"
+            )
+        base.load_state_dict(self.backbone.state_dict())
+        head.load_state_dict(self.classifier.state_dict())
+        stock.config.architectures = [type(stock).__name__]
+        ids = torch.arange(1, 9, device=self.classifier.weight.device)[None].repeat(2, 1) % config.vocab_size
+        mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3], device=ids.device)
+        training = self.training
+        self.eval(), stock.eval()
+        with torch.no_grad():
+            same = torch.allclose(stock(input_ids=ids, attention_mask=mask).logits, self(ids, mask), atol=1e-5)
+        self.train(training)
+        if not same:
+            raise ValueError(f"{type(stock).__name__} does not reproduce this model's logits; it cannot hold it")
+        return stock
+
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) → word embeddings (B, T, D), the ``embeddings`` mix point."""
         return self.backbone.get_input_embeddings()(input_ids)
@@ -96,7 +136,10 @@ class TransformerClassifier(
                 return module
         raise ValueError(f"cannot find the {n} encoder layers of {type(self.backbone).__name__}")
 
-    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _pool(self, out, mask: torch.Tensor) -> torch.Tensor:
+        hidden = out.last_hidden_state  # (B, T, D)
+        if self.pooling == "pooler":
+            return out.pooler_output  # (B, D)
         if self.pooling == "cls":
             return hidden[:, 0]  # (B, D)
         weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
@@ -138,7 +181,19 @@ class TransformerClassifier(
                 handle.remove()
         else:
             out = self.backbone(**inputs, attention_mask=attention_mask)
-        pooled = self._pool(out.last_hidden_state, attention_mask)  # (B, D)
+        pooled = self._pool(out, attention_mask)  # (B, D)
         if kind == "pooled":
             pooled = plan.mix(pooled)
         return self.classifier(self.dropout(pooled))
+
+
+class StockClassifier(nn.Module):
+    """A transformers ``...ForSequenceClassification`` behind textmix's model interface:
+    ``forward(input_ids, attention_mask)`` → logits (B, K)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits

@@ -1,0 +1,120 @@
+"""Models the Hugging Face stack loads as its own: a textmix transformer with the stock head
+(``pooling: pooler``) pushed as a ``...ForSequenceClassification`` that ``transformers`` loads with
+no textmix installed and no remote code, and ``MixupTrainer`` outputs that name their classes and
+load in textmix with their calibrator."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import textmix
+import textmix.engine as engine
+import textmix.text.hub as hub
+from textmix.engine.recipe import load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+TEXTS = ["a gripping, funny film", "dull and far too long", "an honest, moving story"]
+
+# runs in a process where `import textmix` fails: what a user of transformers alone has
+WITHOUT_TEXTMIX = """
+import json, sys
+sys.modules["textmix"] = None
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, pipeline
+folder, texts = sys.argv[1], json.loads(sys.argv[2])
+config = AutoConfig.from_pretrained(folder)
+model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+tokens = AutoTokenizer.from_pretrained(folder)(texts, padding=True, return_tensors="pt")
+with torch.no_grad():
+    probs = torch.softmax(model(**tokens).logits.double(), -1).tolist()
+scored = pipeline("text-classification", model=folder, top_k=None)(texts)
+piped = [{row["label"]: row["score"] for row in rows} for rows in scored]
+print(json.dumps({"id2label": config.id2label, "probs": probs, "pipeline": piped}))
+"""
+
+
+@pytest.fixture(scope="module")
+def pooler_run(tmp_path_factory):
+    from conftest import data_dir
+
+    folder = data_dir()
+    if folder is None:
+        pytest.skip("real data not found: set TEXTMIX_DATA_DIR to the shared data folder (../shared/data)")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTMIX_DATA_DIR", str(folder))
+        recipe = load_recipe(
+            REPO / "recipes" / "mr" / "minilm_mixup.yaml",
+            ["model.pooling=pooler", "data.max_train_examples=160", "data.max_length=32", "train.epochs=1",
+             "train.batch_size=16", "eval.bootstrap_resamples=0", "eval.mc_dropout_samples=0"],
+        )  # fmt: skip
+        run = tmp_path_factory.mktemp("pooler") / "run"
+        engine.train(recipe, run)
+    return run
+
+
+def test_a_pushed_pooler_model_loads_in_transformers_alone_with_textmix_probabilities(pooler_run, tmp_path):
+    out = Path(hub.push_run(pooler_run, "me/mr-minilm", dry_run=tmp_path / "upload"))
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TEXTMIX, str(out), json.dumps(TEXTS)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["id2label"] == {"0": "neg", "1": "pos"}
+    ours = textmix.load_model(pooler_run, calibrator="none").predict_proba(TEXTS)  # uncalibrated
+    np.testing.assert_allclose(loaded["probs"], ours, atol=1e-5)
+    piped = np.array([[row["neg"], row["pos"]] for row in loaded["pipeline"]])
+    np.testing.assert_allclose(piped, ours, atol=1e-5)
+    # textmix reads the same folder: the network from transformers' layout, the rest from textmix.json
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"] and "textmix_calibrator" in config
+    np.testing.assert_allclose(
+        textmix.load_model(out).predict_proba(TEXTS), textmix.load_model(pooler_run).predict_proba(TEXTS), atol=1e-6
+    )
+
+
+def test_a_mean_pooled_model_is_not_exported_as_something_else():
+    from textmix.text.models.transformer import TransformerClassifier
+
+    model = TransformerClassifier.from_backbone("minilm", num_classes=2, pooling="mean")
+    with pytest.raises(ValueError, match="pooling 'mean' has no stock transformers head; train with pooling: pooler"):
+        model.to_transformers(["neg", "pos"])
+    exported = TransformerClassifier.from_backbone("minilm", num_classes=2, pooling="pooler").eval()
+    stock = exported.to_transformers(["neg", "pos"]).eval()
+    ids = torch.tensor([[101, 2023, 2003, 1037, 2143, 102]])
+    with torch.no_grad():
+        torch.testing.assert_close(stock(input_ids=ids).logits, exported(ids, torch.ones_like(ids)))
+
+
+def test_a_mixup_trainer_model_names_its_classes_and_loads_calibrated_in_textmix(tmp_path):
+    from datasets import ClassLabel, Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments
+
+    from textmix.integrations.transformers import MixupTrainer
+    from textmix.text.models.transformer import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    texts = ["a fine film", "a dull film", "loved it", "hated it", "wonderful", "awful"] * 4
+    rows = Dataset.from_dict({"text": texts, "label": [1, 0] * 12})
+    rows = rows.cast_column("label", ClassLabel(names=["neg", "pos"]))
+    rows = rows.map(lambda b: tokenizer(b["text"], truncation=True, max_length=16), batched=True)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[], use_cpu=True, num_train_epochs=1,
+                             per_device_train_batch_size=8, save_strategy="no", logging_strategy="no")  # fmt: skip
+    trainer = MixupTrainer(model=model, args=args, train_dataset=rows, eval_dataset=rows, processing_class=tokenizer,
+                           calibrator="temperature")  # fmt: skip
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    trainer.train()
+    trainer.save_model()
+    loaded = textmix.load_model(tmp_path / "out")
+    assert loaded.label_names == ["neg", "pos"] and loaded.calibrator is not None
+    tokens = tokenizer(["a fine film"], return_tensors="pt")
+    with torch.no_grad():
+        logits = model.eval()(**tokens).logits.double()
+    expected = torch.softmax(logits / loaded.calibrator.temperature, -1).numpy()
+    np.testing.assert_allclose(loaded.predict_proba(["a fine film"]), expected, atol=1e-5)

@@ -1,0 +1,186 @@
+"""What a model folder holds, read as input: found (a run directory's ``model/``, a folder, a Hub
+snapshot of safe files only), checked (no custom code, a vocabulary the embedding table covers,
+class names that fit, calibrator and conformal state that load) and named in one line when damaged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from textmix.core.calibrators import Calibrator, calibrator_from_json
+from textmix.core.conformal import make_score
+from textmix.core.errors import ArgumentError, HubError
+from textmix.engine.run_directory import RunDir
+
+logger = logging.getLogger(__name__)
+
+# Files a textmix model folder may hold; a Hub download fetches only these (no pickles).
+SAFE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md", "*.png"]
+
+
+def find_model_folder(source: str | Path) -> Path:
+    """A run directory's ``model/``, a local model folder, or a Hub snapshot of safe files."""
+    path = Path(source).expanduser()
+    if RunDir(path).model_info.is_file():
+        notice_unfinished(RunDir(path))
+        return RunDir(path).model
+    if (path / RunDir.MODEL_INFO).is_file() or (path / "config.json").is_file():
+        return path  # a textmix model folder, or a transformers one (MixupTrainer.save_model)
+    if path.exists():
+        raise HubError(f"{path} is neither a textmix run directory nor a model folder "
+                       f"(no {RunDir.MODEL_INFO} or config.json)")  # fmt: skip
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(source), allow_patterns=SAFE_PATTERNS))
+    except Exception as error:
+        raise HubError(
+            f"{source!r} is not a local folder and could not be downloaded from the Hugging Face Hub "
+            f"({type(error).__name__}: {error})"
+        ) from None
+
+
+def notice_unfinished(run: RunDir) -> None:
+    """Say so when a run directory's model is not its final one: its best epoch so far, replaced
+    whenever a later epoch validates better."""
+    if run.finished:
+        return
+    try:
+        epoch = json.loads(run.model_info.read_text()).get("epoch", "?")
+    except (OSError, ValueError, AttributeError):
+        epoch = "?"
+    holder = run.holder()
+    state = f"is still training ({holder})" if holder else "is unfinished (interrupted; --resume continues it)"
+    logger.warning(f"notice: {run} {state}: predicting with its best model so far (epoch {epoch}), "
+                   "which may change until the run finishes")  # fmt: skip
+
+
+def refuse_custom_code(folder: Path) -> None:
+    """A config that maps to code shipped with the model (``auto_map``, at any depth) is refused:
+    textmix never runs code from a model folder, whatever a library's error suggests."""
+
+    def has_auto_map(value) -> bool:
+        if isinstance(value, dict):
+            return "auto_map" in value or any(has_auto_map(v) for v in value.values())
+        return isinstance(value, list) and any(has_auto_map(v) for v in value)
+
+    for name in ("config.json", "tokenizer_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise HubError(
+                f"{path} is not valid JSON; the model folder is damaged: copy or download it again"
+            ) from None
+        if has_auto_map(config):
+            raise HubError(f"{path} points at custom code (auto_map); textmix never runs code from a model "
+                           "folder: train or export the model with textmix")  # fmt: skip
+
+
+def check_vocabulary(model: torch.nn.Module, featurizer, folder: Path) -> None:
+    """Every id the featurizer can produce must have a row in the model's token table (its first
+    embedding layer); a larger vocabulary would crash on some texts and answer others."""
+    table = next((m for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
+    size, rows = featurizer.vocab_size, table.num_embeddings if table is not None else None
+    if rows is not None and size > rows:
+        raise HubError(f"{folder}: the featurizer's vocabulary has {size} tokens but the model's embedding table "
+                       f"{rows} rows; the folder mixes two models: copy or download it again")  # fmt: skip
+
+
+def saved_calibrator(info: dict, where: Path, name: str | None = None) -> Calibrator | None:
+    """The calibrator of a model folder's ``textmix.json``: the one chosen in training
+    (``calibrator``), another stored one by ``name`` (``calibrators``), or the bare ``temperature``
+    of textmix 0.2; None when it holds none, or for ``name="none"``."""
+    if name == "none":
+        return None
+    try:
+        if name is not None:
+            stored = info.get("calibrators", {}) if isinstance(info.get("calibrators", {}), dict) else {}
+            if name not in stored:
+                raise HubError(
+                    f"{where} stores no calibrator {name!r}; it stores: {', '.join(stored) or 'none'} (or none)"
+                )
+            return calibrator_from_json(stored[name], f"{where} field 'calibrators.{name}'")
+        if "calibrator" in info:
+            return calibrator_from_json(info["calibrator"], f"{where} field 'calibrator'")
+        if "temperature" in info:
+            return calibrator_from_json({"name": "temperature", "state": {"temperature": info["temperature"]}},
+                                        f"{where} field 'temperature'")  # fmt: skip
+    except ArgumentError as error:
+        raise HubError(f"{error}; the model folder is damaged: copy or download it again") from None
+    return None
+
+
+def checked_label_names(info: dict, folder: Path) -> list[str]:
+    """``textmix.json``'s class names: strings, one per class of the model (``num_classes`` there and
+    in ``config.json``); a shorter or longer list would relabel every text."""
+    names, where = info.get("label_names"), folder / RunDir.MODEL_INFO
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise HubError(f"{where} field 'label_names' must be a list of class names, got {str(names)[:100]}")
+    counts = {"textmix.json num_classes": info.get("num_classes")}
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            saved = json.loads(config.read_text())
+            counts["config.json num_classes"] = saved.get("num_classes")
+            if isinstance(saved.get("id2label"), dict):
+                counts["config.json id2label"] = len(saved["id2label"])
+        except (ValueError, AttributeError):
+            raise HubError(f"{config} is not a JSON object; the model folder is damaged") from None
+    for what, count in counts.items():
+        if count is not None and count != len(names):
+            raise HubError(f"{where} field 'label_names' has {len(names)} names but {what} is {count}; "
+                           "the model folder is damaged: copy or download it again")  # fmt: skip
+    return list(names)
+
+
+def saved_conformal(info: dict, where: Path) -> dict | None:
+    """``textmix.json``'s conformal calibration scores, checked (None for models without them)."""
+    saved = info.get("conformal")
+    if saved is None:
+        return None
+    try:
+        assert isinstance(saved["probabilities"], str) and isinstance(saved["methods"], dict)
+        for method, stored in saved["methods"].items():
+            make_score(method).load_state_dict(stored["score_state"])
+            groups = stored["sorted_scores"] if stored["mondrian"] else [stored["sorted_scores"]]
+            assert all(isinstance(g, list) and all(isinstance(v, (int, float)) for v in g) for g in groups)
+            assert all(a <= b for g in groups for a, b in zip(g, g[1:]))
+    except (AssertionError, KeyError, TypeError, ValueError, ArgumentError) as error:
+        raise HubError(f"{where} field 'conformal' is damaged ({type(error).__name__}: {error}); "
+                       "copy or download the model again") from None  # fmt: skip
+    return saved
+
+
+def json_file(path: Path) -> dict:
+    """A model folder's JSON object file ({} when absent); damage is named."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise HubError(f"{path} is not valid JSON ({error}); the model folder is damaged") from None
+    if not isinstance(value, dict):
+        raise HubError(f"{path} is not a JSON object; the model folder is damaged")
+    return value
+
+
+def stock_info(config: dict, folder: Path) -> dict:
+    """textmix.json's facts for a transformers folder without one (``MixupTrainer.save_model``):
+    class names from ``id2label``, the calibrator from ``textmix_calibrator`` (or the bare
+    ``textmix_temperature`` of textmix 0.2)."""
+    id2label = config.get("id2label")
+    if not isinstance(id2label, dict) or sorted(id2label, key=int) != [str(i) for i in range(len(id2label))]:
+        raise HubError(f"{folder / 'config.json'} field 'id2label' must map 0..K-1 to class names")
+    info = {"label_names": [id2label[str(i)] for i in range(len(id2label))]}
+    if "textmix_calibrator" in config:
+        info["calibrator"] = config["textmix_calibrator"]
+    elif "textmix_temperature" in config:
+        info["temperature"] = config["textmix_temperature"]
+    return info
