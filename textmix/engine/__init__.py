@@ -1,22 +1,37 @@
 """The training engine: recipes, the task registry, run directories, the loop, evaluation, sweeps
 and reports. Modality-free: it imports the core (torch, numpy, sklearn, matplotlib), accelerate and
 PyYAML, never a task; a recipe's ``task`` names the registered task that builds data and models.
+
+Names are imported from their modules on first use, so ``from textmix.engine.run_directory import
+RunDir`` (what ``predict`` needs) does not load the training loop, accelerate and matplotlib.
 """
 
-from textmix.engine.recipe import Recipe, dump_recipe, load_recipe, recipe_from_dict
-from textmix.engine.run_directory import RunDir
-from textmix.engine.tasks import Task, TaskData, get_task, register_task
-from textmix.engine.training import train
+import importlib
 
-__all__ = [
-    "Recipe",
-    "RunDir",
-    "Task",
-    "TaskData",
-    "dump_recipe",
-    "get_task",
-    "load_recipe",
-    "recipe_from_dict",
-    "register_task",
-    "train",
-]
+_EXPORTS = {
+    "Recipe": "textmix.engine.recipe",
+    "dump_recipe": "textmix.engine.recipe",
+    "load_recipe": "textmix.engine.recipe",
+    "recipe_from_dict": "textmix.engine.recipe",
+    "RunDir": "textmix.engine.run_directory",
+    "Task": "textmix.engine.tasks",
+    "TaskData": "textmix.engine.tasks",
+    "get_task": "textmix.engine.tasks",
+    "register_task": "textmix.engine.tasks",
+    "train": "textmix.engine.training",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'textmix.engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = list(_EXPORTS)

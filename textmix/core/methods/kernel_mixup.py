@@ -19,7 +19,6 @@ import dataclasses
 
 import numpy as np
 import torch
-from scipy.special import betaincinv
 
 from textmix.core.methods.base import Method, Param, StepBatch, register_method
 
@@ -54,6 +53,8 @@ class KernelMixup(Method):
 
     def warp(self, lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
         """λ' = F⁻¹_Beta(τ, τ)(λ), elementwise."""
+        from scipy.special import betaincinv  # here: scipy costs every textmix import 0.1 s
+
         with np.errstate(all="ignore"):
             warped = betaincinv(tau, tau, lam)
         # a τ so small that the inverse CDF underflows is a step at ½: λ' is 0 or 1
