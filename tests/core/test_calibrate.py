@@ -182,3 +182,18 @@ def test_what_cannot_be_right_in_a_predictions_file_is_refused(tmp_path):
     bf16 = torch.tensor(logits).bfloat16()
     report = textmix.calibrate(bf16, labels, kind="logits", val=(bf16, labels), bootstrap_resamples=0)
     assert report.temperature > 0
+
+
+def test_bootstrap_intervals_beyond_the_draw_budget_are_skipped_with_a_notice(monkeypatch, caplog):
+    """N × resamples past MAX_BOOTSTRAP_DRAWS would take minutes (10 million rows × 1,000): the report
+    says so and has no intervals, instead of hanging; within the budget they are computed."""
+    import textmix.core.prediction_report as prediction_report
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(500, 3)), rng.integers(0, 3, 500)
+    monkeypatch.setattr(prediction_report, "MAX_BOOTSTRAP_DRAWS", 500 * 100)
+    within = prediction_report.calibrate(logits, labels, kind="logits", bootstrap_resamples=100)
+    assert set(within.intervals) == {"accuracy", "ece", "oe", "aurc"}
+    with caplog.at_level("WARNING"):
+        beyond = prediction_report.calibrate(logits, labels, kind="logits", bootstrap_resamples=101)
+    assert beyond.intervals == {} and "no bootstrap intervals for 500 examples × 101 resamples" in caplog.text
