@@ -219,8 +219,9 @@ def add_calibrate_parser(commands, active: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if not sys.stderr.isatty():  # a log file, not a terminal: no progress-bar fragments from datasets
-        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if not sys.stderr.isatty():  # a log file, not a terminal: no progress-bar fragments from datasets,
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # transformers and huggingface_hub
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     argv = sys.argv[1:] if argv is None else argv
     active = next((arg for arg in argv if not arg.startswith("-")), None)  # the command, if any
     parser = argparse.ArgumentParser(prog="textmix", description="Embedding mixup and calibration for text classifiers")
