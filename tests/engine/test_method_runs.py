@@ -75,3 +75,59 @@ def test_each_method_trains_the_kim_cnn_on_mr_through_textmix_train(name, real_d
     assert metrics["method"] == name and metrics["test"]["n"] == 1066
     # MR test is balanced: chance is 0.5 with σ ≈ 0.015, so 0.56 is 4σ above it
     assert metrics["test"]["accuracy"] > 0.56, metrics["test"]
+
+
+def test_a_sweep_over_the_new_methods_trains_each_and_skips_them_when_run_again(tmp_path):
+    import yaml
+
+    from textmix.engine.sweep import sweep
+
+    values = json.loads(json.dumps(TOY))
+    values["train"]["epochs"] = 2
+    values["loss"] = {"aum_epochs": 1}
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(values))
+    grid = {"method": list(VARIANTS)}
+    rows = sweep(path, grid, [1], [], tmp_path / "sweep")
+    assert [row["status"] for row in rows] == ["trained"] * len(VARIANTS)
+    for row, name in zip(rows, VARIANTS):
+        assert json.loads((Path(row["run"]) / "metrics.json").read_text())["method"] == name
+    assert [row["status"] for row in sweep(path, grid, [1], [], tmp_path / "sweep")] == ["skipped (finished)"] * 5
+
+
+@pytest.mark.parametrize("mix_point", ["embeddings", "hidden:1", "pooled"])
+@pytest.mark.parametrize("name", VARIANTS)
+def test_each_method_trains_a_transformer_at_each_mix_point(name, mix_point):
+    """A tiny BERT at every mix point of the transformer: a finite loss whose gradient reaches the
+    encoder (at ``pooled``, MIT's decoupling is exact: the head is linear in the pooled vector)."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import BertConfig
+
+    from textmix.core.methods import StepBatch, build_method, head_features
+    from textmix.core.mixer import Mixup
+    from textmix.text.models.transformer import TransformerClassifier
+
+    config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # fmt: skip
+    torch.manual_seed(0)
+    model = TransformerClassifier(3, config.to_dict(), dropout=0.0, mix_point=mix_point).train()
+    ids = torch.randint(5, 40, (6, 7), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    method = build_method(name, recipe_from_dict({"method": name, **({"loss": VARIANTS[name]})}).loss)
+    method.prepare(6, 3)
+    method.start_epoch(1)  # aum_mixup (aum_epochs 1): past its measuring epoch
+    mixer = Mixup(1.0, per_sample=True, generator=torch.Generator().manual_seed(2))
+    plan = mixer.plan(6)
+    batch = StepBatch(lambda p: model(ids, mask, plan=p), labels, 3, plan, torch.arange(6), mixer,
+                      lambda: head_features(model, lambda: model(ids, mask)))  # fmt: skip
+    loss = method.step_loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.backbone.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    if name == "mit" and mix_point == "pooled":
+        clean = model(ids, mask)
+        replay = Mixup(1.0, per_sample=True, generator=torch.Generator().manual_seed(2))
+        perm = replay.plan(6).perm
+        expected = 0.5 * F.cross_entropy(clean, labels) + 0.5 * F.cross_entropy(clean[perm], labels[perm])
+        torch.testing.assert_close(method.step_loss(StepBatch(batch.forward, labels, 3, plan, mixer=mixer)), expected)

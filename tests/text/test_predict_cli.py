@@ -25,6 +25,7 @@ def test_predict_reads_standard_input_and_ends_quietly_when_the_reader_stops(rea
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     assert [line.split("\t")[-1] for line in lines] == ["a fine film", "a dull one"]  # not the text "-"
+    assert "Loading weights" not in result.stdout + result.stderr  # the Hub mixin's print is swallowed
     many = tmp_path / "many.txt"
     many.write_text("".join(f"review number {i} was fine\n" for i in range(20000)))
     result = shell(f"set -o pipefail; {python} predict run --file many.txt | head -n 2", tmp_path)
