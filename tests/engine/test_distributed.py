@@ -55,3 +55,48 @@ def test_two_process_training_and_evaluation_match_one_process(real_data, tmp_pa
     assert two["ood"]["random_tokens"]["baseline"]["auroc"] == pytest.approx(
         one["ood"]["random_tokens"]["baseline"]["auroc"]
     )
+
+
+def test_two_machines_give_the_metrics_of_two_processes_on_one(real_data, tmp_path):
+    """recipes/accelerate/cpu_2machines.yaml: two "machines" (one process each, machine ranks 0 and 1,
+    rendezvous at 127.0.0.1) train the same ranks as a 2-process single-machine run, so the test
+    metrics are the same; the run directory is the one path both see."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({**RECIPE, "eval": {"ood": [], "bootstrap_resamples": 0}}))
+    single = tmp_path / "single"
+    launch("textmix.train", "--config", str(recipe), "--output-dir", str(single))
+    accelerate = Path(sys.executable).with_name("accelerate")
+    config = Path(__file__).resolve().parents[2] / "recipes" / "accelerate" / "cpu_2machines.yaml"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    nodes = [
+        subprocess.Popen(
+            [
+                str(accelerate),
+                "launch",
+                "--config_file",
+                str(config),
+                "--machine_rank",
+                str(rank),
+                "--main_process_port",
+                "29517",
+                "-m",
+                "textmix.train",
+                "--config",
+                str(recipe),
+                "--output-dir",
+                str(tmp_path / "two_machines"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600) for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), [err[-3000:] for _, err in outputs]
+    two = json.loads((tmp_path / "two_machines" / "metrics.json").read_text())
+    one = json.loads((single / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert two[split]["n"] == 1066 and two[split] == pytest.approx(one[split], abs=1e-9)
+    assert two["history"] == pytest.approx(one["history"], abs=1e-9)
