@@ -280,3 +280,34 @@ def test_report_counts_seeds_not_folders(tmp_path):
         (tmp_path / "copy" / "metrics.json").write_text(json.dumps(metrics))
         with pytest.raises(RunDirError, match="field test.ece is .* not a number"):
             report([tmp_path / "copy"], tmp_path / "report3")
+
+
+def test_local_sweeps_pin_each_run_to_the_least_busy_gpu_and_dry_run_shows_where(tmp_path, monkeypatch):
+    """With GPUs 0 and 1 and --jobs 3, runs go 0, 1, 0 (round-robin, shared when jobs > GPUs), a run
+    that ends frees its GPU for the next, and the child process sees only its GPU."""
+    import subprocess as sp
+
+    from toy_task import TOY
+
+    import textmix.engine.sweep as sweep_module
+
+    pool = sweep_module.GpuPool(["0", "1"])
+    assert [pool.acquire() for _ in range(3)] == ["0", "1", "0"]
+    pool.release("1")
+    assert pool.acquire() == "1" and sweep_module.GpuPool([]).acquire() is None
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert sweep_module.visible_gpus() == ["0", "1"]
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    rows = sweep(recipe, {"mixup.alpha": [0.1, 0.2, 0.4]}, [1], [], tmp_path / "out", dry_run=True, jobs=3)
+    assert [row["where"].rsplit("GPU ", 1)[1] for row in rows] == ["0 (first wave)", "1 (first wave)", "0 (first wave)"]
+    assert all(row["status"] == "would be trained" for row in rows)
+
+    seen = {}
+    monkeypatch.setattr(sp, "run", lambda command, **kw: seen.update(kw["env"]) or sp.CompletedProcess(command, 0))
+    planned = sweep_module.plan_sweep(recipe, {}, [1], [], tmp_path / "out")[0]
+    assert sweep_module._train_in_subprocess(recipe, planned, 1, False, sweep_module.GpuPool(["1"]))[0] == 0
+    assert seen["CUDA_VISIBLE_DEVICES"] == "1" and seen["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert sweep_module.visible_gpus() == []

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,11 +99,55 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _train_in_subprocess(recipe_path, planned: PlannedRun, threads: int, resume: bool) -> tuple[int, str]:
-    """``textmix train`` for one planned run in its own process; (exit status, its last error line)."""
+def visible_gpus() -> list[str]:
+    """The GPUs this sweep's runs may use: the entries of ``CUDA_VISIBLE_DEVICES`` when it is set
+    (empty: none), else every GPU torch sees."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu.strip() for gpu in visible.split(",") if gpu.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+class GpuPool:
+    """Hands each starting run the GPU with the fewest running runs (the first such, so the first
+    wave goes round-robin); several runs share a GPU when there are more jobs than GPUs."""
+
+    def __init__(self, gpus: list[str]):
+        self.running = dict.fromkeys(gpus, 0)
+        self.lock = threading.Lock()
+
+    def acquire(self) -> str | None:
+        if not self.running:
+            return None
+        with self.lock:
+            gpu = min(self.running, key=self.running.get)
+            self.running[gpu] += 1
+            return gpu
+
+    def release(self, gpu: str | None) -> None:
+        if gpu is not None:
+            with self.lock:
+                self.running[gpu] -= 1
+
+
+def _train_in_subprocess(
+    recipe_path, planned: PlannedRun, threads: int, resume: bool, gpus: GpuPool
+) -> tuple[int, str]:
+    """``textmix train`` for one planned run in its own process, pinned to one GPU when there are
+    any; (exit status, its last error line)."""
+    gpu = gpus.acquire()
+    try:
+        return _train_process(recipe_path, planned, threads, resume, gpu)
+    finally:
+        gpus.release(gpu)
+
+
+def _train_process(recipe_path, planned: PlannedRun, threads: int, resume: bool, gpu: str | None) -> tuple[int, str]:
     command = [sys.executable, "-m", "textmix.cli", "train", str(recipe_path), "--output-dir", str(planned.run_dir)]
     command += [arg for s in planned.overrides for arg in ("--set", s)] + (["--resume"] if resume else [])
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), PARENT_ENV: str(os.getpid())}
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     log = planned.run_dir.parent / ".logs" / f"{planned.run_dir.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as handle:
@@ -123,23 +168,22 @@ def sweep(
     """Train every run of the grid that is not finished yet; return one status row per run.
 
     Args:
-        dry_run: validate every recipe and print what each run would do, without training.
-        jobs: runs at a time (> 1: separate processes, each with 1/jobs of the CPU threads).
+        dry_run: validate every recipe and print what each run would do and where, without training.
+        jobs: runs at a time (> 1: separate processes, each with 1/jobs of the CPU threads and, on
+            a machine with GPUs, pinned to the least busy one: round-robin, shared when jobs > GPUs).
     """
     runs = plan_sweep(recipe_path, grid, seeds, overrides, out)
     if jobs < 1:
         raise ArgumentError(f"--jobs must be >= 1, got {jobs}")
-    if jobs > 1 and not dry_run:
+    if dry_run:
+        return _dry_run(runs, jobs)
+    if jobs > 1:
         return _parallel(recipe_path, runs, jobs)
     rows = []
     for planned in runs:
         run_dir, recipe = planned.run_dir, planned.recipe
         run = RunDir(run_dir)
         status = "skipped (finished)" if run.finished else "resumed" if run.started else "trained"
-        if dry_run:  # every recipe was validated (names included) when planned
-            rows.append({"run": str(run_dir), "status": f"would be {status}"})
-            print(f"{rows[-1]['status']:30s} {run_dir}")
-            continue
         metrics = train(recipe, run_dir, resume=run.started)  # skips a finished run, continues a started one
         rows.append(
             {
@@ -154,16 +198,41 @@ def sweep(
     return rows
 
 
+def _dry_run(runs: list[PlannedRun], jobs: int) -> list[dict]:
+    """What each run would do and where: this process (``--jobs 1``), or its own process with its
+    share of the CPU threads and, on a machine with GPUs, the GPU of the first wave's round-robin
+    (later runs take the GPU that frees first). Every recipe was validated when planned."""
+    gpus, threads = visible_gpus(), max(1, torch.get_num_threads() // jobs)
+    pending = [p for p in runs if not RunDir(p.run_dir).finished]
+    rows = []
+    for planned in runs:
+        run = RunDir(planned.run_dir)
+        status = "skipped (finished)" if run.finished else "resumed" if run.started else "trained"
+        where = "-"
+        if not run.finished:
+            slot = pending.index(planned)
+            where = "this process" if jobs == 1 else f"local process, {threads} thread(s)"
+            if gpus and jobs > 1:
+                where += f", GPU {gpus[slot % len(gpus)]}" + (" (first wave)" if slot < jobs else "")
+        rows.append({"run": str(planned.run_dir), "status": f"would be {status}", "where": where})
+        print(f"{rows[-1]['status']:30s} {planned.run_dir}  [{where}]")
+    return rows
+
+
 def _parallel(recipe_path, runs: list[PlannedRun], jobs: int) -> list[dict]:
     """Run the unfinished runs ``jobs`` at a time; failures are reported together at the end."""
     threads = max(1, torch.get_num_threads() // jobs)
     started = {p.run_dir: RunDir(p.run_dir).started for p in runs}
     pending = [p for p in runs if not RunDir(p.run_dir).finished]
+    gpu_note = f", on GPUs {','.join(visible_gpus())}" if visible_gpus() else ""
     print(f"{len(runs) - len(pending)} of {len(runs)} runs finished earlier; {len(pending)} to train, {jobs} at a "
-          f"time, {threads} thread(s) each")  # fmt: skip
+          f"time, {threads} thread(s) each{gpu_note}")  # fmt: skip
     failed = []
+    gpus = GpuPool(visible_gpus())
     with ThreadPoolExecutor(jobs) as pool:
-        futures = {pool.submit(_train_in_subprocess, recipe_path, p, threads, started[p.run_dir]): p for p in pending}
+        futures = {
+            pool.submit(_train_in_subprocess, recipe_path, p, threads, started[p.run_dir], gpus): p for p in pending
+        }
         for future in as_completed(futures):
             planned, (status, last_error) = futures[future], future.result()
             if status == 0:
