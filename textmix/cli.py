@@ -65,15 +65,36 @@ def run_evaluate(args) -> int:
 
 
 def run_sweep(args) -> int:
+    from textmix.engine.launchers import ClusterOptions
     from textmix.engine.sweep import parse_grid, parse_seeds, sweep
 
     out = Path(args.out or Path("runs") / f"sweep_{Path(args.config).stem}")
+    for name in ("cpus_per_run", "gpus_per_run", "max_retries", "time"):
+        if getattr(args, name) < (1 if name in ("cpus_per_run", "time") else 0):
+            raise ArgumentError(f"--{name.replace('_', '-')} {getattr(args, name)} is out of range")
+    cluster = ClusterOptions(args.address, args.cpus_per_run, args.gpus_per_run, args.max_retries, args.partition,
+                             args.time, _slurm_options(args.slurm_config), args.slurm_cluster)  # fmt: skip
     try:
         grid, seeds = parse_grid(args.grid), parse_seeds(args.seeds)
-        sweep(args.config, grid, seeds, args.overrides, out, args.dry_run, jobs=args.jobs)
+        sweep(args.config, grid, seeds, args.overrides, out, args.dry_run, args.jobs, args.launcher, cluster)
     except TrainingInterrupted as stop:
         raise TrainingInterrupted(f"{stop}; run the same sweep command again to continue") from None
     return 0
+
+
+def _slurm_options(path: str | None) -> dict:
+    """--slurm-config: a YAML mapping of submitit parameters (slurm_* keys, e.g. slurm_account)."""
+    if path is None:
+        return {}
+    from textmix.engine.recipe_yaml import parse_yaml
+
+    try:
+        values = parse_yaml(Path(path).read_text(), path)
+    except OSError as error:
+        raise ArgumentError(f"--slurm-config {path} is unreadable ({error.strerror})") from None
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise ArgumentError(f"--slurm-config {path} must be a YAML mapping of submitit parameters")
+    return values
 
 
 def run_report(args) -> int:
@@ -246,6 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
     sweep.add_argument("--dry-run", action="store_true", help="check every recipe and list the runs; train nothing")
     sweep.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1)")
+    sweep.add_argument("--launcher", default="local", choices=["local", "ray", "slurm"],
+                       help="where runs execute: local processes, a Ray cluster (pip install \"textmix[ray]\") or "
+                       "Slurm jobs (pip install \"textmix[slurm]\"); --out must be a path every node sees")  # fmt: skip
+    sweep.add_argument("--address", help="ray: a running cluster (e.g. auto or ray://host:10001); default: a local one")
+    sweep.add_argument("--cpus-per-run", type=int, default=1, help="ray / slurm: CPUs (torch threads) per run")
+    sweep.add_argument("--gpus-per-run", type=int, default=0, help="ray / slurm: GPUs per run")
+    sweep.add_argument("--max-retries", type=int, default=3, help="ray: restarts of a run whose worker died")
+    sweep.add_argument("--partition", help="slurm: partition")
+    sweep.add_argument("--time", type=int, default=60, help="slurm: time limit per job in minutes (default 60)")
+    sweep.add_argument("--slurm-config", metavar="YAML", help="slurm: further submitit parameters (slurm_* keys)")
+    sweep.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local"],
+                       help="slurm: local runs the jobs as local processes through submitit (debugging)")  # fmt: skip
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+", help="finished run directories or sweep folders (--out of sweep)")
     report.add_argument("--out", required=True, help="output folder")

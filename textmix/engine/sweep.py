@@ -25,6 +25,7 @@ import torch
 from accelerate import PartialState
 
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, RecipeError, RunDirError, TrainingInterrupted
+from textmix.engine.launchers import LAUNCHERS, ClusterOptions, require, run_on_ray, run_on_slurm
 from textmix.engine.recipe import load_recipe
 from textmix.engine.recipe_yaml import parse_yaml
 from textmix.engine.run_directory import RunDir
@@ -164,6 +165,8 @@ def sweep(
     out: Path,
     dry_run: bool = False,
     jobs: int = 1,
+    launcher: str = "local",
+    cluster: ClusterOptions | None = None,
 ) -> list[dict]:
     """Train every run of the grid that is not finished yet; return one status row per run.
 
@@ -171,14 +174,22 @@ def sweep(
         dry_run: validate every recipe and print what each run would do and where, without training.
         jobs: runs at a time (> 1: separate processes, each with 1/jobs of the CPU threads and, on
             a machine with GPUs, pinned to the least busy one: round-robin, shared when jobs > GPUs).
+        launcher: ``local`` (this machine), ``ray`` (tasks of a Ray cluster) or ``slurm`` (submitit
+            jobs); see :mod:`textmix.engine.launchers`.
+        cluster: the ray / slurm resources and options.
     """
+    if launcher not in LAUNCHERS:
+        raise ArgumentError(f"--launcher {launcher!r} is unknown: use {', '.join(LAUNCHERS)}")
+    if launcher != "local":
+        require(launcher)  # one line naming the extra, before anything is planned
+    cluster = cluster or ClusterOptions()
     runs = plan_sweep(recipe_path, grid, seeds, overrides, out)
     if jobs < 1:
         raise ArgumentError(f"--jobs must be >= 1, got {jobs}")
     if dry_run:
-        return _dry_run(runs, jobs)
-    if jobs > 1:
-        return _parallel(recipe_path, runs, jobs)
+        return _dry_run(runs, jobs, launcher, cluster)
+    if jobs > 1 or launcher != "local":
+        return _parallel(recipe_path, runs, jobs, launcher, cluster, out)
     rows = []
     for planned in runs:
         run_dir, recipe = planned.run_dir, planned.recipe
@@ -198,7 +209,7 @@ def sweep(
     return rows
 
 
-def _dry_run(runs: list[PlannedRun], jobs: int) -> list[dict]:
+def _dry_run(runs: list[PlannedRun], jobs: int, launcher: str, cluster: ClusterOptions) -> list[dict]:
     """What each run would do and where: this process (``--jobs 1``), or its own process with its
     share of the CPU threads and, on a machine with GPUs, the GPU of the first wave's round-robin
     (later runs take the GPU that frees first). Every recipe was validated when planned."""
@@ -209,7 +220,9 @@ def _dry_run(runs: list[PlannedRun], jobs: int) -> list[dict]:
         run = RunDir(planned.run_dir)
         status = "skipped (finished)" if run.finished else "resumed" if run.started else "trained"
         where = "-"
-        if not run.finished:
+        if not run.finished and launcher != "local":
+            where = _placement_note(launcher, jobs, cluster)
+        elif not run.finished:
             slot = pending.index(planned)
             where = "this process" if jobs == 1 else f"local process, {threads} thread(s)"
             if gpus and jobs > 1:
@@ -219,27 +232,26 @@ def _dry_run(runs: list[PlannedRun], jobs: int) -> list[dict]:
     return rows
 
 
-def _parallel(recipe_path, runs: list[PlannedRun], jobs: int) -> list[dict]:
-    """Run the unfinished runs ``jobs`` at a time; failures are reported together at the end."""
-    threads = max(1, torch.get_num_threads() // jobs)
+def _parallel(recipe_path, runs: list[PlannedRun], jobs: int, launcher: str, cluster: ClusterOptions, out: Path):
+    """Run the unfinished runs in processes of their own (``jobs`` at a time here, or as tasks of a
+    Ray cluster or Slurm jobs); failures are reported together at the end."""
     started = {p.run_dir: RunDir(p.run_dir).started for p in runs}
     pending = [p for p in runs if not RunDir(p.run_dir).finished]
-    gpu_note = f", on GPUs {','.join(visible_gpus())}" if visible_gpus() else ""
-    print(f"{len(runs) - len(pending)} of {len(runs)} runs finished earlier; {len(pending)} to train, {jobs} at a "
-          f"time, {threads} thread(s) each{gpu_note}")  # fmt: skip
+    print(f"{len(runs) - len(pending)} of {len(runs)} runs finished earlier; {len(pending)} to train "
+          f"({_placement_note(launcher, jobs, cluster)})")  # fmt: skip
+    if launcher == "ray":
+        results = run_on_ray(recipe_path, pending, cluster)
+    elif launcher == "slurm":
+        results = run_on_slurm(recipe_path, pending, cluster, out / ".submitit")
+    else:
+        results = _run_locally(recipe_path, pending, jobs, started)
     failed = []
-    gpus = GpuPool(visible_gpus())
-    with ThreadPoolExecutor(jobs) as pool:
-        futures = {
-            pool.submit(_train_in_subprocess, recipe_path, p, threads, started[p.run_dir], gpus): p for p in pending
-        }
-        for future in as_completed(futures):
-            planned, (status, last_error) = futures[future], future.result()
-            if status == 0:
-                print(f"{'resumed' if started[planned.run_dir] else 'trained':20s} {planned.run_dir}")
-            else:
-                failed.append((planned.run_dir.name, status, last_error))
-                print(f"{'failed':20s} {planned.run_dir}  ({last_error})")
+    for planned, status, last_error in results:
+        if status == 0:
+            print(f"{'resumed' if started[planned.run_dir] else 'trained':20s} {planned.run_dir}")
+        else:
+            failed.append((planned.run_dir.name, status, last_error))
+            print(f"{'failed':20s} {planned.run_dir}  ({last_error})")
     if any(status == EXIT_INTERRUPTED for _, status, _ in failed):
         raise TrainingInterrupted("the sweep was interrupted; its runs saved their state")
     if failed:
@@ -257,3 +269,23 @@ def _parallel(recipe_path, runs: list[PlannedRun], jobs: int) -> list[dict]:
             {"run": str(planned.run_dir), "status": status, "test_accuracy": test["accuracy"], "test_ece": test["ece"]}
         )
     return rows
+
+
+def _placement_note(launcher: str, jobs: int, cluster: ClusterOptions) -> str:
+    if launcher == "local":
+        gpus = visible_gpus()
+        gpu_note = f", on GPUs {','.join(gpus)}" if gpus else ""
+        return f"{jobs} at a time, {max(1, torch.get_num_threads() // jobs)} thread(s) each{gpu_note}"
+    where = "slurm" if cluster.slurm_cluster == "slurm" else "submitit's local executor"
+    where = (cluster.address or "a local Ray cluster") if launcher == "ray" else where
+    return f"on {where}, {cluster.cpus_per_run} CPU(s) and {cluster.gpus_per_run} GPU(s) per run"
+
+
+def _run_locally(recipe_path, pending: list[PlannedRun], jobs: int, started: dict) -> list[tuple]:
+    threads = max(1, torch.get_num_threads() // jobs)
+    gpus = GpuPool(visible_gpus())
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = {
+            pool.submit(_train_in_subprocess, recipe_path, p, threads, started[p.run_dir], gpus): p for p in pending
+        }
+        return [(futures[f], *f.result()) for f in as_completed(futures)]
