@@ -9,4 +9,7 @@ out=${1:-runs/pooling}
 results=docs/results/pooling
 mkdir -p $results
 textmix sweep recipes/mr/minilm_mixup.yaml --grid model.pooling=mean,pooler --seeds 1 --out $out
-textmix report $out --out $results --figures reliability
+# two settings of one method: reported one by one (report refuses to pool runs whose recipes differ)
+for pooling in mean pooler; do
+  textmix report $out/pooling=${pooling}_seed=1 --out $results/$pooling --figures reliability
+done

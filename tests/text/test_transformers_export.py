@@ -48,8 +48,8 @@ def pooler_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TEXTMIX_DATA_DIR", str(folder))
         recipe = load_recipe(
-            REPO / "recipes" / "mr" / "minilm_mixup.yaml",
-            ["model.pooling=pooler", "data.max_train_examples=160", "data.max_length=32", "train.epochs=1",
+            REPO / "recipes" / "mr" / "minilm_pooler_mixup.yaml",
+            ["data.max_train_examples=160", "data.max_length=32", "train.epochs=1",
              "train.batch_size=16", "eval.bootstrap_resamples=0", "eval.mc_dropout_samples=0"],
         )  # fmt: skip
         run = tmp_path_factory.mktemp("pooler") / "run"
