@@ -37,7 +37,7 @@ def run_train(args) -> int:
     from accelerate import PartialState
 
     from textmix.engine import load_recipe, train
-    from textmix.engine.sweep import die_with_parent
+    from textmix.engine.launchers import die_with_parent
 
     die_with_parent()
     recipe = load_recipe(args.config, args.overrides)
@@ -210,6 +210,35 @@ def _names(active: bool, table: str) -> str:
     return ", ".join(FIGURE_KINDS)
 
 
+def add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser("sweep", help="train a grid of settings x seeds (finished runs are skipped)")
+    sweep.add_argument("config", help="YAML recipe")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a recipe key and its values, e.g. --grid mixup.alpha=0.1,0.2,0.4 (repeatable)",
+    )
+    sweep.add_argument("--seeds", default="1", help="comma-separated training seeds (default 1)")
+    add_set_argument(sweep, "override a recipe key for every run")
+    sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
+    sweep.add_argument("--dry-run", action="store_true", help="check every recipe and list the runs; train nothing")
+    sweep.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1)")
+    sweep.add_argument("--launcher", default="local", choices=["local", "ray", "slurm"],
+                       help="where runs execute: local processes, a Ray cluster (pip install \"textmix[ray]\") or "
+                       "Slurm jobs (pip install \"textmix[slurm]\"); --out must be a path every node sees")  # fmt: skip
+    sweep.add_argument("--address", help="ray: a running cluster (e.g. auto or ray://host:10001); default: a local one")
+    sweep.add_argument("--cpus-per-run", type=int, default=1, help="ray / slurm: CPUs (torch threads) per run")
+    sweep.add_argument("--gpus-per-run", type=int, default=0, help="ray / slurm: GPUs per run")
+    sweep.add_argument("--max-retries", type=int, default=3, help="ray: restarts of a run whose worker died")
+    sweep.add_argument("--partition", help="slurm: partition")
+    sweep.add_argument("--time", type=int, default=60, help="slurm: time limit per job in minutes (default 60)")
+    sweep.add_argument("--slurm-config", metavar="YAML", help="slurm: further submitit parameters (slurm_* keys)")
+    sweep.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local"],
+                       help="slurm: local runs the jobs as local processes through submitit (debugging)")  # fmt: skip
+
+
 def add_calibrate_parser(commands, active: bool) -> None:
     calibrate = commands.add_parser("calibrate", help="calibration metrics of any model's predictions file")
     calibrate.add_argument("file", help="predictions: CSV, JSON Lines, parquet or .npz")
@@ -253,32 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = commands.add_parser("evaluate", help="re-evaluate a finished run (writes evaluation.json)")
     evaluate.add_argument("run_dir")
     add_set_argument(evaluate, "override eval.* keys, e.g. --set eval.mc_dropout_samples=10")
-    sweep = commands.add_parser("sweep", help="train a grid of settings x seeds (finished runs are skipped)")
-    sweep.add_argument("config", help="YAML recipe")
-    sweep.add_argument(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="KEY=V1,V2",
-        help="a recipe key and its values, e.g. --grid mixup.alpha=0.1,0.2,0.4 (repeatable)",
-    )
-    sweep.add_argument("--seeds", default="1", help="comma-separated training seeds (default 1)")
-    add_set_argument(sweep, "override a recipe key for every run")
-    sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
-    sweep.add_argument("--dry-run", action="store_true", help="check every recipe and list the runs; train nothing")
-    sweep.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1)")
-    sweep.add_argument("--launcher", default="local", choices=["local", "ray", "slurm"],
-                       help="where runs execute: local processes, a Ray cluster (pip install \"textmix[ray]\") or "
-                       "Slurm jobs (pip install \"textmix[slurm]\"); --out must be a path every node sees")  # fmt: skip
-    sweep.add_argument("--address", help="ray: a running cluster (e.g. auto or ray://host:10001); default: a local one")
-    sweep.add_argument("--cpus-per-run", type=int, default=1, help="ray / slurm: CPUs (torch threads) per run")
-    sweep.add_argument("--gpus-per-run", type=int, default=0, help="ray / slurm: GPUs per run")
-    sweep.add_argument("--max-retries", type=int, default=3, help="ray: restarts of a run whose worker died")
-    sweep.add_argument("--partition", help="slurm: partition")
-    sweep.add_argument("--time", type=int, default=60, help="slurm: time limit per job in minutes (default 60)")
-    sweep.add_argument("--slurm-config", metavar="YAML", help="slurm: further submitit parameters (slurm_* keys)")
-    sweep.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local"],
-                       help="slurm: local runs the jobs as local processes through submitit (debugging)")  # fmt: skip
+    add_sweep_parser(commands)
     report = commands.add_parser("report", help="tables and figures over finished runs")
     report.add_argument("run_dirs", nargs="+", help="finished run directories or sweep folders (--out of sweep)")
     report.add_argument("--out", required=True, help="output folder")

@@ -289,15 +289,16 @@ def test_local_sweeps_pin_each_run_to_the_least_busy_gpu_and_dry_run_shows_where
 
     from toy_task import TOY
 
-    import textmix.engine.sweep as sweep_module
+    import textmix.engine.launchers as launchers
+    from textmix.engine.sweep import plan_sweep
 
-    pool = sweep_module.GpuPool(["0", "1"])
+    pool = launchers.GpuPool(["0", "1"])
     assert [pool.acquire() for _ in range(3)] == ["0", "1", "0"]
     pool.release("1")
-    assert pool.acquire() == "1" and sweep_module.GpuPool([]).acquire() is None
+    assert pool.acquire() == "1" and launchers.GpuPool([]).acquire() is None
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    assert sweep_module.visible_gpus() == ["0", "1"]
+    assert launchers.visible_gpus() == ["0", "1"]
     recipe = tmp_path / "toy.yaml"
     recipe.write_text(yaml.safe_dump(TOY))
     rows = sweep(recipe, {"mixup.alpha": [0.1, 0.2, 0.4]}, [1], [], tmp_path / "out", dry_run=True, jobs=3)
@@ -306,8 +307,8 @@ def test_local_sweeps_pin_each_run_to_the_least_busy_gpu_and_dry_run_shows_where
 
     seen = {}
     monkeypatch.setattr(sp, "run", lambda command, **kw: seen.update(kw["env"]) or sp.CompletedProcess(command, 0))
-    planned = sweep_module.plan_sweep(recipe, {}, [1], [], tmp_path / "out")[0]
-    assert sweep_module._train_in_subprocess(recipe, planned, 1, False, sweep_module.GpuPool(["1"]))[0] == 0
+    planned = plan_sweep(recipe, {}, [1], [], tmp_path / "out")[0]
+    assert launchers.train_in_subprocess(recipe, planned, 1, False, launchers.GpuPool(["1"]))[0] == 0
     assert seen["CUDA_VISIBLE_DEVICES"] == "1" and seen["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert sweep_module.visible_gpus() == []
+    assert launchers.visible_gpus() == []

@@ -1,5 +1,6 @@
-"""Where a sweep's runs execute when one machine is not enough: a Ray cluster or Slurm (through
-submitit). Each run is a task or job that runs ``textmix train`` in its own process; since a run
+"""Where a sweep's runs execute: processes of this machine (each pinned to the least busy GPU when
+there are any, dying with the sweep), the tasks of a Ray cluster, or Slurm jobs (through
+submitit). Each run is a ``textmix train`` process of its own; since a run
 resumes from its last checkpoint, a retried task (Ray, after its worker died) or a requeued job
 (Slurm, after a preemption) simply continues it, and the sweep's numbers are those of a local one.
 
@@ -14,10 +15,18 @@ directories free of pickles.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from textmix.core.errors import ArgumentError
 from textmix.engine.run_directory import RunDir
@@ -51,6 +60,86 @@ class ClusterOptions:
     slurm_cluster: str = "slurm"
 
 
+@dataclass
+class PlannedRun:
+    """One grid point × seed: its run directory, validated recipe and the ``--set`` overrides."""
+
+    run_dir: Path
+    recipe: object
+    overrides: list[str]
+
+
+PARENT_ENV = "TEXTMIX_SWEEP_PARENT"  # the pid of the sweep that started this training process
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a ``sweep --jobs`` child: get SIGTERM when the sweep dies, even by ``kill -9`` (Linux's
+    parent-death signal), so that the run checkpoints and stops instead of training on as an
+    orphan; running the sweep again resumes it."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the sweep died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this sweep's runs may use: the entries of ``CUDA_VISIBLE_DEVICES`` when it is set
+    (empty: none), else every GPU torch sees."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu.strip() for gpu in visible.split(",") if gpu.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+class GpuPool:
+    """Hands each starting run the GPU with the fewest running runs (the first such, so the first
+    wave goes round-robin); several runs share a GPU when there are more jobs than GPUs."""
+
+    def __init__(self, gpus: list[str]):
+        self.running = dict.fromkeys(gpus, 0)
+        self.lock = threading.Lock()
+
+    def acquire(self) -> str | None:
+        if not self.running:
+            return None
+        with self.lock:
+            gpu = min(self.running, key=self.running.get)
+            self.running[gpu] += 1
+            return gpu
+
+    def release(self, gpu: str | None) -> None:
+        if gpu is not None:
+            with self.lock:
+                self.running[gpu] -= 1
+
+
+def train_in_subprocess(recipe_path, planned: PlannedRun, threads: int, resume: bool, gpus: GpuPool) -> tuple[int, str]:
+    """``textmix train`` for one planned run in its own process, pinned to one GPU when there are
+    any; (exit status, its last error line)."""
+    gpu = gpus.acquire()
+    try:
+        return _train_process(recipe_path, planned, threads, resume, gpu)
+    finally:
+        gpus.release(gpu)
+
+
+def _train_process(recipe_path, planned: PlannedRun, threads: int, resume: bool, gpu: str | None) -> tuple[int, str]:
+    command = [sys.executable, "-m", "textmix.cli", "train", str(recipe_path), "--output-dir", str(planned.run_dir)]
+    command += [arg for s in planned.overrides for arg in ("--set", s)] + (["--resume"] if resume else [])
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), PARENT_ENV: str(os.getpid())}
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    log = planned.run_dir.parent / ".logs" / f"{planned.run_dir.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        status = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
+    errors = [line for line in log.read_text().splitlines() if line.startswith("textmix: error:")]
+    return status, errors[-1] if errors else f"see {log}"
+
+
 def require(launcher: str):
     """The launcher's module, or one line naming the extra to install."""
     module, extra = EXTRAS[launcher]
@@ -63,8 +152,6 @@ def require(launcher: str):
 def train_run(recipe_path: str, run_dir: str, overrides: list[str], threads: int) -> tuple[int, str]:
     """One run as a cluster task: wait until an earlier attempt let go of the run, then train it,
     resuming what that attempt saved; (exit status, last error line)."""
-    from textmix.engine.sweep import PlannedRun, _train_process
-
     run = RunDir(run_dir)
     deadline = time.monotonic() + LOCK_WAIT_S
     while run.holder() is not None and time.monotonic() < deadline:

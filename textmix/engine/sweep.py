@@ -8,24 +8,27 @@ launch``), or with ``--jobs N`` N at a time, each in its own ``textmix train`` p
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from accelerate import PartialState
 
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, RecipeError, RunDirError, TrainingInterrupted
-from textmix.engine.launchers import LAUNCHERS, ClusterOptions, require, run_on_ray, run_on_slurm
+from textmix.engine.launchers import (
+    LAUNCHERS,
+    ClusterOptions,
+    GpuPool,
+    PlannedRun,
+    require,
+    run_on_ray,
+    run_on_slurm,
+    train_in_subprocess,
+    visible_gpus,
+)
 from textmix.engine.recipe import load_recipe
 from textmix.engine.recipe_yaml import parse_yaml
 from textmix.engine.run_directory import RunDir
@@ -60,15 +63,6 @@ def run_name(point: dict, seed: int) -> str:
     return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", "_".join(parts))
 
 
-@dataclass
-class PlannedRun:
-    """One grid point × seed: its run directory, validated recipe and the ``--set`` overrides."""
-
-    run_dir: Path
-    recipe: object
-    overrides: list[str]
-
-
 def plan_sweep(
     recipe_path: str | Path, grid: dict[str, list], seeds: list[int], overrides: list[str], out: Path
 ) -> list[PlannedRun]:
@@ -82,79 +76,6 @@ def plan_sweep(
             recipe = load_recipe(recipe_path, sets)  # fails before any training if one point is invalid
             runs.append(PlannedRun(out / run_name(point, seed), recipe, sets))
     return runs
-
-
-PARENT_ENV = "TEXTMIX_SWEEP_PARENT"  # the pid of the sweep that started this training process
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In a ``sweep --jobs`` child: get SIGTERM when the sweep dies, even by ``kill -9`` (Linux's
-    parent-death signal), so that the run checkpoints and stops instead of training on as an
-    orphan; running the sweep again resumes it."""
-    parent = os.environ.pop(PARENT_ENV, None)
-    if parent is None or not sys.platform.startswith("linux"):
-        return
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != int(parent):  # the sweep died before the signal was armed
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def visible_gpus() -> list[str]:
-    """The GPUs this sweep's runs may use: the entries of ``CUDA_VISIBLE_DEVICES`` when it is set
-    (empty: none), else every GPU torch sees."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [gpu.strip() for gpu in visible.split(",") if gpu.strip()]
-    return [str(i) for i in range(torch.cuda.device_count())]
-
-
-class GpuPool:
-    """Hands each starting run the GPU with the fewest running runs (the first such, so the first
-    wave goes round-robin); several runs share a GPU when there are more jobs than GPUs."""
-
-    def __init__(self, gpus: list[str]):
-        self.running = dict.fromkeys(gpus, 0)
-        self.lock = threading.Lock()
-
-    def acquire(self) -> str | None:
-        if not self.running:
-            return None
-        with self.lock:
-            gpu = min(self.running, key=self.running.get)
-            self.running[gpu] += 1
-            return gpu
-
-    def release(self, gpu: str | None) -> None:
-        if gpu is not None:
-            with self.lock:
-                self.running[gpu] -= 1
-
-
-def _train_in_subprocess(
-    recipe_path, planned: PlannedRun, threads: int, resume: bool, gpus: GpuPool
-) -> tuple[int, str]:
-    """``textmix train`` for one planned run in its own process, pinned to one GPU when there are
-    any; (exit status, its last error line)."""
-    gpu = gpus.acquire()
-    try:
-        return _train_process(recipe_path, planned, threads, resume, gpu)
-    finally:
-        gpus.release(gpu)
-
-
-def _train_process(recipe_path, planned: PlannedRun, threads: int, resume: bool, gpu: str | None) -> tuple[int, str]:
-    command = [sys.executable, "-m", "textmix.cli", "train", str(recipe_path), "--output-dir", str(planned.run_dir)]
-    command += [arg for s in planned.overrides for arg in ("--set", s)] + (["--resume"] if resume else [])
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), PARENT_ENV: str(os.getpid())}
-    if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = gpu
-    log = planned.run_dir.parent / ".logs" / f"{planned.run_dir.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as handle:
-        status = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
-    errors = [line for line in log.read_text().splitlines() if line.startswith("textmix: error:")]
-    return status, errors[-1] if errors else f"see {log}"
 
 
 def sweep(
@@ -237,8 +158,8 @@ def _parallel(recipe_path, runs: list[PlannedRun], jobs: int, launcher: str, clu
     Ray cluster or Slurm jobs); failures are reported together at the end."""
     started = {p.run_dir: RunDir(p.run_dir).started for p in runs}
     pending = [p for p in runs if not RunDir(p.run_dir).finished]
-    print(f"{len(runs) - len(pending)} of {len(runs)} runs finished earlier; {len(pending)} to train "
-          f"({_placement_note(launcher, jobs, cluster)})")  # fmt: skip
+    print(f"{len(runs) - len(pending)} of {len(runs)} runs finished earlier; {len(pending)} to train, "
+          f"{_placement_note(launcher, jobs, cluster)}")  # fmt: skip
     if launcher == "ray":
         results = run_on_ray(recipe_path, pending, cluster)
     elif launcher == "slurm":
@@ -286,6 +207,6 @@ def _run_locally(recipe_path, pending: list[PlannedRun], jobs: int, started: dic
     gpus = GpuPool(visible_gpus())
     with ThreadPoolExecutor(jobs) as pool:
         futures = {
-            pool.submit(_train_in_subprocess, recipe_path, p, threads, started[p.run_dir], gpus): p for p in pending
+            pool.submit(train_in_subprocess, recipe_path, p, threads, started[p.run_dir], gpus): p for p in pending
         }
         return [(futures[f], *f.result()) for f in as_completed(futures)]
