@@ -3,6 +3,7 @@ run mid-training and checks that the sweep still finishes with the numbers of a 
 same grid (the runs resume from their checkpoints). The extras are optional: the tests are skipped,
 with a reason, where they are not installed (CI installs them)."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -66,6 +67,8 @@ def _interrupt_one(out: Path, interrupt, interrupted: list) -> None:
 
 @pytest.fixture(scope="module")
 def local_reference(tmp_path_factory):
+    if not any(importlib.util.find_spec(module) for module in ("ray", "submitit")):
+        pytest.skip('neither cluster extra is installed: pip install "textmix[ray,slurm]"')
     folder = tmp_path_factory.mktemp("local")
     runs, _ = toy_sweep(folder, "sweep", "--jobs", "2")
     return {run.path.name: untimed(run) for run in runs}
