@@ -9,7 +9,7 @@ The modality-free core (:mod:`textmix.core.mixer`, :mod:`textmix.core.losses`, :
 used, so ``textmix --help`` and ``from textmix.core.errors import ...`` do not load torch.
 """
 
-import importlib
+from textmix.core.lazy_exports import lazy_exports
 
 __version__ = "0.3.0"
 
@@ -34,16 +34,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # once imported, an ordinary attribute
-        return value
-    raise AttributeError(f"module 'textmix' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def load_model(source, device="cpu", calibrator=None):

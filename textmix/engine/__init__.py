@@ -6,7 +6,7 @@ Names are imported from their modules on first use, so ``from textmix.engine.run
 RunDir`` (what ``predict`` needs) does not load the training loop, accelerate and matplotlib.
 """
 
-import importlib
+from textmix.core.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "Recipe": "textmix.engine.recipe",
@@ -22,16 +22,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'textmix.engine' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = list(_EXPORTS)
