@@ -95,7 +95,7 @@ def small(line: str) -> str | None:
     scripts checked with ``sweep --dry-run`` (their recipes and grids validated, nothing trained)."""
     code, _, comment = line.partition("  # ")
     if comment.startswith("needs:"):
-        if code.startswith("bash docs/results/"):
+        if re.match(r"(\w+=\S+ )*bash docs/results/", code):
             return f"TEXTMIX_SWEEP_ARGS=--dry-run TEXTMIX_SKIP_REPORT=1 {code}"
         return None
     if TRAINS.search(code):

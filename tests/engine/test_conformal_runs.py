@@ -12,6 +12,7 @@ from textmix.core.conformal import ConformalPredictor, make_score
 from textmix.core.errors import RecipeError
 from textmix.engine.recipe import recipe_from_dict
 
+SEED = 1  # the recipe default train.seed
 CONFORMAL = {"alpha": [0.1, 0.2], "methods": ["lac", "aps", "raps"], "split": 0.3}
 
 
@@ -27,7 +28,7 @@ def test_a_run_reports_conformal_sets_and_keeps_their_scores(tmp_path):
     for alpha in ("0.1", "0.2"):
         for method in CONFORMAL["methods"]:
             by_probs = block["results"][alpha][method]
-            assert set(by_probs) == {"none", "temperature"}
+            assert set(by_probs) == {"none", "temperature"}  # raw, and after each fitted calibrator
             assert 0 <= by_probs["temperature"]["coverage"] <= 1 and by_probs["temperature"]["mean_size"] >= 0
     saved = json.loads((tmp_path / "run" / "model" / "textmix.json").read_text())["conformal"]
     assert saved["probabilities"] == "temperature" and set(saved["methods"]) == {"lac", "aps", "raps"}
@@ -45,6 +46,37 @@ def test_a_run_reports_conformal_sets_and_keeps_their_scores(tmp_path):
         assert sets[np.arange(len(sets)), p["test_labels"]].mean() == pytest.approx(
             block["results"]["0.2"]["lac"]["temperature"]["coverage"]
         )
+
+
+def test_sets_are_measured_after_every_fitted_calibrator(tmp_path):
+    """Each method × calibrator cell has its own sets: calibrator fitted on the rows that are not
+    carved, conformal threshold on the carved rows, both recomputed here from the saved logits."""
+    from textmix.core.calibrators import make_calibrator, uncalibrated_probs
+    from textmix.core.conformal import set_report
+    from textmix.core.splits import stratified_split
+
+    names = ["temperature", "vector", "histogram"]
+    metrics = engine.train(toy(conformal=CONFORMAL, calibrators=names), tmp_path / "run")
+    results = metrics["conformal"]["results"]
+    with np.load(tmp_path / "run" / "predictions.npz") as p:
+        val_logits, val_labels = p["val_logits"], p["val_labels"]
+        test_logits, test_labels = p["test_logits"], p["test_labels"]
+    rest, carved = stratified_split(val_labels, 0.3, SEED)
+    rest, carved = np.sort(rest), np.sort(carved)
+    sizes = set()
+    for name in ["none", *names]:
+        if name == "none":
+            probs = uncalibrated_probs
+        else:
+            probs = make_calibrator(name).fit(val_logits[rest], val_labels[rest])
+        predictor = ConformalPredictor(make_score("lac"), 0.2, False, SEED)
+        sets = predictor.fit(probs(val_logits[carved]), val_labels[carved]).predict(probs(test_logits))
+        expected = set_report(sets, test_labels, 0.2, 0)
+        got = results["0.2"]["lac"][name]
+        assert got["coverage"] == pytest.approx(expected["coverage"])
+        assert got["mean_size"] == pytest.approx(expected["mean_size"])
+        sizes.add(round(got["mean_size"], 6))
+    assert len(sizes) > 1  # the calibrators' sets differ: each cell was measured with its own probabilities
 
 
 def test_without_a_carve_out_metrics_are_those_of_a_run_without_conformal_sets(tmp_path):

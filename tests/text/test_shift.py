@@ -29,7 +29,11 @@ def test_an_mr_model_evaluated_on_imdb_reviews(real_data, tmp_path):
             "data": {"name": "mr", "max_train_examples": 500},
             "model": {"num_filters": 8},
             "train": {"epochs": 1, "batch_size": 25},
-            "eval": {"shift": [str(shifted)], "bootstrap_resamples": 200},
+            "eval": {
+                "shift": [str(shifted)],
+                "bootstrap_resamples": 200,
+                "conformal": {"alpha": [0.1], "methods": ["lac"], "split": 0.3},
+            },
         }
     )
     metrics = train(recipe, tmp_path / "run")
@@ -42,6 +46,14 @@ def test_an_mr_model_evaluated_on_imdb_reviews(real_data, tmp_path):
     assert report["test"] == pytest.approx(calibration_report(probs, labels), abs=1e-6)
     scaled = model.predict_proba([r["text"] for r in chosen])  # the in-domain temperature
     assert report["temperature_scaled"] == pytest.approx(calibration_report(scaled, labels), abs=1e-6)
+    # conformal sets calibrated in-domain, measured on the shifted reviews: the saved model's sets
+    sets = model.predict_set([r["text"] for r in chosen], alpha=0.1, method="lac")
+    in_set = [["neg", "pos"][y] in s for y, s in zip(labels, sets)]
+    lac = report["conformal"]["0.1"]["lac"]["temperature"]
+    assert lac["n"] == 300 and "intervals" not in lac  # seeds give the intervals of a shifted set
+    assert lac["coverage"] == pytest.approx(np.mean(in_set))
+    assert lac["mean_size"] == pytest.approx(np.mean([len(s) for s in sets]))
+    assert set(report["conformal"]["0.1"]["lac"]) == {"none", "temperature"}
     interval = report["intervals"]["ece"]
     assert interval["low"] <= report["test"]["ece"] <= interval["high"]
     from textmix.engine.report import report as write_report

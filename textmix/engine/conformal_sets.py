@@ -26,24 +26,24 @@ def validation_rows(labels: np.ndarray, split: float, seed: int) -> tuple[np.nda
 
 
 def conformal_report(
-    settings: ConformalSettings, calibrator: Calibrator | None, val: tuple, test: tuple, resamples: int, seed: int
+    settings: ConformalSettings, calibrators: dict[str, Calibrator], val: tuple, test: tuple, resamples: int, seed: int
 ) -> dict:
-    """Per α and method: set metrics on test with uncalibrated probabilities ("none") and after the
-    chosen calibrator (its name).
+    """Per α and method: set metrics on test with uncalibrated probabilities ("none") and after
+    each fitted calibrator (by its name), so that every method × calibrator cell has its sets.
 
     Args:
+        calibrators: the run's fitted calibrators by name.
         val: (logits, labels) of the conformal calibration rows.
-        test: (logits, labels) of the test split.
+        test: (logits, labels) of the split the sets are measured on (test, or a shifted domain).
+        resamples: bootstrap resamples for the intervals of coverage and size (0: none).
     """
-    probabilities = {"none": uncalibrated_probs}
-    if calibrator is not None:
-        probabilities[calibrator.name] = calibrator
+    probabilities = {"none": uncalibrated_probs, **calibrators}
+    scored = {name: (probs(val[0]), probs(test[0])) for name, probs in probabilities.items()}
     results = {}
     for alpha in settings.alpha:
         for method in settings.methods:
-            for name, probs in probabilities.items():
-                predictor = fitted(settings, method, alpha, probs(val[0]), val[1], seed)
-                sets = predictor.predict(probs(test[0]))
+            for name, (val_probs, test_probs) in scored.items():
+                sets = fitted(settings, method, alpha, val_probs, val[1], seed).predict(test_probs)
                 report = set_report(sets, test[1], alpha, resamples, seed)
                 results.setdefault(f"{alpha:g}", {}).setdefault(method, {})[name] = report
     return results

@@ -188,11 +188,12 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     chosen = next(iter(calibrators.values()), None)
     calibration = (logits["validation"][carve], labels["validation"][carve])
     if conformal.alpha:
-        results = conformal_report(conformal, chosen, calibration, (logits["test"], labels["test"]),
+        results = conformal_report(conformal, calibrators, calibration, (logits["test"], labels["test"]),
                                    settings.bootstrap_resamples, seed)  # fmt: skip
         report["conformal"] = {"split": conformal.split, "n_calibration": len(carve), "results": results}
     if settings.shift:
-        report["shift"] = shift_report(model, data.shift_sets(), accelerator, calibrators, settings, seed)
+        in_domain = calibration if conformal.alpha else None
+        report["shift"] = shift_report(model, data.shift_sets(), accelerator, calibrators, settings, seed, in_domain)
     if settings.perturbation:
         report["perturbation"] = perturbation_report(model, data, accelerator, settings.perturbation, seed)
     saved = saved_scores(conformal, (chosen or uncalibrated_probs)(calibration[0]), calibration[1], seed)
@@ -234,8 +235,12 @@ def fit_calibrators(settings: EvalConfig, val_logits, val_labels, report: dict, 
     return {name: make_calibrator(name).fit(val_logits, val_labels) for name in ordered}
 
 
-def shift_report(model, sets: dict[str, EvalSet], accelerator, calibrators, settings: EvalConfig, seed: int) -> dict:
-    """Per ``eval.shift`` set: its metrics, after each in-domain calibrator, and bootstrap intervals."""
+def shift_report(
+    model, sets: dict[str, EvalSet], accelerator, calibrators, settings: EvalConfig, seed: int, conformal_rows=None
+) -> dict:
+    """Per ``eval.shift`` set: its metrics, after each in-domain calibrator, bootstrap intervals and,
+    given the in-domain conformal calibration rows ((logits, labels)), the conformal sets of
+    ``eval.conformal`` calibrated in-domain and measured on the shifted set (does coverage hold?)."""
     out = {}
     bins = settings.n_bins
     for name, shift in sets.items():
@@ -247,6 +252,10 @@ def shift_report(model, sets: dict[str, EvalSet], accelerator, calibrators, sett
             out[name][report_key(cal_name)] = calibration_report(scaled, shift.labels, bins)
         if settings.bootstrap_resamples:
             out[name]["intervals"] = bootstrap_intervals(probs, shift.labels, bins, settings.bootstrap_resamples, seed)
+        if conformal_rows is not None:  # seeds give the intervals here: no bootstrap of a large shifted set
+            conformal = settings_of(settings.conformal)
+            shifted = (logits, shift.labels)
+            out[name]["conformal"] = conformal_report(conformal, calibrators, conformal_rows, shifted, 0, seed)
     return out
 
 

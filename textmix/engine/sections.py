@@ -90,19 +90,21 @@ class EvalConfig:
     mc_dropout_samples: T > 0 stochastic forward passes with dropout on (norm layers in eval).
     ood: out-of-distribution sets for AUROC of winning scores: dataset names of the task (see
         data.name) or noise sets (gaussian_noise; each task lists its own).
-    shift: test sets of another domain with the same label names, each evaluated before and after
-        temperature scaling fitted in-domain (text: a built-in dataset name, e.g. imdb for mr, or a
-        CSV / JSON Lines / parquet file with the recipe's text and label columns); empty: off.
+    shift: test sets of another domain with the same label names, each evaluated raw and after
+        every calibrator fitted in-domain, with the conformal sets of eval.conformal calibrated
+        in-domain (text: a built-in dataset name, e.g. imdb for mr, or a CSV / JSON Lines / parquet
+        file with the recipe's text and label columns); empty: off.
     bootstrap_resamples: resamples of the test examples for 95% intervals of accuracy, ECE, OE
         and AURC (metrics.json "intervals"); 0: off.
     perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
         winning score and entropy per μ; continuous inputs only, not tokens); empty: off.
     conformal: split-conformal prediction sets, e.g. {alpha: [0.1, 0.05], methods: [lac, aps, raps]}:
-        alpha (miscoverage levels; metrics.json "conformal" per level and method, on raw and on
-        calibrated probabilities), methods ({scores}), split (share of validation carved, stratified
-        and seeded, for conformal calibration only; 0: all of validation, which also selects the
-        epoch and fits the calibrators), mondrian (one threshold per class), randomized. The model
-        folder keeps each method's calibration scores, for predict --conformal.
+        alpha (miscoverage levels; metrics.json "conformal" per level and method, on raw
+        probabilities and after each fitted calibrator), methods ({scores}), split (share of
+        validation carved, stratified and seeded, for conformal calibration only; 0: all of
+        validation, which also selects the epoch and fits the calibrators), mondrian (one
+        threshold per class), randomized. The model folder keeps each method's calibration
+        scores, for predict --conformal.
     """
 
     n_bins: int = 15

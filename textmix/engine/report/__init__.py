@@ -19,7 +19,13 @@ drawn when the runs hold what it needs:
 10. ``calibrators_<ds>_<model>.png``: test ECE per setting after each post-hoc calibrator; needs
     runs that fitted more than temperature scaling (``eval.calibrators``),
 11. ``conformal_<ds>_<model>.png``: mean set size against coverage per setting and conformal
-    method; needs ``eval.conformal``.
+    method; needs ``eval.conformal``,
+12. ``cells_<ds>_<model>.png``: heat maps of method × calibrator cells (test ECE, conformal set
+    size, ECE on each shifted domain); needs runs that fitted more than temperature scaling.
+
+Runs with several calibrators also get the cell tables (``cells.py``): every method × calibrator
+cell ranked by test ECE, each setting against the baseline after the same calibrator, the
+calibrator choice, conformal sets against the baseline, and the shifted domains.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from textmix.core.atomic_files import atomic_write_json, atomic_write_text
 from textmix.core.errors import RecipeError
 from textmix.core.plots import save_figure
 from textmix.engine.report import figures as fig
+from textmix.engine.report.cells import cell_groups, cell_panels, cell_tables
 from textmix.engine.report.collect import collect, group_by, has_file
 from textmix.engine.report.tables import (
     METRICS,
@@ -57,6 +64,7 @@ FIGURE_KINDS = (
     "adaptive_reliability",
     "calibrators",
     "conformal",
+    "cells",
 )
 
 
@@ -124,6 +132,8 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         for kind, chosen, make in drawers:
             if chosen:
                 draw(kind, f"{kind}_{dataset}_{model}.png", make, chosen)
+    for (dataset, model), members in cell_groups(groups).items():
+        draw("cells", f"cells_{dataset}_{model}.png", fig.figure_cells, members, cell_panels(members))
     aggregate = {"groups": [_summary(g) for g in groups], "figures": figures}
     atomic_write_json(out / "results.json", aggregate)
     embedded = "\n".join(f"![{name}]({name})" for name in figures)
@@ -136,6 +146,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         conformal_table(groups),
         ood_table(groups),
         perturbation_table(groups),
+        cell_tables(groups),
     )
     text = "\n".join(t for t in parts if t)
     atomic_write_text(out / "README.md", f"# textmix report\n\n{text}\n{embedded}\n")

@@ -10,7 +10,7 @@ from textmix.core.plots import draw_adaptive_reliability, draw_joint_density, dr
 from textmix.core.selective import risk_coverage
 from textmix.engine.report.collect import Group, group_by, pooled_scores
 from textmix.engine.report.simulate import mixed_label_entropy
-from textmix.engine.report.tables import SCORINGS
+from textmix.engine.report.tables import SCORINGS, shown_probabilities
 from textmix.engine.run_directory import RunDir
 
 
@@ -263,7 +263,7 @@ def figure_conformal(groups: list[Group]) -> Figure:
         for alpha, methods in g.metrics[0]["conformal"]["results"].items():
             alphas.add(float(alpha))
             for method, by_probs in methods.items():
-                for probs in by_probs:
+                for probs in shown_probabilities(by_probs):
                     values = [m["conformal"]["results"][alpha][method][probs] for m in g.metrics]
                     x = 100 * np.mean([v["coverage"] for v in values])
                     y = np.mean([v["mean_size"] for v in values])
@@ -279,5 +279,38 @@ def figure_conformal(groups: list[Group]) -> Figure:
     ax.set_ylabel("mean set size")
     ax.set_title(f"{groups[0].dataset} / {groups[0].model}: conformal sets (filled: after the calibrator)")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figure_cells(members: list[Group], panels: list[tuple[str, str, object]]) -> Figure:
+    """Heat maps of method × calibrator cells, one panel per quantity: rows are the settings, columns
+    the calibrators, each cell annotated with its mean over seeds (blank where not measured).
+
+    Args:
+        panels: (title, number format, Cell → per-seed values) per panel, e.g. test ECE in percent.
+    """
+    from textmix.engine.report.cells import Cell, values
+
+    names = list(dict.fromkeys(n for g in members for n in g.calibrators()))
+    fig, axes = _figure(2.0 + 0.8 * len(names) * len(panels), 2.4 + 0.4 * len(members), cols=len(panels))
+    for ax, (title, fmt, measure) in zip(axes[0], panels):
+        grid = np.full((len(members), len(names)), np.nan)
+        for i, g in enumerate(members):
+            for j, name in enumerate(names):
+                if name in g.calibrators():
+                    per_seed = values(measure(Cell(g, name)))
+                    grid[i, j] = np.nanmean(per_seed) if not np.isnan(per_seed).all() else np.nan
+        shown = np.ma.masked_invalid(grid)
+        image = ax.imshow(shown, cmap="viridis_r", aspect="auto")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        for (i, j), value in np.ndenumerate(grid):
+            if not np.isnan(value):  # dark text on the light (low) end of the colour map
+                ink = "k" if image.norm(value) < 0.5 else "w"
+                ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7, color=ink)
+        ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks(range(len(members)), [g.setting for g in members], fontsize=8)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"{members[0].dataset} / {members[0].model}: method × calibrator (mean over seeds; lower is better)")
     fig.tight_layout()
     return fig

@@ -178,6 +178,14 @@ def calibrator_table(groups: list[Group]) -> str:
     return markdown_table("Post-hoc calibrators (test split; chosen: by cross-fitted validation NLL)", header, rows)
 
 
+def shown_probabilities(by_probs: dict) -> list[str]:
+    """Which probabilities the conformal table and figure show: raw and the run's calibrator, or, for
+    runs that measured sets after several calibrators (the cell tables have them all), raw and
+    temperature scaling."""
+    names = list(by_probs)
+    return names if len(names) <= 2 else [n for n in ("none", "temperature") if n in names]
+
+
 def conformal_table(groups: list[Group]) -> str:
     """Coverage and mean set size (mean ± std over seeds) per setting, α, conformal method and
     probabilities (raw, after the run's calibrator), for runs with ``eval.conformal``."""
@@ -188,7 +196,7 @@ def conformal_table(groups: list[Group]) -> str:
         results = g.metrics[0]["conformal"]["results"]
         for alpha, methods in results.items():
             for method, by_probs in methods.items():
-                for probs in by_probs:
+                for probs in shown_probabilities(by_probs):
                     values = [m["conformal"]["results"][alpha][method].get(probs) for m in g.metrics]
                     if any(v is None for v in values):
                         continue

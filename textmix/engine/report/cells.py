@@ -1,0 +1,274 @@
+"""Method × calibrator cells: which training method and which post-hoc calibrator to use.
+
+A cell is one setting (a group of seeds) with one calibrator ("none": raw softmax). Runs that fitted
+several calibrators (``eval.calibrators``) and, optionally, conformal sets (``eval.conformal``) and
+shifted domains (``eval.shift``) hold every number a cell needs; these tables rank the cells and
+compare them with the baseline, seed by seed, with 95% Student-t intervals over seeds. A difference
+is "resolved" when its interval excludes 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from textmix.engine.report.collect import Group, group_by
+from textmix.engine.report.tables import markdown_table, mean_std, t_interval
+
+# metrics.json names temperature scaling's blocks by the key textmix has always written
+SHIFT_KEYS = {"none": "test", "temperature": "temperature_scaled"}
+
+
+@dataclass(frozen=True, eq=False)  # cells are told apart by identity (a Group is unhashable)
+class Cell:
+    group: Group
+    calibrator: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.group.setting} + {self.calibrator}"
+
+    def test(self, key: str) -> dict[int, float]:
+        """Seed → the test metric after this cell's calibrator."""
+        return dict(zip(self.group.seeds, self.group.calibrated_values(self.calibrator, key)))
+
+    def conformal(self, alpha: str, method: str, key: str, shifted: str | None = None) -> dict[int, float]:
+        """Seed → a conformal set metric at ``alpha`` (as metrics.json writes it) after this cell's
+        calibrator, on test or on the shifted set ``shifted``; NaN where a run lacks it."""
+        out = {}
+        for seed, metrics in zip(self.group.seeds, self.group.metrics):
+            if shifted:  # a shifted set holds its results directly
+                results = metrics.get("shift", {}).get(shifted, {}).get("conformal", {})
+            else:
+                results = metrics.get("conformal", {}).get("results", {})
+            out[seed] = results.get(alpha, {}).get(method, {}).get(self.calibrator, {}).get(key, np.nan)
+        return out
+
+    def shifted(self, name: str, key: str) -> dict[int, float]:
+        """Seed → a metric on the shifted set ``name`` after the in-domain calibrator."""
+        block = SHIFT_KEYS.get(self.calibrator, self.calibrator)
+        return {
+            seed: m.get("shift", {}).get(name, {}).get(block, {}).get(key, np.nan)
+            for seed, m in zip(self.group.seeds, self.group.metrics)
+        }
+
+
+def values(per_seed: dict[int, float]) -> np.ndarray:
+    return np.array(list(per_seed.values()), dtype=float)
+
+
+def paired(ours: dict[int, float], theirs: dict[int, float]) -> np.ndarray:
+    """ours − theirs over the seeds both have."""
+    return np.array([ours[s] - theirs[s] for s in ours if s in theirs], dtype=float)
+
+
+def difference(diff: np.ndarray, scale: float = 100.0) -> str:
+    """ "+1.23 [0.40, 2.06] resolved": mean paired difference, its 95% t-interval, and whether the
+    interval excludes 0."""
+    bounds = t_interval(diff)
+    if bounds is None:
+        return "—"
+    verdict = "resolved" if bounds[0] > 0 or bounds[1] < 0 else "not resolved"
+    return f"{scale * diff.mean():+.2f} [{scale * bounds[0]:.2f}, {scale * bounds[1]:.2f}] {verdict}"
+
+
+def cell_groups(groups: list[Group]) -> dict[tuple[str, str], list[Group]]:
+    """Per (dataset, model), the settings whose runs fitted more than temperature scaling."""
+    chosen = group_by([g for g in groups if len(g.calibrators()) > 2], lambda g: (g.dataset, g.model))
+    return dict(chosen)
+
+
+def cells_of(members: list[Group]) -> list[Cell]:
+    """Every setting × every calibrator all its runs fitted."""
+    return [Cell(g, name) for g in members for name in g.calibrators()]
+
+
+def conformal_levels(members: list[Group]) -> tuple[list[str], list[str]]:
+    """(α levels, conformal methods) every run of ``members`` measured, in the recipes' order."""
+    alphas, methods = None, None
+    for g in members:
+        for m in g.metrics:
+            results = m.get("conformal", {}).get("results", {})
+            found = list(results)
+            alphas = found if alphas is None else [a for a in alphas if a in found]
+            names = list(next(iter(results.values()), {}))
+            methods = names if methods is None else [n for n in methods if n in names]
+    return alphas or [], methods or []
+
+
+def ranked(cells: list[Cell], key: str = "ece") -> list[Cell]:
+    return sorted(cells, key=lambda c: np.nanmean(values(c.test(key))) if len(c.group.metrics) else np.inf)
+
+
+def ranking_table(groups: list[Group]) -> str:
+    """Every cell ranked by test ECE: ECE, its paired difference from the top cell (is the ranking
+    resolved?), NLL, AURC, accuracy at 90% coverage, and the conformal set size of the first α and
+    method (the target coverage is guaranteed, so smaller is better)."""
+    parts = []
+    for (dataset, model), members in cell_groups(groups).items():
+        cells = ranked(cells_of(members))
+        alphas, methods = conformal_levels(members)
+        set_header = [f"set size {methods[0].upper()} α={alphas[0]}"] if alphas and methods else []
+        header = ["rank", "setting", "calibrator", "ECE %", "Δ ECE vs rank 1", "NLL × 100", "AURC %",
+                  "acc @90% cov. %", *set_header]  # fmt: skip
+        rows = []
+        best = cells[0].test("ece")
+        for rank, cell in enumerate(cells, 1):
+            row = [str(rank), cell.group.setting, cell.calibrator, mean_std(values(cell.test("ece")))]
+            row.append("" if rank == 1 else difference(paired(cell.test("ece"), best)))
+            row += [mean_std(values(cell.test(k))) for k in ("nll", "aurc", "accuracy_at_90")]
+            if set_header:
+                row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "mean_size")), 1.0))
+            rows.append("| " + " | ".join(row) + " |")
+        title = (f"{dataset} / {model}: method × calibrator cells ranked by test ECE (mean ± std over seeds; "
+                 "Δ: paired by seed, 95% t-interval)")  # fmt: skip
+        parts.append(markdown_table(title, header, rows))
+    return "\n".join(parts)
+
+
+def against_baseline_table(groups: list[Group]) -> str:
+    """Each setting minus the baseline, both after the same calibrator, paired by seed: does a
+    method's gain survive post-hoc calibration?"""
+    parts = []
+    for (dataset, model), members in cell_groups(groups).items():
+        baseline = next((g for g in members if g.method == "baseline"), None)
+        if baseline is None:
+            continue
+        rows = []
+        for g in members:
+            if g is baseline:
+                continue
+            for name in g.calibrators():
+                if name not in baseline.calibrators():
+                    continue
+                ours, base = Cell(g, name), Cell(baseline, name)
+                row = [g.setting, name]
+                row += [difference(paired(ours.test(k), base.test(k))) for k in ("ece", "nll", "aurc", "accuracy")]
+                rows.append("| " + " | ".join(row) + " |")
+        header = ["setting", "calibrator", "Δ ECE %", "Δ NLL × 100", "Δ AURC %", "Δ accuracy %"]
+        title = f"{dataset} / {model}: setting − baseline after the same calibrator (paired by seed, 95% t-interval)"
+        parts.append(markdown_table(title, header, rows))
+    return "\n".join(parts)
+
+
+def choice_table(groups: list[Group]) -> str:
+    """Per setting: the calibrator cross-fitted validation NLL chose, the ones best on test, how often
+    the choice is the test-best, and what the choice costs in test NLL against the per-seed best."""
+    parts = []
+    for (dataset, model), members in cell_groups(groups).items():
+        rows = []
+        for g in members:
+            names = [n for n in g.calibrators() if n != "none"]
+            chosen = [m.get("calibrator_choice", {}).get("chosen") for m in g.metrics]
+            nll = {n: g.calibrated_values(n, "nll") for n in names}
+            ece = {n: g.calibrated_values(n, "ece") for n in names}
+            table = np.array([nll[n] for n in names])  # (calibrators, seeds)
+            seed_best = [names[i] for i in np.nanargmin(table, axis=0)]
+            regret = np.array([nll[c][k] - table[:, k].min() if c in nll else np.nan for k, c in enumerate(chosen)])
+            counts = {n: chosen.count(n) for n in dict.fromkeys(chosen) if n}
+            row = [
+                g.setting,
+                ", ".join(f"{n} ×{c}" for n, c in sorted(counts.items(), key=lambda kv: -kv[1])),
+                min(names, key=lambda n: np.nanmean(nll[n])),
+                min(names, key=lambda n: np.nanmean(ece[n])),
+                f"{sum(c == b for c, b in zip(chosen, seed_best))} of {len(chosen)}",
+                mean_std(regret),
+            ]
+            rows.append("| " + " | ".join(row) + " |")
+        header = ["setting", "chosen by cross-fitted val NLL", "best test NLL", "best test ECE",
+                  "chosen = test-best NLL", "test NLL regret × 100"]  # fmt: skip
+        parts.append(markdown_table(f"{dataset} / {model}: choosing the calibrator", header, rows))
+    return "\n".join(parts)
+
+
+def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] = ("none", "temperature")) -> str:
+    """Per α and conformal method: each setting's coverage and mean set size before and after
+    calibration, and its set size minus the baseline's (same calibrator, paired by seed)."""
+    parts = []
+    for (dataset, model), members in cell_groups(groups).items():
+        baseline = next((g for g in members if g.method == "baseline"), None)
+        alphas, methods = conformal_levels(members)
+        rows = []
+        for alpha in alphas:
+            for method in methods:
+                for g in members:
+                    row = [alpha, method.upper(), g.setting]
+                    for name in calibrators:
+                        cell = Cell(g, name)
+                        row.append(mean_std(values(cell.conformal(alpha, method, "coverage"))))
+                        size = cell.conformal(alpha, method, "mean_size")
+                        row.append(mean_std(values(size), 1.0))
+                        base = Cell(baseline, name).conformal(alpha, method, "mean_size") if baseline else {}
+                        row.append("" if g is baseline or not base else difference(paired(size, base), 1.0))
+                    rows.append("| " + " | ".join(row) + " |")
+        header = ["α", "score", "setting"]
+        for name in calibrators:
+            header += [f"coverage % ({name})", f"set size ({name})", f"Δ size vs baseline ({name})"]
+        title = f"{dataset} / {model}: conformal sets per setting, before and after calibration (test split)"
+        parts.append(markdown_table(title, header, rows))
+    return "\n".join(parts)
+
+
+def shift_cells_table(groups: list[Group]) -> str:
+    """Per shifted set: each cell's ECE and conformal coverage in-domain and on the shifted set,
+    ranked by how far the shifted ECE moves from the in-domain one."""
+    parts = []
+    for (dataset, model), members in cell_groups(groups).items():
+        alphas, methods = conformal_levels(members)
+        for shift in shift_names(members):
+            rows = []
+            cells = cells_of(members)
+            moved = {c: paired(c.shifted(shift, "ece"), c.test("ece")) for c in cells}
+            for cell in sorted(cells, key=lambda c: np.nanmean(values(c.shifted(shift, "ece")))):
+                row = [cell.group.setting, cell.calibrator, mean_std(values(cell.test("ece"))),
+                       mean_std(values(cell.shifted(shift, "ece"))), difference(moved[cell]),
+                       mean_std(values(cell.shifted(shift, "accuracy")))]  # fmt: skip
+                if alphas and methods:
+                    row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "coverage"))))
+                    row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "coverage", shift))))
+                    row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "mean_size", shift)), 1.0))
+                rows.append("| " + " | ".join(row) + " |")
+            header = ["setting", "calibrator", "ECE % in-domain", f"ECE % {shift}", "Δ ECE (shift − in-domain)",
+                      f"accuracy % {shift}"]  # fmt: skip
+            if alphas and methods:
+                tag = f"{methods[0].upper()} α={alphas[0]}"
+                header += [f"coverage % in-domain ({tag})", f"coverage % {shift}", f"set size {shift}"]
+            title = f"{dataset} / {model} → {shift}: cells ranked by ECE on the shifted domain (calibrated in-domain)"
+            parts.append(markdown_table(title, header, rows))
+    return "\n".join(parts)
+
+
+def cell_tables(groups: list[Group]) -> str:
+    parts = (
+        ranking_table(groups),
+        against_baseline_table(groups),
+        choice_table(groups),
+        conformal_cells_table(groups),
+        shift_cells_table(groups),
+    )
+    return "\n".join(p for p in parts if p)
+
+
+def shift_names(members: list[Group]) -> list[str]:
+    """The shifted sets (``eval.shift``) every run of ``members`` measured."""
+    first = members[0].metrics[0].get("shift", {})
+    return [n for n in first if all(n in m.get("shift", {}) for g in members for m in g.metrics)]
+
+
+def percent(per_seed: dict[int, float]) -> dict[int, float]:
+    return {seed: 100 * value for seed, value in per_seed.items()}
+
+
+def cell_panels(members: list[Group]) -> list[tuple[str, str, object]]:
+    """The heat-map panels of ``members``: test ECE, the first α and method's set size, and ECE on
+    each shifted domain every run measured."""
+    panels = [("test ECE %", ".1f", lambda c: percent(c.test("ece")))]
+    alphas, methods = conformal_levels(members)
+    if alphas and methods:
+        alpha, method = alphas[0], methods[0]
+        title = f"set size {method.upper()} α={alpha}"
+        panels.append((title, ".2f", lambda c: c.conformal(alpha, method, "mean_size")))
+    for name in shift_names(members):
+        panels.append((f"ECE % on {name}", ".1f", lambda c, name=name: percent(c.shifted(name, "ece"))))
+    return panels
