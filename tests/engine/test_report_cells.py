@@ -167,6 +167,6 @@ def test_the_heat_map_has_one_panel_per_quantity(groups):
     panels = cell_panels(groups)
     assert [title for title, _, _ in panels] == ["test ECE %", "set size LAC α=0.1", "ECE % on imdb"]
     figure = figure_cells(groups, panels)
-    image = figure.axes[0].images[0].get_array()
-    assert image.shape == (2, 3)  # settings × calibrators
-    assert image[1, 2] == pytest.approx(2.0) and image[0, 0] == pytest.approx(15.0)  # mixup + vector, baseline + none
+    grid = figure.axes[0].images[0].get_array()
+    assert grid.shape == (2, 3)  # settings × calibrators
+    assert grid[1, 2] == pytest.approx(2.0) and grid[0, 0] == pytest.approx(15.0)  # mixup + vector, baseline + none

@@ -137,6 +137,13 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
     aggregate = {"groups": [_summary(g) for g in groups], "figures": figures}
     atomic_write_json(out / "results.json", aggregate)
     embedded = "\n".join(f"![{name}]({name})" for name in figures)
+    text = all_tables(groups)
+    atomic_write_text(out / "README.md", f"# textmix report\n\n{text}\n{embedded}\n")
+    return aggregate
+
+
+def all_tables(groups) -> str:
+    """The report's markdown tables, each only where the runs hold its data."""
     parts = (
         tables(groups),
         interval_table(groups),
@@ -148,9 +155,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         perturbation_table(groups),
         cell_tables(groups),
     )
-    text = "\n".join(t for t in parts if t)
-    atomic_write_text(out / "README.md", f"# textmix report\n\n{text}\n{embedded}\n")
-    return aggregate
+    return "\n".join(t for t in parts if t)
 
 
 def _summary(g) -> dict:

@@ -302,11 +302,11 @@ def figure_cells(members: list[Group], panels: list[tuple[str, str, object]]) ->
                     per_seed = values(measure(Cell(g, name)))
                     grid[i, j] = np.nanmean(per_seed) if not np.isnan(per_seed).all() else np.nan
         shown = np.ma.masked_invalid(grid)
-        image = ax.imshow(shown, cmap="viridis_r", aspect="auto")
-        fig.colorbar(image, ax=ax, shrink=0.8)
+        heat = ax.imshow(shown, cmap="viridis_r", aspect="auto")
+        fig.colorbar(heat, ax=ax, shrink=0.8)
         for (i, j), value in np.ndenumerate(grid):
             if not np.isnan(value):  # dark text on the light (low) end of the colour map
-                ink = "k" if image.norm(value) < 0.5 else "w"
+                ink = "k" if heat.norm(value) < 0.5 else "w"
                 ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7, color=ink)
         ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
         ax.set_yticks(range(len(members)), [g.setting for g in members], fontsize=8)
