@@ -117,7 +117,7 @@ def test_ranking_table_gives_each_cell_its_paired_difference_from_the_top(groups
     # baseline + none is 13 points above the top in every seed: resolved
     assert "| 6 | baseline | none | 15.00 ± 0.00 | +13.00 [13.00, 13.00] resolved |" in table
     assert table.index("| 1 | mixup | vector | 2.00 ± 0.00 |  |") < table.index("| 2 | baseline |")
-    assert "set size LAC α=0.1" in table and "| 1.30 ± 0.00 |" in table
+    assert "set size LAC α=0.1" in table and "| 1.30 ± 0.00 | 80.00 ± 0.00 |" in table
 
 
 def test_gains_are_compared_with_the_baseline_after_the_same_calibrator(groups):
@@ -154,6 +154,8 @@ def test_the_shifted_domain_table_ranks_cells_by_ece_there(groups):
     assert rows[0].startswith("| mixup | vector | 2.00 ± 0.00 | 4.00 ± 0.00 | +2.00 [2.00, 2.00] resolved |")
     assert rows[-1].startswith("| baseline | none | 15.00 ± 0.00 | 20.00 ± 0.00 |")
     assert "| 90.00 ± 0.00 | 80.00 ± 0.00 | 1.50 ± 0.00 |" in rows[0]  # coverage drops 90 → 80 on the shift
+    # mixup + vector against baseline + vector on the shifted set: 0.04 − 0.07 in every seed
+    assert rows[0].endswith("| -3.00 [-3.00, -3.00] resolved |")
 
 
 def test_runs_with_temperature_only_have_no_cells(groups):
@@ -170,3 +172,11 @@ def test_the_heat_map_has_one_panel_per_quantity(groups):
     grid = figure.axes[0].images[0].get_array()
     assert grid.shape == (2, 3)  # settings × calibrators
     assert grid[1, 2] == pytest.approx(2.0) and grid[0, 0] == pytest.approx(15.0)  # mixup + vector, baseline + none
+
+
+def test_settings_are_labelled_by_their_values_or_their_names():
+    from textmix.engine.report.collect import describe
+
+    assert describe({"loss": {}}, "focal") == (None, "focal γ=FLSD-53")  # γ = 0 is the FLSD-53 schedule
+    assert describe({"loss": {"focal_gamma": 2}}, "focal") == (None, "focal γ=2")
+    assert describe({"loss": {"label_smoothing": 0.05}}, "label_smoothing") == (None, "label_smoothing ε=0.05")

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,6 +56,7 @@ class Param:
         valid: True when a value is acceptable.
         expected: what a valid value is, for the error message (``>= 0``, ``in [0, 1]``).
         symbol: how report labels name it (``η``, ``ε``); empty: not shown.
+        named: values report labels show by a name instead of the number ({0.0: "FLSD-53"}).
     """
 
     default: Any
@@ -63,6 +64,7 @@ class Param:
     valid: Callable[[Any], bool] = lambda value: True
     expected: str = ""
     symbol: str = ""
+    named: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -27,6 +27,7 @@ class Focal(Method):
             lambda v: v >= 0,
             ">= 0",
             symbol="γ",
+            named={0.0: "FLSD-53"},
         )
     }
 

@@ -103,15 +103,15 @@ def ranked(cells: list[Cell], key: str = "ece") -> list[Cell]:
 
 def ranking_table(groups: list[Group]) -> str:
     """Every cell ranked by test ECE: ECE, its paired difference from the top cell (is the ranking
-    resolved?), NLL, AURC, accuracy at 90% coverage, and the conformal set size of the first α and
-    method (the target coverage is guaranteed, so smaller is better)."""
+    resolved?), NLL, AURC, accuracy at 90% coverage, the conformal set size of the first α and
+    method (the target coverage is guaranteed, so smaller is better) and accuracy."""
     parts = []
     for (dataset, model), members in cell_groups(groups).items():
         cells = ranked(cells_of(members))
         alphas, methods = conformal_levels(members)
         set_header = [f"set size {methods[0].upper()} α={alphas[0]}"] if alphas and methods else []
         header = ["rank", "setting", "calibrator", "ECE %", "Δ ECE vs rank 1", "NLL × 100", "AURC %",
-                  "acc @90% cov. %", *set_header]  # fmt: skip
+                  "acc @90% cov. %", *set_header, "accuracy %"]  # fmt: skip
         rows = []
         best = cells[0].test("ece")
         for rank, cell in enumerate(cells, 1):
@@ -120,6 +120,7 @@ def ranking_table(groups: list[Group]) -> str:
             row += [mean_std(values(cell.test(k))) for k in ("nll", "aurc", "accuracy_at_90")]
             if set_header:
                 row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "mean_size")), 1.0))
+            row.append(mean_std(values(cell.test("accuracy"))))  # vector, histogram, ... may move argmax
             rows.append("| " + " | ".join(row) + " |")
         title = (f"{dataset} / {model}: method × calibrator cells ranked by test ECE (mean ± std over seeds; "
                  "Δ: paired by seed, 95% t-interval)")  # fmt: skip
@@ -216,6 +217,7 @@ def shift_cells_table(groups: list[Group]) -> str:
     parts = []
     for (dataset, model), members in cell_groups(groups).items():
         alphas, methods = conformal_levels(members)
+        baseline = next((g for g in members if g.method == "baseline"), None)
         for shift in shift_names(members):
             rows = []
             cells = cells_of(members)
@@ -228,12 +230,19 @@ def shift_cells_table(groups: list[Group]) -> str:
                     row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "coverage"))))
                     row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "coverage", shift))))
                     row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "mean_size", shift)), 1.0))
+                if baseline is not None:
+                    against = Cell(baseline, cell.calibrator).shifted(shift, "ece")
+                    row.append(
+                        "" if cell.group is baseline else difference(paired(cell.shifted(shift, "ece"), against))
+                    )
                 rows.append("| " + " | ".join(row) + " |")
             header = ["setting", "calibrator", "ECE % in-domain", f"ECE % {shift}", "Δ ECE (shift − in-domain)",
                       f"accuracy % {shift}"]  # fmt: skip
             if alphas and methods:
                 tag = f"{methods[0].upper()} α={alphas[0]}"
                 header += [f"coverage % in-domain ({tag})", f"coverage % {shift}", f"set size {shift}"]
+            if baseline is not None:
+                header.append(f"Δ ECE {shift} vs baseline (same calibrator)")
             title = f"{dataset} / {model} → {shift}: cells ranked by ECE on the shifted domain (calibrated in-domain)"
             parts.append(markdown_table(title, header, rows))
     return "\n".join(parts)

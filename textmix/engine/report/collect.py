@@ -79,7 +79,7 @@ def describe(recipe: dict, method: str) -> tuple[float | None, str]:
     settings by their symbols); the mix point is named when it is not the task's default."""
     cls = get_method(method)
     settings = "".join(
-        f" {p.symbol}={recipe['loss'].get(key, p.default):g}" for key, p in cls.params.items() if p.symbol
+        f" {p.symbol}={label(recipe['loss'].get(key, p.default), p.named)}" for key, p in cls.params.items() if p.symbol
     )
     if cls.mixing is None:
         return None, f"{method}{settings}"
@@ -88,6 +88,11 @@ def describe(recipe: dict, method: str) -> tuple[float | None, str]:
     point = recipe["mixup"]["mix_point"]
     where = "" if point == get_task(recipe.get("task", "text")).default_mix_point else f", at {point}"
     return alpha, f"{method} α={alpha:g}{settings}{extra}{where}"
+
+
+def label(value, named: dict) -> str:
+    """A setting's value in a report label: its name where the method gives one, else the number."""
+    return named.get(value, f"{value:g}")
 
 
 def expand_run_dirs(paths: list[Path]) -> list[RunDir]:
