@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from textmix.engine.report.collect import Group, group_by
-from textmix.engine.report.tables import markdown_table, mean_std, t_interval
+from textmix.engine.report.tables import difference, markdown_table, mean_std
 
 # metrics.json names temperature scaling's blocks by the key textmix has always written
 SHIFT_KEYS = {"none": "test", "temperature": "temperature_scaled"}
@@ -24,10 +24,6 @@ SHIFT_KEYS = {"none": "test", "temperature": "temperature_scaled"}
 class Cell:
     group: Group
     calibrator: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.group.setting} + {self.calibrator}"
 
     def test(self, key: str) -> dict[int, float]:
         """Seed → the test metric after this cell's calibrator."""
@@ -61,16 +57,6 @@ def values(per_seed: dict[int, float]) -> np.ndarray:
 def paired(ours: dict[int, float], theirs: dict[int, float]) -> np.ndarray:
     """ours − theirs over the seeds both have."""
     return np.array([ours[s] - theirs[s] for s in ours if s in theirs], dtype=float)
-
-
-def difference(diff: np.ndarray, scale: float = 100.0) -> str:
-    """ "+1.23 [0.40, 2.06] resolved": mean paired difference, its 95% t-interval, and whether the
-    interval excludes 0."""
-    bounds = t_interval(diff)
-    if bounds is None:
-        return "—"
-    verdict = "resolved" if bounds[0] > 0 or bounds[1] < 0 else "not resolved"
-    return f"{scale * diff.mean():+.2f} [{scale * bounds[0]:.2f}, {scale * bounds[1]:.2f}] {verdict}"
 
 
 def cell_groups(groups: list[Group]) -> dict[tuple[str, str], list[Group]]:

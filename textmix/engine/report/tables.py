@@ -110,6 +110,16 @@ def interval_table(groups: list[Group]) -> str:
     return markdown_table(title, header, rows)
 
 
+def difference(diff: np.ndarray, scale: float = 100.0) -> str:
+    """ "+1.23 [0.40, 2.06] resolved": a mean paired difference, its 95% t-interval, and whether the
+    interval excludes 0 ("—" for fewer than two pairs or a missing value)."""
+    bounds = t_interval(diff)
+    if bounds is None:
+        return "—"
+    verdict = "resolved" if bounds[0] > 0 or bounds[1] < 0 else "not resolved"
+    return f"{scale * diff.mean():+.2f} {_interval(bounds, scale)} {verdict}"
+
+
 def paired_table(groups: list[Group]) -> str:
     """Each setting minus the baseline of the same data / model, paired by seed: mean difference, its
     95% t-interval, and whether the interval excludes 0 (resolved)."""
@@ -127,12 +137,7 @@ def paired_table(groups: list[Group]) -> str:
             cells = [f"{dataset} / {model}", g.setting, str(len(common))]
             for key in INTERVAL_METRICS:
                 diff = np.array([ours[s]["test"].get(key, np.nan) - base[s]["test"].get(key, np.nan) for s in common])
-                bounds = t_interval(diff)
-                if bounds is None:
-                    cells.append("—")
-                    continue
-                verdict = "resolved" if bounds[0] > 0 or bounds[1] < 0 else "not resolved"
-                cells.append(f"{100 * diff.mean():+.2f} {_interval(bounds)} {verdict}")
+                cells.append(difference(diff))
             rows.append("| " + " | ".join(cells) + " |")
     header = ["data / model", "setting", "paired seeds", *(f"Δ {k}" for k in INTERVAL_METRICS)]
     return markdown_table("Against the baseline (setting − baseline, same seeds; %, 95% t-interval)", header, rows)
