@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textmix.engine.report.collect import Group, group_by
+from textmix.engine.report.collect import BLOCK_KEYS, Group, group_by
 from textmix.engine.report.tables import difference, markdown_table, mean_std
 
-# metrics.json names temperature scaling's blocks by the key textmix has always written
-SHIFT_KEYS = {"none": "test", "temperature": "temperature_scaled"}
+# a shifted set's block of each calibrator: raw metrics under "test", the rest as in metrics.json
+SHIFT_KEYS = {"none": "test", **BLOCK_KEYS}
 
 
 @dataclass(frozen=True, eq=False)  # cells are told apart by identity (a Group is unhashable)

@@ -62,15 +62,18 @@ class Group:
         return np.concatenate([p["test_probs"] for p in loaded]), np.concatenate([p["test_labels"] for p in loaded])
 
 
+# metrics.json names temperature scaling's blocks by the key textmix has always written
+BLOCK_KEYS = {"temperature": "temperature_scaled"}
+
+
 def calibrated_test(metrics: dict, calibrator: str) -> dict:
     """A run's test metrics after ``calibrator`` ({} when it was not fitted; "none": uncalibrated)."""
     if calibrator == "none":
         return metrics["test"]
-    block = (
-        metrics.get("temperature_scaled")
-        if calibrator == "temperature"
-        else metrics.get("calibrated", {}).get(calibrator)
-    )
+    if calibrator in BLOCK_KEYS:
+        block = metrics.get(BLOCK_KEYS[calibrator])
+    else:
+        block = metrics.get("calibrated", {}).get(calibrator)
     return block["test"] if block else {}
 
 

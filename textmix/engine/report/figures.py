@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from textmix.core.plots import draw_adaptive_reliability, draw_joint_density, draw_reliability
 from textmix.core.selective import risk_coverage
+from textmix.engine.report.cells import Cell, values
 from textmix.engine.report.collect import Group, group_by, pooled_scores
 from textmix.engine.report.simulate import mixed_label_entropy
 from textmix.engine.report.tables import SCORINGS, shown_probabilities
@@ -290,8 +291,6 @@ def figure_cells(members: list[Group], panels: list[tuple[str, str, object]]) ->
     Args:
         panels: (title, number format, Cell → per-seed values) per panel, e.g. test ECE in percent.
     """
-    from textmix.engine.report.cells import Cell, values
-
     names = list(dict.fromkeys(n for g in members for n in g.calibrators()))
     fig, axes = _figure(2.0 + 0.8 * len(names) * len(panels), 2.4 + 0.4 * len(members), cols=len(panels))
     for ax, (title, fmt, measure) in zip(axes[0], panels):
