@@ -39,8 +39,10 @@ def toy_sweep(tmp_path: Path, out: str, *extra, interrupt=None):
         values["train"]["epochs"] = 3
         recipe.write_text(yaml.safe_dump(values))
     command = [sys.executable, "-m", "textmix.cli", "sweep", str(recipe), *GRID, "--out", str(tmp_path / out), *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=plugin_env(PLUGIN_DIR))  # fmt: skip
+    # two threads for the sweep process: --jobs 2 gives each run one, as --cpus-per-run 1 on the
+    # clusters, on any machine (torch's sums depend on the thread count)
+    env = {**plugin_env(PLUGIN_DIR), "OMP_NUM_THREADS": "2"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     interrupted = []
     if interrupt is not None:
         threading.Thread(target=_interrupt_one, args=(tmp_path / out, interrupt, interrupted), daemon=True).start()

@@ -54,6 +54,7 @@ def _bootstrap(covered: np.ndarray, sizes: np.ndarray, resamples: int, seed: int
     means = np.empty((resamples, 2))
     for r in range(resamples):
         counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        # integer-valued sums: exact in any order, so BLAS threads cannot change them
         means[r] = counts @ covered / n, counts @ sizes / n
     low, high = np.percentile(means, [2.5, 97.5], axis=0)
     return {
