@@ -215,7 +215,7 @@ def run_cli(*args, env=None):
     "overrides,message",
     [
         (["data.name=sst"], "unknown dataset data.name='sst'"),
-        (["model.name=lstm"], "unknown model model.name='lstm'"),
+        (["model.name=lstm"], "model 'lstm' is unknown; known: kim_cnn, transformer"),
         (["train.batch_size=5000"], "train.batch_size=5000 is larger than the training set (300 examples)"),
         (["mixup.alpha=-1"], "mixup.alpha=-1.0 is invalid"),
         (["data.vectors=/nonexistent/glove.txt"], "word vector file '/nonexistent/glove.txt' does not exist"),

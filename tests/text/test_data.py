@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from textmix.core.errors import DataError
+from textmix.core.registry import UnknownNameError
 from textmix.core.splits import kfold_test_indices, stratified_split
 from textmix.text.custom import load_custom_dataset
 from textmix.text.datasets import load_text_dataset
@@ -99,7 +100,7 @@ def test_offline_without_data_names_three_ways(monkeypatch, tmp_path):
 
 
 def test_unknown_dataset_and_label_set():
-    with pytest.raises(DataError, match="unknown dataset 'sst'"):
+    with pytest.raises(UnknownNameError, match="dataset 'sst' is unknown; known: mr, trec, imdb"):
         load_text_dataset("sst")
     with pytest.raises(DataError, match="label sets"):
         load_text_dataset("trec", label_set="medium")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from textmix.core.calibrators import Calibrator, uncalibrated_probs
-from textmix.core.conformal import ConformalPredictor, make_score, score_names, set_report
+from textmix.core.conformal import SCORES, ConformalPredictor, make_score, score_names, set_report
 from textmix.core.splits import stratified_split
 from textmix.engine.sections import ConformalSettings
 
@@ -50,7 +50,7 @@ def conformal_report(
 
 
 def fitted(settings: ConformalSettings, method: str, alpha: float, probs, labels, seed: int) -> ConformalPredictor:
-    score = make_score(method, settings.randomized and method != "lac")
+    score = make_score(method, settings.randomized and SCORES.get(method).can_randomize)
     return ConformalPredictor(score, alpha, settings.mondrian, seed).fit(probs, labels)
 
 

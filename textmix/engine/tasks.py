@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import torch.nn as nn
 
-from textmix.core.errors import RecipeError
+from textmix.core.registry import Registry
 
 ENTRY_POINT_GROUP = "textmix.tasks"
 
@@ -121,24 +121,26 @@ class Task(Protocol):
         """The saved model of ``model_dir`` with validation and test loaders (no ``train``)."""
 
 
-_TASKS: dict[str, Callable[[], Task]] = {}
+def _from_entry_point(name: str) -> Callable[[], Task] | None:
+    found = entry_points(group=ENTRY_POINT_GROUP, name=name)
+    return next(iter(found)).load() if found else None
+
+
+# installed packages declare tasks as entry points; they load on first use
+TASKS: Registry[Callable[[], Task]] = Registry(
+    "task", fallback=_from_entry_point, extra_names=lambda: [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)]
+)
 
 
 def register_task(name: str, factory: Callable[[], Task]) -> None:
     """Make ``task: NAME`` recipes use ``factory()`` (a Task class or a function returning one)."""
-    _TASKS[name] = factory
+    TASKS.add(name, factory)
 
 
 def task_names() -> list[str]:
-    return sorted(set(_TASKS) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+    return sorted(TASKS.names())
 
 
 def get_task(name: str) -> Task:
-    """The task registered as ``name``; RecipeError naming the known ones otherwise."""
-    if name not in _TASKS:
-        found = entry_points(group=ENTRY_POINT_GROUP, name=name)
-        if not found:
-            known = ", ".join(task_names()) or "none (is textmix installed? pip install -e .)"
-            raise RecipeError(f"task={name!r} is invalid: must be one of {known}")
-        _TASKS[name] = next(iter(found)).load()
-    return _TASKS[name]()
+    """The task registered as ``name``; UnknownNameError naming the known ones otherwise."""
+    return TASKS.get(name)()

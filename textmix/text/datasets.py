@@ -28,6 +28,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from textmix.core.errors import DataError
 from textmix.core.paths import DATA_DIR_ENV, data_dir
+from textmix.core.registry import Registry
 from textmix.core.splits import kfold_test_indices, stratified_split
 
 SPLITS = ("train", "validation", "test")
@@ -44,6 +45,10 @@ class DatasetInfo:
         local_files: files whose presence identifies the original format in a local folder.
         reader: reads the local folder (and a label set) into named splits.
         hub_splits: Hub split name for each of train / validation / test (None: carve).
+        official_test: whether the local files hold an official test split (False: textmix carves
+            a seeded one, as for raw MR).
+        other_layout: given a folder without ``local_files``, the folder inside it that holds the
+            dataset in another layout its ``reader`` understands (IMDB's ``aclImdb`` tree), or None.
     """
 
     hub_id: str
@@ -54,6 +59,8 @@ class DatasetInfo:
     hub_splits: dict[str, str | None] = field(
         default_factory=lambda: {"train": "train", "validation": None, "test": "test"}
     )
+    official_test: bool = True
+    other_layout: Callable[[Path], Path | None] | None = None
 
 
 def make_dataset(texts: list[str], labels: list[int], names: list[str]) -> Dataset:
@@ -124,8 +131,12 @@ def read_imdb(folder: Path, label_set: str) -> dict[str, Dataset]:
     return out
 
 
-def _is_imdb_folder(folder: Path) -> bool:
-    return (folder / "train" / "pos").is_dir() and (folder / "test" / "neg").is_dir()
+def _imdb_tree(folder: Path) -> Path | None:
+    """``folder`` or its ``aclImdb`` child when it is the original IMDB tree (train/pos, test/neg)."""
+    for candidate in (folder, folder / "aclImdb"):
+        if (candidate / "train" / "pos").is_dir() and (candidate / "test" / "neg").is_dir():
+            return candidate
+    return None
 
 
 TREC_COARSE = ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]  # CogComp/trec coarse_label order
@@ -182,30 +193,47 @@ TREC_FINE = [
     "NUM:weight",
 ]  # CogComp/trec fine_label order
 
-DATASETS: dict[str, DatasetInfo] = {
-    "mr": DatasetInfo(
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+
+def register_dataset(name: str, info: DatasetInfo) -> DatasetInfo:
+    """Make ``data.name: NAME`` (and ``eval.ood`` / ``eval.shift`` entries) read ``info``'s dataset."""
+    return DATASETS.add(name, info)
+
+
+register_dataset(
+    "mr",
+    DatasetInfo(
         hub_id="cornell-movie-review-data/rotten_tomatoes",
         label_columns={"default": "label"},
         label_names={"default": ["neg", "pos"]},
         local_files=("rt-polarity.pos", "rt-polarity.neg"),
         reader=read_mr,
         hub_splits={"train": "train", "validation": "validation", "test": "test"},
+        official_test=False,  # the raw Pang & Lee files have no split
     ),
-    "trec": DatasetInfo(
+)
+register_dataset(
+    "trec",
+    DatasetInfo(
         hub_id="CogComp/trec",
         label_columns={"coarse": "coarse_label", "fine": "fine_label"},
         label_names={"coarse": TREC_COARSE, "fine": TREC_FINE},
         local_files=("train_5500.label", "TREC_10.label"),
         reader=read_trec,
     ),
-    "imdb": DatasetInfo(
+)
+register_dataset(
+    "imdb",
+    DatasetInfo(
         hub_id="stanfordnlp/imdb",
         label_columns={"default": "label"},
         label_names={"default": ["neg", "pos"]},
         local_files=("train.jsonl.gz", "test.jsonl.gz"),
         reader=read_imdb,
+        other_layout=_imdb_tree,
     ),
-}
+)
 
 
 def find_local(name: str, path: str | os.PathLike | None) -> Path | None:
@@ -213,17 +241,13 @@ def find_local(name: str, path: str | os.PathLike | None) -> Path | None:
 
     Raises DataError when an explicit ``path`` is given but does not hold the dataset.
     """
-    info = DATASETS[name]
+    info = DATASETS.get(name)
 
     def holding(folder: Path) -> Path | None:
-        """``folder`` itself, or its ``aclImdb`` tree for IMDB, if it holds the dataset."""
+        """``folder`` itself, or the folder of the dataset's other layout, if it holds the dataset."""
         if all((folder / f).is_file() for f in info.local_files):
             return folder
-        if name == "imdb":
-            for candidate in (folder, folder / "aclImdb"):
-                if _is_imdb_folder(candidate):
-                    return candidate
-        return None
+        return info.other_layout(folder) if info.other_layout else None
 
     if path is not None:
         folder = Path(path).expanduser()
@@ -243,7 +267,7 @@ def find_local(name: str, path: str | os.PathLike | None) -> Path | None:
 def _load_from_hub(name: str, label_set: str) -> dict[str, Dataset]:
     from datasets import load_dataset
 
-    info = DATASETS[name]
+    info = DATASETS.get(name)
     try:
         remote = load_dataset(info.hub_id)
     except Exception as error:  # offline, unknown repo, no network: all the same advice
@@ -322,9 +346,7 @@ def load_text_dataset(
         cv_folds: >0 for k-fold cross-validation on a source without a test split.
         fold: which fold is the test set, 0 <= fold < cv_folds.
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or 'custom')")
-    info = DATASETS[name]
+    info = DATASETS.get(name)
     label_set = label_set or next(iter(info.label_columns))
     if label_set not in info.label_columns:
         raise DataError(f"dataset {name!r} has label sets {list(info.label_columns)}, not {label_set!r}")
@@ -342,11 +364,11 @@ def data_source(name: str, path=None, test_fraction: float = 0.1, seed: int = 0,
     """What :func:`load_text_dataset` reads for these arguments and where its test split comes from:
     {"read": "files", "path", "test"} or {"read": "hub", "hub_id", "test"} (``metrics.json["data"]``
     and the model card say which test set a number was measured on)."""
-    info = DATASETS[name]
+    info = DATASETS.get(name)
     folder = find_local(name, path)
     if folder is None:
         return {"read": "hub", "hub_id": info.hub_id, "test": f"the Hub's {info.hub_splits.get('test', 'test')} split"}
-    if name != "mr":  # TREC and IMDB files hold their official test split
+    if info.official_test:
         return {"read": "files", "path": str(folder), "test": "the official test split"}
     if cv_folds:
         test = f"fold {fold} of textmix's {cv_folds}-fold cross-validation (split_seed {seed})"

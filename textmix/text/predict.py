@@ -194,13 +194,13 @@ def load_model(
     config = json_file(folder / "config.json")
     stock = "model_type" in config
     info = json_file(folder / RunDir.MODEL_INFO) or (stock_info(config, folder) if stock else {})
-    if not stock and (info.get("model") not in MODELS or MODELS[info.get("model")].cls is None):
+    if not stock and (info.get("model") not in MODELS or MODELS.get(info.get("model")).cls is None):
         name = info.get("model")
         raise HubError(f"{folder} holds model {name!r}, which this textmix cannot rebuild; known: {sorted(MODELS)}")
     if not (folder / RunDir.WEIGHTS).is_file():
         raise HubError(f"{folder / RunDir.WEIGHTS} is missing (textmix loads safetensors weights only)")
     try:
-        model = _load_stock(folder) if stock else load_pretrained(MODELS[info["model"]].cls, folder)
+        model = _load_stock(folder) if stock else load_pretrained(MODELS.get(info["model"]).cls, folder)
         model = model.to(device).eval()
     except Exception as error:  # noqa: BLE001 - truncated weights, damaged config: name the folder
         raise HubError(

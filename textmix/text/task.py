@@ -93,7 +93,7 @@ def label_names(splits: DatasetDict) -> list[str]:
 
 def build_featurizer(data: TextDataConfig, model: TextModelConfig, splits: DatasetDict, kv=None):
     """Kim tokenizer + vocabulary (``words``) or the checkpoint's tokenizer (``hf``)."""
-    kind = MODELS[model.name].featurizer
+    kind = MODELS.get(model.name).featurizer
     max_length = data.max_length or DEFAULT_MAX_LENGTH[kind]
     if kind == "hf":
         return HFFeaturizer.from_pretrained(resolve_checkpoint(model.pretrained), max_length)
@@ -117,7 +117,7 @@ def build_featurizer(data: TextDataConfig, model: TextModelConfig, splits: Datas
 
 def build_model(recipe: Recipe, splits: DatasetDict) -> tuple[nn.Module, object, dict]:
     """Model, featurizer and a dict of facts to log (vector coverage)."""
-    entry = MODELS[recipe.model.name]
+    entry = MODELS.get(recipe.model.name)
     num_classes = len(label_names(splits))
     facts: dict = {"num_classes": num_classes, "splits": {k: len(v) for k, v in splits.items()}}
     embeddings, kv = None, None
@@ -187,10 +187,9 @@ class TextTask:
             raise DataError(f"unknown dataset data.name={data.name!r}; known: {', '.join(DATASETS)}, custom, hub")
         if data.name == "hub" and not (data.hub_id or data.path):
             raise RecipeError("data.name=hub needs data.hub_id (e.g. SetFit/sst2) or data.path (a dataset folder)")
-        if model.name not in MODELS:
-            raise RecipeError(f"unknown model model.name={model.name!r}; known: {', '.join(sorted(MODELS))}")
-        if recipe.mixes and not MODELS[model.name].supports(recipe.mixup.mix_point):
-            points = ", ".join(MODELS[model.name].mix_points)
+        entry = MODELS.get(model.name)
+        if recipe.mixes and not entry.supports(recipe.mixup.mix_point):
+            points = ", ".join(entry.mix_points)
             raise RecipeError(
                 f"mixup.mix_point={recipe.mixup.mix_point!r} is not a mix point of {model.name}: {points}"
             )
@@ -203,8 +202,8 @@ class TextTask:
         for name in recipe.eval.shift:
             if name not in DATASETS and not Path(name).expanduser().is_file():
                 raise RecipeError(f"eval.shift entry {name!r} is neither a dataset ({', '.join(DATASETS)}) nor a file")
-            ours = DATASETS[data.name].label_names if data.name in DATASETS else None
-            theirs = DATASETS[name].label_names if name in DATASETS else None
+            ours = DATASETS.get(data.name).label_names if data.name in DATASETS else None
+            theirs = DATASETS.get(name).label_names if name in DATASETS else None
             if (
                 ours
                 and theirs
@@ -228,7 +227,7 @@ class TextTask:
         return self._data(recipe, model, featurizer, facts, label_names(splits), encoded, loaders, place)
 
     def load_for_evaluation(self, recipe: Recipe, model_dir: Path) -> TaskData:
-        entry = MODELS[recipe.model.name]
+        entry = MODELS.get(recipe.model.name)
         if entry.cls is None:
             raise RecipeError(f"model {recipe.model.name!r} was registered without a class to reload it with")
         featurizer = load_featurizer(model_dir)
@@ -256,7 +255,7 @@ class TextTask:
             lengths = loaders["test"].dataset.lengths  # (N,) token counts, dataset order
             return ood_sets(recipe.eval.ood, featurizer, unwrapped, lengths, seed, eval_batch)
 
-        entry = MODELS[recipe.model.name]
+        entry = MODELS.get(recipe.model.name)
         return TaskData(
             model=model,
             facts=facts,

@@ -1,6 +1,7 @@
 """Post-hoc calibrators: one file each, registered under their names (see :mod:`.base`)."""
 
 from textmix.core.calibrators.base import (
+    CALIBRATORS,
     Calibrator,
     as_logits,
     calibrator_from_json,
@@ -32,6 +33,7 @@ for _cls in BUILT_IN:
     register_calibrator(_cls)
 
 __all__ = [
+    "CALIBRATORS",
     "BetaCalibration",
     "Calibrator",
     "DirichletCalibration",

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from textmix.core.errors import ArgumentError
+from textmix.core.registry import Registry
 
 logger = logging.getLogger(__name__)
 EXAMPLES_PER_PARAMETER = 10  # below this many validation examples per parameter a fit is flagged as unreliable
@@ -128,7 +129,7 @@ class Calibrator:
 def check_fittable(cls: type[Calibrator], num_classes: int) -> None:
     """Refuse a binary-only calibrator for K > 2 classes, naming the alternatives."""
     if cls.binary_only and num_classes != 2:
-        others = ", ".join(n for n, c in _CALIBRATORS.items() if not c.binary_only)
+        others = ", ".join(n for n, c in CALIBRATORS.items() if not c.binary_only)
         raise ArgumentError(f"calibrator {cls.name} is for two classes; this model has {num_classes}: use {others}")
 
 
@@ -165,32 +166,27 @@ def tensor_state(value, shape: tuple[int, ...], what: str) -> torch.Tensor:
     return t
 
 
-_CALIBRATORS: dict[str, type[Calibrator]] = {}
+CALIBRATORS: Registry[type[Calibrator]] = Registry("calibrator")
 
 
 def register_calibrator(cls: type[Calibrator]) -> type[Calibrator]:
     """Make the calibrator known by ``cls.name`` (recipes, ``predict``, saved models). A class decorator."""
-    if not getattr(cls, "name", None):
-        raise ValueError(f"{cls.__name__} needs a class attribute name")
-    _CALIBRATORS[cls.name] = cls
-    return cls
+    return CALIBRATORS.register(cls)
 
 
 def check_calibrators(names, num_classes: int) -> None:
     """Refuse, before any training, calibrators that cannot fit a K-class model (binary-only ones)."""
     for name in names:
-        check_fittable(_CALIBRATORS[name], num_classes)
+        check_fittable(CALIBRATORS.get(name), num_classes)
 
 
 def calibrator_names() -> tuple[str, ...]:
-    return tuple(_CALIBRATORS)
+    return CALIBRATORS.names()
 
 
 def get_calibrator(name: str) -> type[Calibrator]:
-    """The class registered as ``name``; ArgumentError naming the known ones otherwise."""
-    if name not in _CALIBRATORS:
-        raise ArgumentError(f"calibrator {name!r} is unknown; known: {', '.join(_CALIBRATORS)}")
-    return _CALIBRATORS[name]
+    """The class registered as ``name``; UnknownNameError naming the known ones otherwise."""
+    return CALIBRATORS.get(name)
 
 
 def make_calibrator(name: str) -> Calibrator:

@@ -1,6 +1,7 @@
 """Conformal prediction sets: scores (one class each), thresholds, set metrics (see :mod:`.base`)."""
 
 from textmix.core.conformal.base import (
+    SCORES,
     ConformalPredictor,
     ConformalScore,
     make_score,
@@ -16,6 +17,7 @@ for _cls in BUILT_IN:
     register_score(_cls)
 
 __all__ = [
+    "SCORES",
     "APS",
     "LAC",
     "RAPS",

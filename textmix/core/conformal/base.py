@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from textmix.core.errors import ArgumentError
+from textmix.core.registry import Registry
 
 
 class ConformalScore:
@@ -151,20 +152,17 @@ class ConformalPredictor:
         return predictor
 
 
-_SCORES: dict[str, type[ConformalScore]] = {}
+SCORES: Registry[type[ConformalScore]] = Registry("conformal method")
 
 
 def register_score(cls: type[ConformalScore]) -> type[ConformalScore]:
     """Make a conformal score known by ``cls.name`` (recipes, ``textmix calibrate``)."""
-    _SCORES[cls.name] = cls
-    return cls
+    return SCORES.register(cls)
 
 
 def score_names() -> tuple[str, ...]:
-    return tuple(_SCORES)
+    return SCORES.names()
 
 
 def make_score(name: str, randomized: bool = False) -> ConformalScore:
-    if name not in _SCORES:
-        raise ArgumentError(f"conformal method {name!r} is unknown; known: {', '.join(_SCORES)}")
-    return _SCORES[name](randomized=randomized)
+    return SCORES.get(name)(randomized=randomized)

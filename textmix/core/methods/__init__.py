@@ -3,6 +3,7 @@
 import importlib
 
 from textmix.core.methods.base import (
+    METHODS,
     Method,
     Param,
     StepBatch,
@@ -35,6 +36,7 @@ for _module in (
 BUILT_IN = method_names()  # textmix's own methods (before any program registers its own)
 
 __all__ = [
+    "METHODS",
     "Method",
     "Param",
     "StepBatch",

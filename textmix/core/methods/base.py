@@ -44,6 +44,7 @@ import torch
 from textmix.core.errors import RecipeError
 from textmix.core.losses import soft_target_cross_entropy
 from textmix.core.mixer import Mixup, MixupPlan, one_hot_targets
+from textmix.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,19 @@ def head_features(model: torch.nn.Module, run: Callable[[], object]) -> torch.Te
     return captured[-1].flatten(1)
 
 
-_METHODS: dict[str, type[Method]] = {}
+def _check_method(name: str, cls: type[Method]) -> None:
+    """What a method class must declare before the engine can rely on it."""
+    if not cls.needs <= {"index", "features", "validation"}:
+        raise ValueError(f"{cls.__name__}.needs may hold index, features and validation, got {sorted(cls.needs)}")
+    if cls.mixing not in (None, "full", "features_only"):
+        raise ValueError(f"{cls.__name__}.mixing must be None, 'full' or 'features_only', got {cls.mixing!r}")
+    for key, param in cls.params.items():
+        for other in METHODS.values():
+            if other is not cls and key in other.params and other.params[key].default != param.default:
+                raise ValueError(f"loss.{key} of {cls.name} clashes with the one of method {other.name}")
+
+
+METHODS: Registry[type[Method]] = Registry("method", check=_check_method)
 
 
 def register_method(cls: type[Method]) -> type[Method]:
@@ -201,34 +214,20 @@ def register_method(cls: type[Method]) -> type[Method]:
     Its ``params`` become ``loss.*`` recipe keys; a key another method declares must mean the same
     (same default), so two methods can share one. Usable as a class decorator.
     """
-    if not getattr(cls, "name", None):
-        raise ValueError(f"{cls.__name__} needs a class attribute name")
-    if not cls.needs <= {"index", "features", "validation"}:
-        raise ValueError(f"{cls.__name__}.needs may hold index, features and validation, got {sorted(cls.needs)}")
-    if cls.mixing not in (None, "full", "features_only"):
-        raise ValueError(f"{cls.__name__}.mixing must be None, 'full' or 'features_only', got {cls.mixing!r}")
-    for key, param in cls.params.items():
-        for other in _METHODS.values():
-            if other is not cls and key in other.params and other.params[key].default != param.default:
-                raise ValueError(f"loss.{key} of {cls.name} clashes with the one of method {other.name}")
-    _METHODS[cls.name] = cls
-    loss_section.cache_clear()
-    return cls
+    return METHODS.register(cls)
 
 
 def method_names() -> tuple[str, ...]:
-    return tuple(_METHODS)
+    return METHODS.names()
 
 
 def get_method(name: str) -> type[Method]:
-    if name not in _METHODS:
-        raise RecipeError(f"method={name!r} is invalid: must be one of {', '.join(_METHODS)}")
-    return _METHODS[name]
+    return METHODS.get(name)
 
 
 def method_params() -> dict[str, Param]:
     """Every ``loss.*`` key of the registered methods, in registration order."""
-    return {key: param for cls in _METHODS.values() for key, param in cls.params.items()}
+    return {key: param for cls in METHODS.values() for key, param in cls.params.items()}
 
 
 def build_method(name: str, loss_settings: Any) -> Method:
@@ -249,7 +248,10 @@ def loss_section() -> type:
     return cls
 
 
+METHODS.on_change(loss_section.cache_clear)
+
+
 def describe_methods(names: tuple[str, ...] | None = None) -> str:
     """``name (summary), ...`` of the methods ``names`` (default: every registered one)."""
-    classes = [_METHODS[n] for n in names] if names is not None else list(_METHODS.values())
+    classes = [METHODS.get(n) for n in names] if names is not None else METHODS.values()
     return ", ".join(f"{cls.name} ({cls.summary})" if cls.summary else cls.name for cls in classes)

@@ -1,4 +1,4 @@
-"""Text model registry: ``MODELS[name]`` says how to build a model from its featurizer and options.
+"""Text model registry: ``MODELS.get(name)`` says how to build a model from its featurizer and options.
 
 A textmix text model is an ``nn.Module`` whose ``forward(input_ids, attention_mask, plan=None)``
 returns logits (B, K) and applies ``plan.mix`` (and ``plan.mix_mask``) at its mix point. To train
@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from textmix.core.errors import RecipeError
 from textmix.core.mixer import MixPoint
+from textmix.core.registry import Registry
 from textmix.text.models.kim_cnn import KimCNN
 from textmix.text.models.transformer import MIX_POINTS as TRANSFORMER_MIX_POINTS
 from textmix.text.models.transformer import TransformerClassifier
@@ -102,18 +103,21 @@ def _build_transformer(featurizer, num_classes, embeddings, config) -> Transform
     )
 
 
-MODELS: dict[str, ModelEntry] = {
-    "kim_cnn": ModelEntry(
-        _build_kim_cnn,
-        featurizer="words",
-        cls=KimCNN,
-        mix_points=("embeddings",),
-        after_step=KimCNN.after_optimizer_step,
-    ),
-    "transformer": ModelEntry(
-        _build_transformer, featurizer="hf", cls=TransformerClassifier, mix_points=TRANSFORMER_MIX_POINTS
-    ),
-}
+def _check_model(name: str, entry: ModelEntry) -> None:
+    if entry.featurizer not in ("words", "hf"):
+        raise ValueError(f"featurizer must be 'words' or 'hf', got {entry.featurizer!r}")
+
+
+MODELS: Registry[ModelEntry] = Registry("model", check=_check_model)
+MODELS.add(
+    "kim_cnn",
+    ModelEntry(_build_kim_cnn, featurizer="words", cls=KimCNN, mix_points=("embeddings",),
+               after_step=KimCNN.after_optimizer_step),
+)  # fmt: skip
+MODELS.add(
+    "transformer",
+    ModelEntry(_build_transformer, featurizer="hf", cls=TransformerClassifier, mix_points=TRANSFORMER_MIX_POINTS),
+)
 
 
 def register_model(
@@ -125,9 +129,7 @@ def register_model(
     after_step: Callable[[nn.Module], None] | None = None,
 ) -> None:
     """Add a model to the registry so recipes can name it (``model.name``); see :class:`ModelEntry`."""
-    if featurizer not in ("words", "hf"):
-        raise ValueError(f"featurizer must be 'words' or 'hf', got {featurizer!r}")
-    MODELS[name] = ModelEntry(build, featurizer, cls, mix_points, after_step)
+    MODELS.add(name, ModelEntry(build, featurizer, cls, mix_points, after_step))
 
 
 __all__ = ["MODELS", "ModelEntry", "KimCNN", "TransformerClassifier", "build_config", "register_model"]
