@@ -25,6 +25,8 @@ def fenced_after(marker: str) -> str:
 
 def test_recipe_key_table_is_current():
     assert render(README) == README, "run: python -m textmix.docs README.md"
+    table = README.split("<!-- recipe-keys:start -->")[1].split("<!-- recipe-keys:end -->")[0]
+    assert not re.findall(r"\{[a-z_]+\}", table), "a placeholder of a docstring is not filled by textmix.docs"
 
 
 def test_ci_runs_the_readme_test_command():

@@ -332,10 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         "push": run_push,
         "predict": run_predict,
     }
-    return _run(commands_by_name[args.command], args)
+    return run_command(commands_by_name[args.command], args)
 
 
-def _run(command, args) -> int:
+def run_command(command, args) -> int:
     """Run a command; user errors become one clear line instead of a traceback."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)

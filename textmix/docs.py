@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from textmix.core.calibrators import BUILT_IN as CALIBRATORS_BUILT_IN
+from textmix.core.conformal import BUILT_IN as SCORES_BUILT_IN
 from textmix.core.methods import BUILT_IN as METHODS_BUILT_IN
 from textmix.core.methods import describe_methods, get_method
 from textmix.engine.recipe import Recipe, shared_sections, type_name
@@ -40,6 +41,7 @@ def recipe_fields() -> list[tuple[str, str, object, str]]:
     facts = {
         "{methods}": describe_methods(METHODS_BUILT_IN),
         "{calibrators}": ", ".join(c.name for c in CALIBRATORS_BUILT_IN),
+        "{scores}": ", ".join(c.name for c in SCORES_BUILT_IN),
     }
     return [(k, t, d, _fill(text, facts)) for k, t, d, text in rows]
 

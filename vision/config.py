@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from textmix.engine.placement import RESIDENT_SETTINGS
+from textmix.engine.tasks import RESIDENT_SETTINGS
 
 
 @dataclass

@@ -20,11 +20,10 @@ from textmix.core.mixer import MixPoint
 from textmix.core.sampling import EpochBatchSampler
 from textmix.core.splits import stratified_split, stratified_subset
 from textmix.core.transfer import to_device
-from textmix.engine.placement import data_device
 from textmix.engine.recipe import Recipe
 from textmix.engine.run_directory import RunDir
 from textmix.engine.sections import TrainConfig
-from textmix.engine.tasks import EvalSet, TaskData
+from textmix.engine.tasks import EvalSet, TaskData, data_device
 from vision.augment import random_crop_flip
 from vision.config import LEGACY_KEYS, VisionDataConfig, VisionModelConfig
 from vision.data import IMAGE_DATASETS, load_image_dataset, match_images, normalization

@@ -90,7 +90,7 @@ def test_device_resident_takes_true_false_or_auto(task, value, ok):
 
 
 def test_data_goes_to_the_gpu_when_it_takes_at_most_a_quarter_of_its_free_memory(monkeypatch):
-    import textmix.engine.placement as placement
+    import textmix.engine.tasks as placement
 
     class OnGpu:  # the accelerator's device, as accelerate reports it on a GPU machine
         device = torch.device("cuda", 0)
@@ -105,7 +105,7 @@ def test_data_goes_to_the_gpu_when_it_takes_at_most_a_quarter_of_its_free_memory
 
 
 def test_a_cpu_only_machine_keeps_data_in_host_memory_whatever_the_setting():
-    from textmix.engine.placement import data_device
+    from textmix.engine.tasks import data_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -136,6 +136,25 @@ def check_finite(losses: torch.Tensor, first_step: int, epoch: int) -> None:
         )
 
 
+def step_batch(s: Session, batch: dict, num_classes: int) -> StepBatch:
+    """What the method sees of one training batch: the forward pass, labels, this step's mixing
+    plan (λ and pairing drawn here, once a step) and, when the method needs them, row numbers and
+    head features."""
+    labels = batch["labels"]  # (B,)
+    plan = s.mixer.plan(len(labels), s.accelerator.device) if s.mixer is not None else None
+    inputs = s.data.inputs_fn(batch)
+    forward = functools.partial(_forward, s.model, inputs)
+    features = None
+    if "features" in s.method.needs:
+        features = functools.partial(head_features, s.unwrapped, functools.partial(_forward, s.unwrapped, inputs, None))
+    index = batch.get("index")
+    if index is None and "index" in s.method.needs:
+        raise RecipeError(
+            f"method {s.method.name} needs each batch's row numbers ('index'); task {s.recipe.task} gives none"
+        )
+    return StepBatch(forward, labels, num_classes, plan, index, s.mixer, features)
+
+
 def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     """Train one epoch (from where an interrupted run stopped); return its mean training loss."""
     recipe, accelerator, progress = s.recipe, s.accelerator, s.progress
@@ -149,7 +168,6 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         loader = accelerator.skip_first_batches(train_loader, progress.step_in_epoch)
     losses = []
     s.method.start_epoch(epoch)
-    needs = s.method.needs
     after_step = s.data.after_optimizer_step  # e.g. Kim's max-norm
     # accelerate's optimizer wrapper and backward matter for fp16 loss scaling (and gradient
     # accumulation) only; around a plain step the wrapper spends ~0.2 ms a step on package lookups
@@ -162,21 +180,9 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     disable = None if accelerator.is_local_main_process else True
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}", disable=disable, leave=False)
     for batch in bar:
-        labels = batch["labels"]  # (B,)
-        plan = s.mixer.plan(len(labels), accelerator.device) if s.mixer is not None else None
-        inputs = s.data.inputs_fn(batch)
-        forward = functools.partial(_forward, s.model, inputs)
-        features = None
-        if "features" in needs:
-            features = functools.partial(
-                head_features, s.unwrapped, functools.partial(_forward, s.unwrapped, inputs, None)
-            )
-        index = batch.get("index")
-        if index is None and "index" in needs:
-            raise RecipeError(
-                f"method {s.method.name} needs each batch's row numbers ('index'); task {s.recipe.task} gives none"
-            )
-        loss = s.method.step_loss(StepBatch(forward, labels, num_classes, plan, index, s.mixer, features))
+        step = step_batch(s, batch, num_classes)
+        labels = step.labels  # (B,)
+        loss = s.method.step_loss(step)
         backward(loss)
         if recipe.optim.grad_clip:
             accelerator.clip_grad_norm_(s.model.parameters(), recipe.optim.grad_clip)

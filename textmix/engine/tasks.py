@@ -7,6 +7,13 @@ The engine knows nothing else about it.
 Tasks are found by ``recipe.task``: first among those added with :func:`register_task`, then among
 the ``textmix.tasks`` entry points of installed packages (textmix declares ``text`` and
 ``vision`` in its ``pyproject.toml``; a third-party package declares its own the same way).
+
+Where a task keeps its data (:func:`data_device`): on the accelerator (one copy per process,
+batches cut there, no host-to-device copy per step) or in host memory (batches copied per step).
+``data.device_resident`` chooses: ``true`` (the accelerator, whatever the size), ``false`` (host
+memory) or ``auto`` (the accelerator when it is a GPU and the splits take at most
+``RESIDENT_SHARE`` of its free memory, leaving the rest to the model and activations). On a
+CPU-only machine every setting means host memory.
 """
 
 from __future__ import annotations
@@ -18,9 +25,26 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 import torch.nn as nn
+from accelerate import PartialState
 
 from textmix.core.registry import Registry
+
+RESIDENT_SETTINGS = (True, False, "auto")
+RESIDENT_SHARE = 0.25  # of the GPU's free memory at setup, for `auto`
+
+
+def data_device(setting: bool | str, nbytes: int) -> torch.device:
+    """The device to hold ``nbytes`` of a task's tensors on, for ``data.device_resident=setting``."""
+    device = PartialState().device
+    if device.type == "cpu" or setting is False:
+        return torch.device("cpu")
+    if setting == "auto":
+        free, _ = torch.cuda.mem_get_info(device) if device.type == "cuda" else (0, 0)
+        return device if nbytes <= RESIDENT_SHARE * free else torch.device("cpu")
+    return device
+
 
 ENTRY_POINT_GROUP = "textmix.tasks"
 

@@ -57,9 +57,11 @@ def _data_facts(metrics: dict, dataset: str) -> tuple[dict, str | None, str]:
 
 def _base_model(model: dict) -> str | None:
     """The pretrained checkpoint a transformer was fine-tuned from, as a Hub id where known."""
-    if model["name"] != "transformer":
-        return None
+    from textmix.text.models import MODELS
     from textmix.text.models.transformer import HUB_IDS
+
+    if model["name"] not in MODELS or MODELS.get(model["name"]).featurizer != "hf":  # no pretrained encoder
+        return None
 
     return HUB_IDS.get(model.get("pretrained"), model.get("pretrained"))
 

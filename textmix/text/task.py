@@ -14,10 +14,9 @@ from datasets import DatasetDict
 from textmix.core.atomic_files import atomic_write_text
 from textmix.core.errors import DataError, RecipeError
 from textmix.core.splits import stratified_subset
-from textmix.engine.placement import data_device
 from textmix.engine.recipe import Recipe
 from textmix.engine.run_directory import RunDir
-from textmix.engine.tasks import EvalSet, TaskData
+from textmix.engine.tasks import EvalSet, TaskData, data_device
 from textmix.text.config import HubConfig, TextDataConfig, TextModelConfig
 from textmix.text.custom import load_custom_dataset, load_labelled_file
 from textmix.text.datasets import DATASETS, data_source, load_text_dataset, make_dataset
@@ -111,7 +110,8 @@ def build_featurizer(data: TextDataConfig, model: TextModelConfig, splits: Datas
             if t in kv.key_to_index
         ]
     vocab = Vocabulary.build(train_tokens, data.min_freq, extra)
-    min_length = max(model.filter_sizes) if model.name == "kim_cnn" else 1
+    entry = MODELS.get(model.name)
+    min_length = entry.min_tokens(model) if entry.min_tokens else 1
     return WordFeaturizer(vocab, data.lowercase, max_length, min_length)
 
 

@@ -50,6 +50,8 @@ class ModelEntry:
         mix_points: the ``mixup.mix_point`` values the model supports (``hidden:K`` for any
             layer K); None: not checked.
         after_step: ``after_step(model)`` after every optimizer step (e.g. a weight constraint).
+        min_tokens: ``min_tokens(model_section)``: the shortest input the model accepts (words
+            featurizers pad to it, e.g. the Kim CNN's widest filter); None: 1.
     """
 
     build: Callable[..., nn.Module]
@@ -57,6 +59,7 @@ class ModelEntry:
     cls: type | None = None
     mix_points: tuple[str, ...] | None = None
     after_step: Callable[[nn.Module], None] | None = None
+    min_tokens: Callable[[object], int] | None = None
 
     def supports(self, mix_point: str) -> bool:
         if self.mix_points is None:
@@ -112,7 +115,7 @@ MODELS: Registry[ModelEntry] = Registry("model", check=_check_model)
 MODELS.add(
     "kim_cnn",
     ModelEntry(_build_kim_cnn, featurizer="words", cls=KimCNN, mix_points=("embeddings",),
-               after_step=KimCNN.after_optimizer_step),
+               after_step=KimCNN.after_optimizer_step, min_tokens=lambda section: max(section.filter_sizes)),
 )  # fmt: skip
 MODELS.add(
     "transformer",
@@ -127,9 +130,10 @@ def register_model(
     cls: type | None = None,
     mix_points: tuple[str, ...] | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
+    min_tokens: Callable[[object], int] | None = None,
 ) -> None:
     """Add a model to the registry so recipes can name it (``model.name``); see :class:`ModelEntry`."""
-    MODELS.add(name, ModelEntry(build, featurizer, cls, mix_points, after_step))
+    MODELS.add(name, ModelEntry(build, featurizer, cls, mix_points, after_step, min_tokens))
 
 
 __all__ = ["MODELS", "ModelEntry", "KimCNN", "TransformerClassifier", "build_config", "register_model"]
