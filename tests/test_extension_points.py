@@ -69,8 +69,8 @@ def test_a_method_and_a_calibrator_of_this_file_train_evaluate_and_predict(real_
     assert main(["train", str(recipe), "--output-dir", str(run)]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["method"] == "test_weighted_mixup" and metrics["history"][0]["train_loss"] > 1.0  # 3 × CE
-    assert metrics["calibrated"]["test_halving"]["factor"] == 0.5
-    assert set(metrics["calibrator_choice"]["crossfit_val"]) == {"temperature", "test_halving"}
+    assert metrics["calibrated"]["test_halving"]["calibrator"] == {"name": "test_halving", "state": {"factor": 0.5}}
+    assert all("crossfit_val" in metrics["calibrated"][name] for name in ("temperature", "test_halving"))
     info = json.loads((run / "model" / "textmix.json").read_text())
     assert info["calibrator"] == {"name": "test_halving", "state": {"factor": 0.5}}
 
@@ -86,7 +86,7 @@ def test_a_method_and_a_calibrator_of_this_file_train_evaluate_and_predict(real_
     np.testing.assert_allclose(model.predict_proba(texts), torch.softmax(torch.from_numpy(logits) / 2, 1).numpy())
     np.testing.assert_allclose(textmix.load_model(run, calibrator="none").predict_proba(texts),
                                torch.softmax(torch.from_numpy(logits), 1).numpy())  # fmt: skip
-    temperature = metrics["temperature_scaled"]["temperature"]
+    temperature = metrics["calibrated"]["temperature"]["calibrator"]["state"]["temperature"]
     np.testing.assert_allclose(textmix.load_model(run, calibrator="temperature").predict_proba(texts),
                                torch.softmax(torch.from_numpy(logits) / temperature, 1).numpy())  # fmt: skip
     capsys.readouterr()
@@ -118,4 +118,4 @@ def test_the_same_method_and_calibrator_in_mixup_trainer(tmp_path):
     trainer.train()
     assert model.config.textmix_calibrator == {"name": "test_halving", "state": {"factor": 0.5}}
     saved = json.loads((tmp_path / "calibration.json").read_text())
-    assert saved["calibrator"]["name"] == "test_halving" and saved["eval"]["n"] == 16
+    assert saved["calibrated"]["test_halving"]["calibrator"]["name"] == "test_halving" and saved["test"]["n"] == 16

@@ -16,6 +16,11 @@ __version__ = "0.3.0"
 # public name → the module that defines it (imported on first use)
 _EXPORTS = {
     "TextmixError": "textmix.core.errors",
+    "Assessment": "textmix.core.assessment",
+    "Scores": "textmix.core.assessment",
+    "assess": "textmix.core.assessment",
+    "Registry": "textmix.core.registry",
+    "UnknownNameError": "textmix.core.registry",
     "confidence_penalty_loss": "textmix.core.losses",
     "smooth_targets": "textmix.core.losses",
     "soft_target_cross_entropy": "textmix.core.losses",

@@ -122,7 +122,8 @@ def run_calibrate(args) -> int:
     if args.bootstrap < 0:
         raise ArgumentError(f"--bootstrap {args.bootstrap} is out of range: resamples >= 0 (0: no intervals)")
     report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins, calibrators=names,
-                       conformal=alphas, conformal_methods=methods, bootstrap_resamples=args.bootstrap)  # fmt: skip
+                       conformal=alphas, conformal_methods=methods, bootstrap_resamples=args.bootstrap,
+                       seed=args.seed)  # fmt: skip
     out = Path(args.out or f"{Path(args.file).stem}_calibration")
     written = report.save(out)
     print(report.table())
@@ -265,6 +266,9 @@ def add_calibrate_parser(commands, active: bool) -> None:
     calibrate.add_argument("--bootstrap", type=int, default=1000, metavar="R",
                            help="resamples of the 95%% bootstrap intervals (default 1000; 0: none; skipped when "
                            "examples × R exceeds 2e8)")  # fmt: skip
+    calibrate.add_argument("--seed", type=int, default=0,
+                           help="seed of the bootstrap, the cross-fit folds and randomized conformal scores "
+                           "(default 0; a run's train.seed reproduces its metrics.json)")  # fmt: skip
     calibrate.add_argument("--out", help="output folder (default: <file stem>_calibration)")
 
 

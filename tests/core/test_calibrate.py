@@ -32,12 +32,17 @@ def test_probs_and_logits_give_the_calibration_report_and_temperature_scaling():
     ood_logits, _ = predictions(200, seed=2, scale=0.0)
     report = textmix.calibrate(logits, labels, kind="logits", val=(val_logits, val_labels), ood=ood_logits)
     assert report.metrics == pytest.approx(calibration_report(softmax(logits), labels))
-    assert report.temperature == pytest.approx(TemperatureScaling().fit(val_logits, val_labels).temperature)
-    assert report.scaled == pytest.approx(calibration_report(TemperatureScaling(report.temperature)(logits), labels))
-    assert report.ood["auroc"] == pytest.approx(ood_auroc(softmax(logits).max(1), softmax(ood_logits).max(1)))
+    temperature = report.calibrator.temperature
+    assert report.chosen == "temperature"
+    assert temperature == pytest.approx(TemperatureScaling().fit(val_logits, val_labels).temperature)
+    assert report.scaled == pytest.approx(calibration_report(TemperatureScaling(temperature)(logits), labels))
+    ood = report.assessment.ood["ood"]
+    assert ood["none"]["auroc"] == pytest.approx(ood_auroc(softmax(logits).max(1), softmax(ood_logits).max(1)))
+    after = TemperatureScaling(temperature)
+    assert ood["temperature"]["auroc"] == pytest.approx(ood_auroc(after(logits).max(1), after(ood_logits).max(1)))
     from_probs = textmix.calibrate(softmax(logits), labels, val=(softmax(val_logits), val_labels))
     assert from_probs.metrics == pytest.approx(report.metrics)
-    assert from_probs.temperature == pytest.approx(report.temperature, rel=1e-4)  # log p = logits + const
+    assert from_probs.calibrator.temperature == pytest.approx(temperature, rel=1e-4)  # log p = logits + const
     assert "temperature" in report.table() and "OOD AUROC" in report.table()
 
 
@@ -71,7 +76,7 @@ def test_cli_reads_csv_jsonl_parquet_and_npz(tmp_path):
     result = run("preds.csv", "--labels", "gold", "--probs", "prob_*", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     saved = json.loads((tmp_path / "preds_calibration" / "calibration.json").read_text())
-    assert saved["metrics"] == pytest.approx(calibration_report(probs, labels))
+    assert saved["test"] == pytest.approx(calibration_report(probs, labels))
     assert {p.name for p in (tmp_path / "preds_calibration").iterdir()} == {
         "calibration.json", "reliability.png", "confidence.png"
     }  # fmt: skip
@@ -92,8 +97,9 @@ def test_cli_reads_csv_jsonl_parquet_and_npz(tmp_path):
         assert "ece" in result.stdout.lower()
     assert "temperature *" in result.stdout  # the calibrator row, marked as the chosen one
     saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
-    assert saved["temperature"] == pytest.approx(TemperatureScaling().fit(val_logits, val_labels).temperature)
-    assert 0 <= saved["ood"]["auroc"] <= 1 and saved["ood"]["n"] == 100
+    fitted = TemperatureScaling().fit(val_logits, val_labels).temperature
+    assert saved["calibrated"]["temperature"]["calibrator"]["state"]["temperature"] == pytest.approx(fitted)
+    assert 0 <= saved["ood"]["ood"]["none"]["auroc"] <= 1 and saved["ood"]["ood"]["n"] == 100
 
 
 def test_cli_errors_are_one_line(tmp_path):
@@ -119,9 +125,9 @@ def test_cli_compares_every_calibrator_and_writes_their_probabilities(tmp_path):
     three_class = {"temperature", "vector", "matrix", "dirichlet", "ensemble_temperature", "histogram", "isotonic"}
     assert three_class <= rows and "platt" not in rows  # binary-only calibrators are left out for K = 3
     saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
-    assert set(saved["calibrated"]) == three_class and saved["chosen"] in three_class
-    chosen = min(saved["calibrated"], key=lambda n: saved["calibrated"][n]["crossfit_val"]["nll"])
-    assert saved["chosen"] == chosen
+    chosen = saved["calibrator_choice"]["chosen"]
+    assert set(saved["calibrated"]) == three_class and chosen in three_class
+    assert chosen == min(saved["calibrated"], key=lambda n: saved["calibrated"][n]["crossfit_val"]["nll"])
     for name in three_class:
         with np.load(tmp_path / "out" / f"calibrated_{name}.npz") as data:
             report = calibration_report(data["probs"], data["labels"])
@@ -156,7 +162,7 @@ def test_calibrate_reports_conformal_sets_before_and_after_calibration(tmp_path)
                  "--out", "out", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "coverage %" in result.stdout and " raps " in result.stdout
-    assert "0.1" in json.loads((tmp_path / "out" / "calibration.json").read_text())["conformal"]
+    assert "0.1" in json.loads((tmp_path / "out" / "calibration.json").read_text())["conformal"]["results"]
     refused = run("test.npz", "--labels", "label", "--logits", "logits", "--conformal", "0.1", cwd=tmp_path)
     assert refused.returncode == 2 and "need a calibration split: give val (--val)" in refused.stderr
 
@@ -170,7 +176,7 @@ def test_what_cannot_be_right_in_a_predictions_file_is_refused(tmp_path):
     result = run("p.csv", "--labels", "logit_y", "--logits", "logit_*", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     saved = json.loads((tmp_path / "p_calibration" / "calibration.json").read_text())
-    assert saved["metrics"]["accuracy"] == pytest.approx(calibration_report(softmax(logits), labels)["accuracy"])
+    assert saved["test"]["accuracy"] == pytest.approx(calibration_report(softmax(logits), labels)["accuracy"])
     refused = run("p.csv", "--labels", "logit_y", "--logits", "logit_a,logit_b,logit_y", cwd=tmp_path)
     assert refused.returncode == 2 and "is the label column; it cannot also be a score column" in refused.stderr
     with pytest.raises(
@@ -181,7 +187,7 @@ def test_what_cannot_be_right_in_a_predictions_file_is_refused(tmp_path):
         textmix.calibrate(logits, labels, kind="logits", val=(logits,))
     bf16 = torch.tensor(logits).bfloat16()
     report = textmix.calibrate(bf16, labels, kind="logits", val=(bf16, labels), bootstrap_resamples=0)
-    assert report.temperature > 0
+    assert report.calibrator.temperature > 0
 
 
 def test_bootstrap_intervals_beyond_the_draw_budget_are_skipped_with_a_notice(monkeypatch, caplog):

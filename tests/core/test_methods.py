@@ -155,3 +155,33 @@ def test_mbls_is_cross_entropy_plus_the_margin_penalty_by_hand():
     # gaps to the largest logit: [0, 12, 7] and [2, 1, 0]; over m = 6: [0, 6, 1] and [0, 0, 0]
     expected = F.cross_entropy(z, y) + 0.5 * (6 + 1) / 6
     torch.testing.assert_close(method("mbls", mbls_margin=6.0, mbls_weight=0.5).loss(z, onehot(y)), expected)
+
+
+def test_a_method_that_mixes_token_sequences_only_is_refused_at_recipe_load_where_there_are_none():
+    """Capabilities, not step-1 errors: a method declares what its plans can mix and the recipe is
+    checked against what the task's mix point carries (the pooled vector of a transformer, the toy
+    task's inputs) before any data is read."""
+    from textmix.core.methods import METHODS
+
+    @register_method
+    class SpanMix(Method):
+        name = "test_span_mix"
+        mixing = "full"
+        mixes = "sequences"
+
+    try:
+        recipe_from_dict({"method": "test_span_mix"})  # Kim CNN, embeddings: (B, T, D)
+        transformer = {"name": "transformer", "pretrained": "minilm"}
+        for point in ("embeddings", "hidden:2"):
+            recipe_from_dict({"method": "test_span_mix", "model": transformer, "mixup": {"mix_point": point}})
+        with pytest.raises(RecipeError, match="test_span_mix mixes sequences only, but mixup.mix_point='pooled'"):
+            recipe_from_dict({"method": "test_span_mix", "model": transformer, "mixup": {"mix_point": "pooled"}})
+        from toy_task import TOY
+
+        with pytest.raises(RecipeError, match="task toy carries no token sequences"):
+            recipe_from_dict({**TOY, "method": "test_span_mix"})
+        with pytest.raises(ValueError, match="mixes must be one of"):
+            register_method(type("Odd", (Method,), {"name": "test_odd", "mixes": "pixels"}))
+    finally:
+        METHODS.remove("test_span_mix")
+    assert "test_odd" not in METHODS

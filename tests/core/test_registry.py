@@ -112,4 +112,4 @@ def test_a_registered_dataset_is_read_from_its_own_files_with_facts_from_its_ent
 
         assert data_source("tiny")["test"] == "the official test split"
     finally:
-        DATASETS._entries.pop("tiny")
+        DATASETS.remove("tiny")

@@ -66,11 +66,13 @@ def test_run_writes_every_output(real_data, tmp_path):
     assert [h["epoch"] for h in saved["history"]] == [1, 2]
     assert saved["last"]["epoch"] == 2
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
-    assert saved["temperature_scaled"]["temperature"] > 0
-    assert saved["temperature_scaled"]["test"]["accuracy"] == saved["test"]["accuracy"]
-    assert saved["temperature_scaled"]["val"]["nll"] <= saved["val"]["nll"] + 1e-9
+    temperature = saved["calibrated"]["temperature"]
+    assert temperature["calibrator"]["state"]["temperature"] > 0
+    assert temperature["test"]["accuracy"] == saved["test"]["accuracy"]
+    assert temperature["val"]["nll"] <= saved["val"]["nll"] + 1e-9  # fitted there: in-sample
+    assert saved["calibrator_choice"] == {"chosen": "temperature", "setting": "auto"}
     assert set(saved["ood"]) == {"random_tokens", "gaussian_noise"}
-    assert 0 <= saved["ood"]["random_tokens"]["baseline"]["auroc"] <= 1
+    assert 0 <= saved["ood"]["random_tokens"]["none"]["auroc"] <= 1
     assert saved["mc_dropout"]["test"]["n"] == 1066
     assert yaml.safe_load((run / "recipe.yaml").read_text())["train"]["epochs"] == 2
     predictions = np.load(run / "predictions.npz")
@@ -89,11 +91,11 @@ def test_run_writes_every_output(real_data, tmp_path):
             assert epochs[f"confidence_{e}"].mean() == pytest.approx(record["val_mean_confidence"], abs=1e-6)
     # winning scores: the test split and every OOD set, for every scoring method
     with np.load(run / "scores.npz") as scores:
-        methods = ("baseline", "temperature_scaled", "mc_dropout")
+        methods = ("none", "temperature", "mc_dropout")
         assert sorted(scores) == sorted(
             f"{s}/{m}" for s in ("test", "random_tokens", "gaussian_noise") for m in methods
         )
-        np.testing.assert_allclose(scores["test/baseline"], predictions["test_probs"].max(1), rtol=1e-6)
+        np.testing.assert_allclose(scores["test/none"], predictions["test_probs"].max(1), rtol=1e-6)
         from textmix.core.metrics import ood_auroc
 
         auroc = ood_auroc(scores["test/mc_dropout"], scores["random_tokens/mc_dropout"])

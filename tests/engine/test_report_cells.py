@@ -5,6 +5,8 @@ import math
 
 import pytest
 
+from textmix.core.assessment import Assessment
+from textmix.core.assessment_legacy import upgrade
 from textmix.engine.report.cells import (
     Cell,
     against_baseline_table,
@@ -48,8 +50,10 @@ def run_metrics(ece: dict, nll: dict, chosen: str, sizes: dict, shifted_ece: dic
 
 
 def group(method: str, runs: list[dict]) -> Group:
+    """A group of runs whose metrics.json have textmix 0.3's layout, read as the report reads any run."""
     g = Group("mr", "kim_cnn", method, None, method)
-    g.metrics = runs
+    g.metrics = [upgrade(m) for m in runs]
+    g.assessments = [Assessment.from_json(m) for m in runs]
     g.recipes = [{"train": {"seed": seed}} for seed in (1, 2, 3)]
     return g
 
@@ -162,6 +166,7 @@ def test_runs_with_temperature_only_have_no_cells(groups):
     for g in groups:
         for m in g.metrics:
             del m["calibrated"]
+        g.assessments = [Assessment.from_json(m) for m in g.metrics]
     assert cell_groups(groups) == {} and ranking_table(groups) == ""
 
 

@@ -63,7 +63,8 @@ def test_round_trip_gives_identical_probabilities(run_dir, test_texts):
     model = textmix.load_model(run_dir)
     saved = np.load(run_dir / "predictions.npz")
     np.testing.assert_allclose(model.predict_proba(test_texts, calibrated=False), saved["test_probs"], atol=1e-6)
-    temperature = json.loads((run_dir / "metrics.json").read_text())["temperature_scaled"]["temperature"]
+    saved = json.loads((run_dir / "metrics.json").read_text())["calibrated"]["temperature"]["calibrator"]
+    temperature = saved["state"]["temperature"]
     assert model.temperature == pytest.approx(temperature)
     expected = torch.softmax(torch.from_numpy(saved["test_logits"]).double() / temperature, 1).numpy()
     np.testing.assert_allclose(model.predict_proba(test_texts), expected, atol=1e-6)
@@ -221,7 +222,7 @@ def test_predict_picks_the_abstention_threshold_from_the_validation_split(run_di
     table = info["validation_coverage"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert len(table["coverage"]) == 100 and table["coverage"][-1] == 1.0
-    assert table["risk"][-1] == pytest.approx(1 - metrics["temperature_scaled"]["val"]["accuracy"])
+    assert table["risk"][-1] == pytest.approx(1 - metrics["calibrated"]["temperature"]["val"]["accuracy"])
     assert table["threshold"] == sorted(table["threshold"], reverse=True)  # more coverage, lower threshold
     model = textmix.load_model(run_dir)
     threshold, coverage, risk = model.abstain_threshold(risk=0.1)
@@ -402,3 +403,23 @@ def test_the_card_of_a_fine_tuned_transformer_names_its_base_model_and_a_license
     (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     card = hub.model_card(run, "me/x")
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and card.data.license == "other"
+
+
+def test_a_registered_metric_reaches_the_model_card(run_dir, tmp_path):
+    """The card's tables and model-index come from the metric table: a metric a program registers
+    (and its runs measured) is on the card, after the chosen calibrator too."""
+    from textmix.core.metric_table import METRICS, MetricInfo, register_metric
+
+    run = copied_run(run_dir, tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["test"]["top2_gap"] = 0.25
+    metrics["calibrated"]["temperature"]["test"]["top2_gap"] = 0.125
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    register_metric(MetricInfo("top2_gap", "top-2 gap", lower_is_better=False, shown=True))
+    try:
+        card = hub.model_card(run, "me/x")
+    finally:
+        METRICS.remove("top2_gap")
+    assert "| top-2 gap | 0.2500 | 0.1250 |" in str(card)
+    assert "top2_gap" in [r.metric_type for r in card.data.eval_results]
+    assert "| metric | test | after temperature |" in str(card)

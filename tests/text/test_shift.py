@@ -45,7 +45,7 @@ def test_an_mr_model_evaluated_on_imdb_reviews(real_data, tmp_path):
     probs = model.predict_proba([r["text"] for r in chosen], calibrated=False)
     assert report["test"] == pytest.approx(calibration_report(probs, labels), abs=1e-6)
     scaled = model.predict_proba([r["text"] for r in chosen])  # the in-domain temperature
-    assert report["temperature_scaled"] == pytest.approx(calibration_report(scaled, labels), abs=1e-6)
+    assert report["calibrated"]["temperature"]["test"] == pytest.approx(calibration_report(scaled, labels), abs=1e-6)
     # conformal sets calibrated in-domain, measured on the shifted reviews: the saved model's sets
     sets = model.predict_set([r["text"] for r in chosen], alpha=0.1, method="lac")
     in_set = [["neg", "pos"][y] in s for y, s in zip(labels, sets)]

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, EvalPrediction, TrainingArguments
 
+from textmix.core.assessment import Assessment
 from textmix.core.errors import ArgumentError
 from textmix.core.methods import BUILT_IN, StepBatch, build_method, head_features
 from textmix.core.metrics import calibration_report
@@ -99,12 +100,14 @@ def test_the_example_script_trains_minilm_on_256_mr_examples_beyond_chance(real_
     accuracy = float(result.stdout.split("validation accuracy ")[1].split(",")[0])
     # MR validation is balanced (1,066 texts): chance accuracy is 0.5 with σ ≈ 0.015, so 0.58 is 5σ above it
     assert accuracy > 0.58, result.stdout
-    calibration = json.loads((out / "calibration.json").read_text())
-    assert calibration["eval"]["n"] == 1066 and calibration["eval"]["accuracy"] == pytest.approx(accuracy, abs=1e-3)
-    assert calibration["eval_calibrated"]["nll"] <= calibration["eval"]["nll"] + 1e-9
+    # the eval set's assessment, as a run's metrics.json holds it: the eval set fits and is measured
+    calibration = Assessment.from_json(json.loads((out / "calibration.json").read_text()))
+    before, after = calibration.block("none").metrics, calibration.block("temperature").metrics
+    assert before["n"] == 1066 and before["accuracy"] == pytest.approx(accuracy, abs=1e-3)
+    assert after["nll"] <= before["nll"] + 1e-9 and calibration.block("temperature").crossfit_val["n"] == 1066
     assert (out / "reliability.png").stat().st_size > 10_000
     saved = json.loads((out / "config.json").read_text())  # save_model wrote a stock model folder
-    assert saved["textmix_temperature"] == pytest.approx(calibration["temperature"])
+    assert saved["textmix_temperature"] == pytest.approx(calibration.calibrators["temperature"].temperature)
     assert (out / "model.safetensors").is_file()
 
 

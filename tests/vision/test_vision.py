@@ -263,7 +263,7 @@ def test_engine_trains_and_evaluates_an_image_model(real_data, tmp_path):
     assert aggregate["figures"] == ["ood_cifar10_preact_resnet.png", "perturbation_cifar10_preact_resnet.png"]
     table = (tmp_path / "report" / "README.md").read_text()
     assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | 100 | {100 * far['accuracy']:.2f} | " in table
-    mnist_auroc = 100 * metrics["ood"]["mnist"]["baseline"]["auroc"]
+    mnist_auroc = 100 * metrics["ood"]["mnist"]["none"]["auroc"]
     assert f"| cifar10 / preact_resnet | mixup α=1, at manifold | mnist | {mnist_auroc:.2f} |" in table
     from textmix.core.errors import HubError
     from textmix.text.hub import prepare_upload

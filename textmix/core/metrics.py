@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from textmix.core.errors import ArgumentError
+from textmix.core.metric_table import METRICS
 from textmix.core.selective import selective_report
 
 PROB_SUM_TOLERANCE = 1e-3
@@ -243,7 +244,8 @@ def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
 
     Keys: accuracy, ece, oe, mce, nll, brier, mean_confidence, mean_entropy, n, then
     adaptive_ece, classwise_ece and the selective-prediction metrics of the winning score
-    (:func:`textmix.core.selective.selective_report`: aurc, eaurc, accuracy_at_80, accuracy_at_90).
+    (:func:`textmix.core.selective.selective_report`: aurc, eaurc, accuracy_at_80, accuracy_at_90),
+    then every metric registered with a ``compute`` (:mod:`textmix.core.metric_table`).
     """
     p, y = check_probs_labels(probs, labels)
     conf, correct = _confidence_correct(p, y)
@@ -261,6 +263,8 @@ def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
         "adaptive_ece": _adaptive_ece(conf, correct, n_bins),
         "classwise_ece": _classwise_ece(p.double(), y, n_bins),
         **selective_report(conf.numpy(), correct.numpy().astype(bool)),
+        # metrics a program registered (textmix.core.metric_table): computed on float64 arrays
+        **{m.name: float(m.compute(p.double().numpy(), y.numpy(), n_bins)) for m in METRICS.values() if m.compute},
     }
 
 

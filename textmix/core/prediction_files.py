@@ -67,7 +67,8 @@ def _matrix(table: dict, names: list[str], path: Path) -> np.ndarray:
             raise DataError(
                 f"{path}: one score column {names[0]!r} must hold one (N, K) array or lists; name K columns"
             )
-        return values.astype(np.float64)
+        # a float32 array (a run's saved logits) stays float32: its softmax is the run's own
+        return values if values.dtype in (np.float32, np.float64) else values.astype(np.float64)
     try:
         return np.stack([np.asarray(table[n], dtype=np.float64) for n in names], axis=1)
     except (ValueError, TypeError):
@@ -75,7 +76,8 @@ def _matrix(table: dict, names: list[str], path: Path) -> np.ndarray:
 
 
 def read_predictions(path: str | Path, scores: str, labels: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(scores (N, K) float64, labels (N,) int64 or None) from a predictions file."""
+    """(scores (N, K) float64, or float32 as stored in one array column, labels (N,) int64 or None)
+    from a predictions file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} is not a file")

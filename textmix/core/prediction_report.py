@@ -19,20 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from textmix.core.assessment import NONE, Assessment, Block, Scores, assess
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_json
-from textmix.core.bootstrap import bootstrap_intervals
-from textmix.core.calibrators import (
-    Calibrator,
-    as_logits,
-    calibrator_names,
-    crossfit_probs,
-    get_calibrator,
-    make_calibrator,
-    uncalibrated_probs,
-)
-from textmix.core.conformal import ConformalPredictor, make_score, set_report
+from textmix.core.calibrators import Calibrator, as_logits, calibrator_names, get_calibrator, make_calibrator
+from textmix.core.conformal.settings import ConformalSettings
 from textmix.core.errors import ArgumentError
-from textmix.core.metrics import calibration_report, check_labels, check_probabilities, ood_auroc
+from textmix.core.metric_table import shown_metrics
+from textmix.core.metrics import check_labels, check_probabilities
 from textmix.core.plots import confidence_histogram, reliability_diagram, save_figure
 
 logger = logging.getLogger(__name__)
@@ -43,55 +36,53 @@ KINDS = ("probs", "logits")
 MAX_BOOTSTRAP_DRAWS = 2 * 10**8
 # the files of a calibration output folder (textmix calibrate, MixupTrainer's temperature scaling)
 CALIBRATION_FILE, RELIABILITY_FILE, CONFIDENCE_FILE = "calibration.json", "reliability.png", "confidence.png"
-SHOWN = ("accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence")
-
-
-@dataclass
-class Calibrated:
-    """One calibrator fitted on the validation split and applied to the test predictions.
-
-    Attributes:
-        calibrator: the fitted calibrator.
-        metrics: test metrics after it.
-        crossfit_val: metrics of its out-of-fold validation probabilities (5-fold cross-fit).
-        intervals: 95% bootstrap intervals of test accuracy, ECE, OE and AURC after it.
-        probs: (N, K) calibrated test probabilities.
-    """
-
-    calibrator: Calibrator
-    metrics: dict
-    crossfit_val: dict
-    intervals: dict
-    probs: np.ndarray = field(repr=False)
+OOD_SET = "ood"  # the name of the one OOD set calibrate takes
 
 
 @dataclass
 class CalibrationReport:
-    """Metrics of one set of predictions, after each fitted calibrator, and OOD AUROC.
+    """What :func:`calibrate` measured: the :class:`~textmix.core.assessment.Assessment` (the same
+    type and numbers a run's ``metrics.json`` holds) and the arrays its figures need.
 
     Attributes:
-        metrics: ``calibration_report`` of the predictions (accuracy, ECE, OE, MCE, NLL, Brier...).
-        intervals: 95% bootstrap intervals of the uncalibrated test metrics.
-        calibrated: calibrator name → :class:`Calibrated` (empty without a validation split).
-        chosen: the calibrator with the lowest cross-fitted validation NLL (None without one).
-        ood: ``n``, ``auroc`` and ``auroc_<calibrator>`` of the winning score (None without).
-        n_bins: reliability bins.
+        assessment: every block: "none" and each calibrator, on test (and OOD).
+        probs: (N, K) uncalibrated test probabilities; logits: (N, K) what the calibrators read.
+        labels: (N,) test labels.
     """
 
-    metrics: dict
-    n_bins: int = 15
-    intervals: dict = field(default_factory=dict)
-    calibrated: dict[str, Calibrated] = field(default_factory=dict)
-    chosen: str | None = None
-    conformal: dict = field(default_factory=dict)  # α → method → probabilities ("none", chosen) → set metrics
-    ood: dict | None = None
-    probs: np.ndarray = field(default=None, repr=False)  # (N, K), for the figures
-    labels: np.ndarray = field(default=None, repr=False)  # (N,)
+    assessment: Assessment
+    probs: np.ndarray = field(repr=False)
+    logits: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+
+    @property
+    def n_bins(self) -> int:
+        return self.assessment.n_bins
+
+    @property
+    def metrics(self) -> dict:
+        """Test metrics of the uncalibrated predictions."""
+        return self.assessment.test.blocks[NONE].metrics
+
+    @property
+    def intervals(self) -> dict:
+        """95% bootstrap intervals of the uncalibrated test metrics ({} without)."""
+        return self.assessment.test.blocks[NONE].intervals
+
+    @property
+    def calibrated(self) -> dict[str, Block]:
+        """Calibrator name → its test block (metrics, intervals, validation metrics, conformal sets)."""
+        return {name: b for name, b in self.assessment.test.blocks.items() if name != NONE}
+
+    @property
+    def chosen(self) -> str | None:
+        """The calibrator with the lowest cross-fitted validation NLL (None without a validation split)."""
+        return self.assessment.chosen
 
     @property
     def calibrator(self) -> Calibrator | None:
         """The chosen fitted calibrator (None without a validation split)."""
-        return self.calibrated[self.chosen].calibrator if self.chosen else None
+        return self.assessment.calibrators.get(self.chosen) if self.chosen else None
 
     @property
     def scaled(self) -> dict | None:
@@ -99,31 +90,20 @@ class CalibrationReport:
         return self.calibrated[self.chosen].metrics if self.chosen else None
 
     @property
-    def temperature(self) -> float | None:
-        """T of temperature scaling when it was fitted (None otherwise)."""
-        fitted = self.calibrated.get("temperature")
-        return fitted.calibrator.temperature if fitted else None
+    def conformal(self) -> dict:
+        """α → score → probability source → set metrics."""
+        return self.assessment.to_json().get("conformal", {}).get("results", {})
 
     def to_dict(self) -> dict:
-        out = {"n_bins": self.n_bins, "metrics": self.metrics, "intervals": self.intervals}
-        if self.calibrated:
-            out["chosen"] = self.chosen
-            out["calibrated"] = {
-                name: {"calibrator": c.calibrator.to_json(), "test": c.metrics, "crossfit_val": c.crossfit_val,
-                       "intervals": c.intervals}
-                for name, c in self.calibrated.items()
-            }  # fmt: skip
-        if self.temperature is not None:  # the keys of textmix 0.2's calibration.json
-            out.update(temperature=self.temperature, temperature_scaled=self.calibrated["temperature"].metrics)
-        if self.conformal:
-            out["conformal"] = self.conformal
-        if self.ood is not None:
-            out["ood"] = self.ood
-        return out
+        return self.assessment.to_json()
+
+    def calibrated_probs(self, name: str) -> np.ndarray:
+        """(N, K) test probabilities after the fitted calibrator ``name``."""
+        return self.assessment.calibrators[name](self.logits.astype(np.float64))
 
     def conformal_table(self) -> str:
         """Coverage, mean set size (with 95% intervals), singleton and empty rates per α, method and
-        probabilities (uncalibrated, after the chosen calibrator)."""
+        probabilities (uncalibrated, after each calibrator)."""
         lines = [f"{'alpha':>6s} {'method':8s} {'probabilities':20s} {'coverage %':>10s} {'95% interval':>16s} "
                  f"{'mean size':>9s} {'95% interval':>14s} {'single %':>8s} {'empty %':>7s}"]  # fmt: skip
         for alpha, methods in self.conformal.items():
@@ -140,35 +120,25 @@ class CalibrationReport:
         return "\n".join(lines)
 
     def table(self) -> str:
-        """Without calibrators: the metrics as an aligned text table (percent; NLL and Brier as they
-        are). With calibrators: one row per calibrator (and the uncalibrated one), test accuracy,
-        ECE with its 95% interval, adaptive ECE, NLL, Brier and the cross-fitted validation NLL."""
-        if not self.calibrated:
-            lines = [f"{'metric':16s} {'value':>9s}"]
-            for key in SHOWN:
-                lines.append(f"{key:16s} {(1 if key in ('nll', 'brier') else 100) * self.metrics[key]:9.3f}")
-            lines.append(f"{'n':16s} {self.metrics['n']:9d}")
-            if self.ood is not None:
-                lines.append(f"{'OOD AUROC':16s} {100 * self.ood['auroc']:9.3f}")
-            return "\n".join(lines)
-        head = f"{'calibrator':22s} {'acc %':>7s} {'ECE %':>7s} {'ECE 95% interval':>17s} {'adaECE %':>8s} " \
-               f"{'NLL':>7s} {'Brier':>7s} {'val NLL (cf)':>12s}"  # fmt: skip
-        rows = [("none", self.metrics, self.intervals, None)]
-        rows += [(name, c.metrics, c.intervals, c.crossfit_val["nll"]) for name, c in self.calibrated.items()]
-        lines = [head]
-        for name, m, iv, val_nll in rows:
-            ece = iv.get("ece")
+        """One row per probability source (uncalibrated, then each calibrator; the chosen one marked):
+        the metrics of :func:`~textmix.core.metric_table.shown_metrics` in their units, the 95%
+        interval of ECE and the cross-fitted validation NLL; then the OOD AUROC of each source."""
+        shown = shown_metrics()
+        head = f"{'calibrator':22s} " + " ".join(f"{m.heading:>11s}" for m in shown)
+        lines = [head + f" {'ECE 95% interval':>17s} {'val NLL (cf)':>12s}"]
+        for name, block in self.assessment.test.blocks.items():
+            ece = block.intervals.get("ece")
             interval = f"[{100 * ece['low']:.2f}, {100 * ece['high']:.2f}]" if ece else "—"
+            val_nll = f"{block.crossfit_val['nll']:.4f}" if block.crossfit_val else ""
             mark = " *" if name == self.chosen else ""
-            lines.append(
-                f"{name + mark:22s} {100 * m['accuracy']:7.2f} {100 * m['ece']:7.2f} {interval:>17s} "
-                f"{100 * m['adaptive_ece']:8.2f} {m['nll']:7.4f} {m['brier']:7.4f} "
-                f"{'' if val_nll is None else f'{val_nll:.4f}':>12s}"
-            )
-        lines.append(f"n = {self.metrics['n']}; * chosen by the lowest cross-fitted validation NLL")
-        if self.ood is not None:
-            lines.append("OOD AUROC: " + ", ".join(f"{k.removeprefix('auroc_') or 'none'} {100 * v:.2f}"
-                                                   for k, v in self.ood.items() if k.startswith("auroc")))  # fmt: skip
+            cells = " ".join(f"{m.show(block.metrics[m.name]):>11s}" for m in shown)
+            lines.append(f"{name + mark:22s} {cells} {interval:>17s} {val_nll:>12s}")
+        chosen = "; * chosen by the lowest cross-fitted validation NLL" if self.chosen else ""
+        lines.append(f"n = {self.metrics['n']}{chosen}")
+        ood = self.assessment.ood.get(OOD_SET)
+        if ood is not None:
+            aurocs = ", ".join(f"{source} {100 * v['auroc']:.2f}" for source, v in ood.items() if source != "n")
+            lines.append("OOD AUROC %: " + aurocs)
         return "\n".join(lines)
 
     def save(self, folder: str | Path) -> list[Path]:
@@ -184,20 +154,25 @@ class CalibrationReport:
             ),  # fmt: skip
             save_figure(confidence_histogram(self.probs, self.labels, self.n_bins), folder / CONFIDENCE_FILE),
         ]
-        for name, c in self.calibrated.items():
+        for name in self.calibrated:
+            probs = self.calibrated_probs(name)
             # uncompressed: probabilities barely compress, and zlib takes seconds a million rows
-            written.append(atomic_save_npz(folder / f"calibrated_{name}.npz", False, probs=c.probs, labels=self.labels))
-            figure = reliability_diagram(c.probs, self.labels, self.n_bins, title=f"after {name}")
+            written.append(atomic_save_npz(folder / f"calibrated_{name}.npz", False, probs=probs, labels=self.labels))
+            figure = reliability_diagram(probs, self.labels, self.n_bins, title=f"after {name}")
             written.append(save_figure(figure, folder / f"reliability_{name}.png"))
         return written
 
 
 def _check(scores, kind: str, what: str, labels=None) -> np.ndarray:
-    """(N, K) float64 scores, checked: finite, and for probabilities in [0, 1] with rows summing to 1;
-    labels in 0..K-1. Messages name the row and the fix."""
+    """(N, K) scores, checked: finite, and for probabilities in [0, 1] with rows summing to 1;
+    labels in 0..K-1. Messages name the row and the fix. Probabilities are float64; logits keep
+    float32 or float64 (the uncalibrated probabilities of a run's float32 logits are computed in
+    float32, so ``calibrate`` on a run's saved logits gives its numbers; calibrators read float64)."""
     if kind not in KINDS:
         raise ArgumentError(f"kind={kind!r} must be one of {', '.join(KINDS)}")
-    x = as_logits(scores.detach().cpu() if isinstance(scores, torch.Tensor) else np.asarray(scores), what).double()
+    x = as_logits(scores.detach().cpu() if isinstance(scores, torch.Tensor) else np.asarray(scores), what)
+    if kind == "probs":
+        x = x.double()
     if len(x) == 0:
         raise ArgumentError(f"{what} must have shape (N, K) with N >= 1, got {tuple(x.shape)}")
     if kind == "probs":
@@ -213,12 +188,9 @@ def _check(scores, kind: str, what: str, labels=None) -> np.ndarray:
     return x.numpy()
 
 
-def _probs(x: np.ndarray, kind: str) -> np.ndarray:
-    return x if kind == "probs" else uncalibrated_probs(x)
-
-
-def _logits(x: np.ndarray, kind: str) -> np.ndarray:
-    return np.log(np.clip(x, 1e-12, 1.0)) if kind == "probs" else x
+def _scores(x: np.ndarray, kind: str, labels=None) -> Scores:
+    y = None if labels is None else np.asarray(labels)
+    return Scores.of_probs(x, y) if kind == "probs" else Scores.of_logits(x, y)
 
 
 def calibrate(
@@ -257,47 +229,29 @@ def calibrate(
         conformal_methods: conformal scores (lac, aps, raps, saps).
     """
     x = _check(scores, kind, "scores", labels)
-    y = np.asarray(labels)
-    probs = _probs(x, kind)
-    report = CalibrationReport(calibration_report(probs, y, n_bins), n_bins, probs=probs, labels=y)
-    bootstrap_resamples = _affordable(len(y), bootstrap_resamples)
-    report.intervals = _intervals(probs, y, n_bins, bootstrap_resamples, seed)
+    test = _scores(x, kind, labels)
+    resamples = _affordable(len(test), bootstrap_resamples)
+    val_scores, names = None, ()
     if val is not None:
         if not isinstance(val, (tuple, list)) or len(val) != 2:
             raise ArgumentError("val must be a pair (scores (M, K), labels (M,))")
-        val_scores, val_labels = val
-        v = _check(val_scores, kind, "validation scores", val_labels)
+        v = _check(val[0], kind, "validation scores", val[1])
         if v.shape[1] != x.shape[1]:
             raise ArgumentError(f"validation scores have {v.shape[1]} classes, the test scores {x.shape[1]}")
-        vz, vy, tz = _logits(v, kind), np.asarray(val_labels), _logits(x, kind)
-        for calibrator in _calibrators(calibrators, x.shape[1]):
-            calibrator.fit(vz, vy)
-            crossfit = calibration_report(crossfit_probs(calibrator.name, vz, vy, seed=seed), vy, n_bins)
-            scaled = calibrator(tz)
-            report.calibrated[calibrator.name] = Calibrated(
-                calibrator, calibration_report(scaled, y, n_bins), crossfit, _intervals(scaled, y, n_bins,
-                                                                                         bootstrap_resamples, seed),
-                scaled,
-            )  # fmt: skip
-        report.chosen = min(report.calibrated, key=lambda name: report.calibrated[name].crossfit_val["nll"])
-        chosen = report.calibrated[report.chosen]
-        for alpha in conformal:
-            for method in conformal_methods:
-                for name, cal_probs, test_probs in (("none", _probs(v, kind), probs),
-                                                    (report.chosen, chosen.calibrator(vz), chosen.probs)):  # fmt: skip
-                    predictor = ConformalPredictor(make_score(method), alpha, seed=seed).fit(cal_probs, vy)
-                    metrics = set_report(predictor.predict(test_probs), y, alpha, bootstrap_resamples, seed)
-                    report.conformal.setdefault(f"{alpha:g}", {}).setdefault(method, {})[name] = metrics
+        val_scores, names = _scores(v, kind, val[1]), _calibrators(calibrators, x.shape[1])
     elif conformal:
         raise ArgumentError("conformal prediction sets need a calibration split: give val (--val)")
+    ood_sets = {}
     if ood is not None:
         o = _check(ood, kind, "OOD scores")
         if o.shape[1] != x.shape[1]:
             raise ArgumentError(f"OOD scores have {o.shape[1]} classes, the test scores {x.shape[1]}")
-        report.ood = {"n": len(o), "auroc": ood_auroc(probs.max(1), _probs(o, kind).max(1))}
-        for name, c in report.calibrated.items():
-            report.ood[f"auroc_{name}"] = ood_auroc(c.probs.max(1), c.calibrator(_logits(o, kind)).max(1))
-    return report
+        ood_sets[OOD_SET] = _scores(o, kind)
+    sets = ConformalSettings(alpha=list(conformal), methods=list(conformal_methods)) if conformal else None
+    # the conformal thresholds are calibrated on the validation split the calibrators were fitted on
+    assessment = assess(val_scores, test, calibrators=names, conformal=sets, conformal_rows=val_scores,
+                        n_bins=n_bins, bootstrap=resamples, seed=seed, ood=ood_sets)  # fmt: skip
+    return CalibrationReport(assessment, test.probs, test.logits, test.labels)
 
 
 def _affordable(n: int, resamples: int) -> int:
@@ -308,10 +262,6 @@ def _affordable(n: int, resamples: int) -> int:
                    f"{MAX_BOOTSTRAP_DRAWS:.0e} draws); at this size they are narrower than {1 / np.sqrt(n):.4f} "
                    "(1/sqrt(N)); fewer resamples (--bootstrap) give some")  # fmt: skip
     return 0
-
-
-def _intervals(probs, labels, n_bins: int, resamples: int, seed: int) -> dict:
-    return bootstrap_intervals(probs, labels, n_bins, resamples, seed) if resamples else {}
 
 
 def _calibrators(spec, num_classes: int) -> list[Calibrator]:

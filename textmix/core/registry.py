@@ -72,6 +72,13 @@ class Registry(Generic[T]):
             raise ValueError(f"{getattr(cls, '__name__', cls)} needs a class attribute name")
         return self.add(name, cls)
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (a program removing what it registered; unknown names are an error)."""
+        self.get(name)
+        del self._entries[name]
+        for listener in self._listeners:
+            listener()
+
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every registration (e.g. to clear a cache built from entries)."""
         self._listeners.append(listener)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from textmix.core.calibrators import Calibrator, uncalibrated_probs
-from textmix.core.conformal import SCORES, ConformalPredictor, make_score, score_names, set_report
+from textmix.core.conformal import ConformalPredictor, make_score
+from textmix.core.conformal.settings import ConformalSettings
 from textmix.core.splits import stratified_split
-from textmix.engine.sections import ConformalSettings
 
 
 def settings_of(values: dict) -> ConformalSettings:
-    return ConformalSettings.parse(values, score_names())
+    return ConformalSettings.parse(values)
 
 
 def validation_rows(labels: np.ndarray, split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -23,35 +22,6 @@ def validation_rows(labels: np.ndarray, split: float, seed: int) -> tuple[np.nda
         return everything, everything
     rest, carved = stratified_split(labels, split, seed)
     return np.sort(rest), np.sort(carved)
-
-
-def conformal_report(
-    settings: ConformalSettings, calibrators: dict[str, Calibrator], val: tuple, test: tuple, resamples: int, seed: int
-) -> dict:
-    """Per α and method: set metrics on test with uncalibrated probabilities ("none") and after
-    each fitted calibrator (by its name), so that every method × calibrator cell has its sets.
-
-    Args:
-        calibrators: the run's fitted calibrators by name.
-        val: (logits, labels) of the conformal calibration rows.
-        test: (logits, labels) of the split the sets are measured on (test, or a shifted domain).
-        resamples: bootstrap resamples for the intervals of coverage and size (0: none).
-    """
-    probabilities = {"none": uncalibrated_probs, **calibrators}
-    scored = {name: (probs(val[0]), probs(test[0])) for name, probs in probabilities.items()}
-    results = {}
-    for alpha in settings.alpha:
-        for method in settings.methods:
-            for name, (val_probs, test_probs) in scored.items():
-                sets = fitted(settings, method, alpha, val_probs, val[1], seed).predict(test_probs)
-                report = set_report(sets, test[1], alpha, resamples, seed)
-                results.setdefault(f"{alpha:g}", {}).setdefault(method, {})[name] = report
-    return results
-
-
-def fitted(settings: ConformalSettings, method: str, alpha: float, probs, labels, seed: int) -> ConformalPredictor:
-    score = make_score(method, settings.randomized and SCORES.get(method).can_randomize)
-    return ConformalPredictor(score, alpha, settings.mondrian, seed).fit(probs, labels)
 
 
 def saved_scores(settings: ConformalSettings, probs: np.ndarray, labels: np.ndarray, seed: int) -> dict:

@@ -23,13 +23,13 @@ from typing import Any
 import yaml
 
 from textmix.core.calibrators import get_calibrator
-from textmix.core.conformal import score_names
+from textmix.core.conformal.settings import ConformalSettings
 from textmix.core.errors import RecipeError
 from textmix.core.methods import get_method, loss_section, method_params
 from textmix.core.registry import UnknownNameError
 from textmix.engine.optimizers import OPTIMIZERS, SCHEDULES
 from textmix.engine.recipe_yaml import parse_yaml
-from textmix.engine.sections import ConformalSettings, EvalConfig, MixupConfig, OptimConfig, TrainConfig
+from textmix.engine.sections import EvalConfig, MixupConfig, OptimConfig, TrainConfig
 from textmix.engine.tasks import Task, get_task
 
 DEFAULT_TASK = "text"
@@ -120,7 +120,7 @@ class Recipe:
             if not ok:
                 raise RecipeError(f"{key}={_get(self, key)!r} is invalid: must be {expected}")
         try:
-            ConformalSettings.parse(self.eval.conformal, score_names())
+            ConformalSettings.parse(self.eval.conformal)
         except (TypeError, ValueError) as error:
             raise RecipeError(str(error)) from None
         if self.mixup.alpha == 0 and self.mixes:
@@ -265,7 +265,22 @@ def recipe_from_dict(values: dict, overrides: list[str] = ()) -> Recipe:
         recipe.mixup.mix_point = task.default_mix_point
     recipe.validate()
     task.validate(recipe)
+    check_method_fits(recipe, task)
     return recipe
+
+
+def check_method_fits(recipe: Recipe, task: Task) -> None:
+    """Refuse, at recipe load, a method whose plans cannot mix what the task's mix point carries."""
+    method = get_method(recipe.method)
+    if method.mixes == "any" or not recipe.mixes:
+        return
+    kind_of = getattr(task, "mix_point_kind", None)
+    kind = kind_of(recipe.model, recipe.mixup.mix_point) if kind_of else "no token sequences"
+    if kind != method.mixes:
+        raise RecipeError(
+            f"method {method.name} mixes {method.mixes} only, but mixup.mix_point={recipe.mixup.mix_point!r} of "
+            f"task {recipe.task} carries {kind}; choose a mix point with token sequences (text: embeddings or hidden:K)"
+        )
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:

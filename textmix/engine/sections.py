@@ -3,7 +3,6 @@ from the registered methods): dataclasses whose ``Args:`` docstrings are the rec
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -82,9 +81,8 @@ class EvalConfig:
     temperature_scaling: fit the post-hoc calibrators on validation logits and report metrics
         before and after (False: fit none).
     calibrators: registered post-hoc calibrators fitted on validation ({calibrators}); metrics.json
-        holds the test metrics after each (temperature under temperature_scaled, the others under
-        calibrated, with bootstrap intervals) and, for several, their cross-fitted validation
-        metrics (calibrator_choice).
+        holds the test metrics after each under calibrated (with bootstrap intervals, validation
+        metrics in-sample and cross-fitted) and which one was chosen (calibrator_choice).
     calibrator: the calibrator saved with the model and applied by predict: auto (the lowest
         cross-fitted validation NLL among eval.calibrators) or one of eval.calibrators.
     mc_dropout_samples: T > 0 stochastic forward passes with dropout on (norm layers in eval).
@@ -122,34 +120,3 @@ class EvalConfig:
     def fitted_calibrators(self) -> list[str]:
         """The calibrators a run fits: ``calibrators``, or none with ``temperature_scaling: false``."""
         return list(self.calibrators) if self.temperature_scaling else []
-
-
-@dataclass
-class ConformalSettings:
-    """``eval.conformal`` read and checked (see :class:`EvalConfig`)."""
-
-    alpha: list[float] = field(default_factory=list)
-    methods: list[str] = field(default_factory=lambda: ["lac", "aps", "raps"])
-    split: float = 0.0
-    mondrian: bool = False
-    randomized: bool = False
-
-    @classmethod
-    def parse(cls, values: dict, score_names: tuple[str, ...]) -> ConformalSettings:
-        """ValueError naming the key and what it must be."""
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(
-                f"eval.conformal has unknown keys {unknown}; use alpha, methods, split, mondrian, randomized"
-            )
-        settings = cls(**values)
-        alphas, methods = settings.alpha, settings.methods
-        if not isinstance(alphas, list) or not all(isinstance(a, (int, float)) and 0 < a < 1 for a in alphas):
-            raise ValueError(f"eval.conformal.alpha={alphas!r} must be a list of levels in (0, 1), e.g. [0.1, 0.05]")
-        if not isinstance(methods, list) or not methods or not set(methods) <= set(score_names):
-            raise ValueError(f"eval.conformal.methods={methods!r} must be a list of {', '.join(score_names)}")
-        if not isinstance(settings.split, (int, float)) or not 0 <= settings.split < 1:
-            raise ValueError(f"eval.conformal.split={settings.split!r} must be in [0, 1)")
-        if "lac" in methods and settings.randomized:
-            raise ValueError("eval.conformal.randomized: lac has no randomized variant; drop it from methods")
-        return settings

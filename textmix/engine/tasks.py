@@ -138,6 +138,10 @@ class Task(Protocol):
     def validate(self, recipe) -> None:
         """Check names and settings before any data is loaded; raise RecipeError / DataError."""
 
+    # Optional: ``mix_point_kind(model_section, mix_point) -> str``, what the mix point carries:
+    # "sequences" (token sequences (B, T, D)) or anything else (e.g. "vectors"); a task without
+    # it is taken to carry no sequences (Method.mixes == "sequences" is refused).
+
     def setup(self, recipe) -> TaskData:
         """Data, model and loaders for training."""
 

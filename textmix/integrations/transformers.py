@@ -33,10 +33,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
+from textmix.core.assessment import Scores, assess
 from textmix.core.atomic_files import atomic_write_json
 from textmix.core.calibrators import Calibrator, TemperatureScaling, make_calibrator, uncalibrated_probs
 from textmix.core.errors import ArgumentError
 from textmix.core.methods import Method, StepBatch, get_method, head_features, method_params
+from textmix.core.metric_table import shown_metrics
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import MixupPlan
 from textmix.core.plots import reliability_diagram, save_figure
@@ -47,12 +49,13 @@ LEGACY_METHOD_FLAGS = (("regmixup_eta", "regmixup"), ("erl_kappa", "erl"), ("lab
 
 
 def calibration_metrics(eval_pred) -> dict[str, float]:
-    """``compute_metrics`` for a Trainer: accuracy, ECE, OE, MCE (15 bins), NLL and Brier of the
-    softmax of the logits."""
+    """``compute_metrics`` for a Trainer: the metrics textmix's tables show
+    (:func:`textmix.core.metric_table.shown_metrics`: accuracy, ECE, OE, MCE with 15 bins, NLL,
+    Brier, and any registered one) of the softmax of the logits."""
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     logits = logits[0] if isinstance(logits, tuple) else logits
     report = calibration_report(uncalibrated_probs(logits), np.asarray(labels))
-    return {k: report[k] for k in ("accuracy", "ece", "oe", "mce", "nll", "brier")}
+    return {m.name: report[m.name] for m in shown_metrics()}
 
 
 def choose_method(method: str | Method | None, mixup_alpha: float, features_only: bool, values: dict) -> Method:
@@ -269,7 +272,8 @@ def _logits(outputs) -> torch.Tensor:
 
 class CalibrationCallback(TrainerCallback):
     """At the end of training: predict the eval set, fit the calibrator on it, write
-    ``calibration.json`` (the calibrator and the metrics before and after) and ``reliability.png``
+    ``calibration.json`` (the :class:`~textmix.core.assessment.Assessment` of the eval set: the
+    calibrator, the metrics before and after, cross-fitted validation metrics) and ``reliability.png``
     into ``args.output_dir``, and store the calibrator in the model config
     (``textmix_calibrator``; for temperature scaling also ``textmix_temperature``), so that
     ``save_model`` keeps it.
@@ -288,23 +292,19 @@ class CalibrationCallback(TrainerCallback):
             raise ArgumentError("calibration needs an eval_dataset on the Trainer")
         out = self.trainer.predict(self.trainer.eval_dataset, metric_key_prefix="calibration")
         logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
-        labels = np.asarray(out.label_ids)
-        self.calibrator.fit(logits, labels)
+        scores = Scores.of_logits(logits, np.asarray(out.label_ids))
+        # the eval set is both where the calibrator is fitted and what is measured (in-sample: the
+        # cross-fitted validation metrics are the honest ones); the same assessment as a run's
+        assessment = assess(scores, scores, calibrators=[self.calibrator], bootstrap=0)
+        self.calibrator = assessment.calibrators[self.calibrator.name]
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
         model.config.textmix_calibrator = self.calibrator.to_json()
         if isinstance(self.calibrator, TemperatureScaling):  # the key of textmix 0.2
             model.config.textmix_temperature = self.calibrator.temperature
         if state.is_world_process_zero:
-            before = uncalibrated_probs(logits)
-            report = {
-                "calibrator": self.calibrator.to_json(),
-                **self.calibrator.state_dict(),  # e.g. "temperature", as in metrics.json
-                "eval": calibration_report(before, labels),
-                "eval_calibrated": calibration_report(self.calibrator(logits), labels),
-            }
             folder = Path(args.output_dir)
-            atomic_write_json(folder / CALIBRATION_FILE, report)
-            save_figure(reliability_diagram(before, labels, title="eval"), folder / RELIABILITY_FILE)
+            atomic_write_json(folder / CALIBRATION_FILE, assessment.to_json())
+            save_figure(reliability_diagram(scores.probs, scores.labels, title="eval"), folder / RELIABILITY_FILE)
         return control
 
 

@@ -12,7 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from textmix.core.assessment import Assessment
 from textmix.core.errors import HubError, RunDirError
+from textmix.core.metric_table import shown_metrics
 from textmix.engine.run_directory import RunDir
 from textmix.text.model_folder import saved_calibrator
 
@@ -31,14 +33,6 @@ def calibrator_text(calibrator) -> str:
     return (
         f"Post-hoc calibrator: {calibrator.name} ({state}), fitted on the validation split; `predict_proba` applies it."
     )
-
-
-CARD_METRICS = {  # metrics.json key → the card's model-index name
-    "accuracy": "Accuracy",
-    "ece": "Expected calibration error (15 bins)",
-    "oe": "Overconfidence error (15 bins)",
-    "nll": "Negative log-likelihood",
-}
 
 
 def _data_facts(metrics: dict, dataset: str) -> tuple[dict, str | None, str]:
@@ -82,12 +76,15 @@ def model_card(run_dir: Path, repo_id: str, license: str = "other"):
     method = metrics["method"]
     alpha = config["mixup"]["alpha"] if method.startswith("mixup") else None
     test = metrics["test"]
-    scaled = metrics.get("temperature_scaled", {}).get("test")
+    shown = [m for m in shown_metrics() if m.name in test]  # the metrics of the default tables
+    assessment = Assessment.from_json(metrics)
+    chosen = assessment.block(assessment.chosen) if assessment.chosen else None
+    scaled = chosen.metrics if chosen else None
     results = [
         EvalResult(task_type="text-classification", dataset_type=hub_dataset or dataset, dataset_split="test",
                    dataset_name=f"{dataset} ({source['test']})", metric_type=key, metric_name=label,
                    metric_value=round(test[key], 6))
-        for key, label in CARD_METRICS.items()
+        for key, label in ((m.name, m.label) for m in shown)
     ]  # fmt: skip
     data = ModelCardData(
         library_name="textmix",
@@ -98,12 +95,13 @@ def model_card(run_dir: Path, repo_id: str, license: str = "other"):
         tags=["textmix", "mixup", "calibration", config["model"]["name"]],
         model_name=repo_id,
         eval_results=results,
-        metrics=list(CARD_METRICS),
+        metrics=[m.name for m in shown],
     )
     calibrator = saved_calibrator(json.loads(run.model_info.read_text()), run.model_info)
-    rows = ["| metric | test | after post-hoc calibration |", "|---|---|---|"]
-    for key in ("accuracy", "ece", "oe", "mce", "nll", "brier", "mean_confidence"):
-        rows.append(f"| {key} | {_fmt(test[key])} | {_fmt(scaled[key]) if scaled else '—'} |")
+    after = f"after {assessment.chosen}" if chosen else "after post-hoc calibration"
+    rows = [f"| metric | test | {after} |", "|---|---|---|"]
+    for m in shown:
+        rows.append(f"| {m.label} | {_fmt(test[m.name])} | {_fmt(scaled[m.name]) if scaled else '—'} |")
     method_text = f"{method} (α = {alpha})" if alpha is not None else method
     calibration = calibrator_text(calibrator)
     body = f"""

@@ -178,6 +178,12 @@ class TextTask:
     sections = {"data": TextDataConfig, "model": TextModelConfig, "hub": HubConfig}
     legacy_keys = {"data.augment": True}  # a vision key every resolved recipe held before 0.2
     default_mix_point = "embeddings"
+
+    @staticmethod
+    def mix_point_kind(model: TextModelConfig, mix_point: str) -> str:
+        """What the mix point carries: the pooled vector (B, D) or token sequences (B, T, D)."""
+        return "vectors" if mix_point in MODELS.get(model.name).vector_points else "sequences"
+
     repetition_keys = ("data.fold", "data.split_seed", "hub")
 
     def validate(self, recipe: Recipe) -> None:

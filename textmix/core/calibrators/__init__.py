@@ -20,7 +20,7 @@ from textmix.core.calibrators.histogram import HistogramBinning
 from textmix.core.calibrators.isotonic import IsotonicCalibration
 from textmix.core.calibrators.matrix import MatrixScaling
 from textmix.core.calibrators.platt import PlattScaling
-from textmix.core.calibrators.selection import choose_calibrator, crossfit_probs, crossfit_reports
+from textmix.core.calibrators.selection import can_crossfit, choose_calibrator, crossfit_probs, crossfit_reports
 from textmix.core.calibrators.temperature import TemperatureScaling
 from textmix.core.calibrators.vector import VectorScaling
 
@@ -52,6 +52,7 @@ __all__ = [
     "choose_calibrator",
     "crossfit_probs",
     "crossfit_reports",
+    "can_crossfit",
     "make_calibrator",
     "register_calibrator",
     "softmax_probs",

@@ -18,6 +18,11 @@ from textmix.core.metrics import calibration_report
 FOLDS = 5
 
 
+def can_crossfit(n: int) -> bool:
+    """Whether ``n`` validation examples make at least two folds of two."""
+    return min(FOLDS, n // 2) >= 2
+
+
 def crossfit_probs(name: str, logits, labels, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
     """Out-of-fold probabilities (N, K) of calibrator ``name`` on validation logits and labels."""
     from sklearn.model_selection import KFold, StratifiedKFold

@@ -112,6 +112,9 @@ class Method:
         passes: forward passes of the model per training step, for the method table.
         needs: what the method reads from a :class:`StepBatch` or the run besides logits and
             labels: ``"index"``, ``"features"``, ``"validation"`` (``after_validation`` each epoch).
+        mixes: what its plans can mix: ``"any"`` tensor at the mix point, or ``"sequences"`` only
+            (token sequences (B, T, D), e.g. span-level mixing); checked at recipe load against
+            the task's mix point (``Task.mix_point_kind``), not at the first step.
     """
 
     name: ClassVar[str]
@@ -121,6 +124,7 @@ class Method:
     paper: ClassVar[str] = ""
     passes: ClassVar[str] = "1"
     needs: ClassVar[frozenset[str]] = frozenset()
+    mixes: ClassVar[str] = "any"
 
     def __init__(self, **values):
         unknown = sorted(set(values) - set(self.params))
@@ -193,10 +197,15 @@ def head_features(model: torch.nn.Module, run: Callable[[], object]) -> torch.Te
     return captured[-1].flatten(1)
 
 
+MIXES = ("any", "sequences")  # what a method's plans can mix (Method.mixes)
+
+
 def _check_method(name: str, cls: type[Method]) -> None:
     """What a method class must declare before the engine can rely on it."""
     if not cls.needs <= {"index", "features", "validation"}:
         raise ValueError(f"{cls.__name__}.needs may hold index, features and validation, got {sorted(cls.needs)}")
+    if cls.mixes not in MIXES:
+        raise ValueError(f"{cls.__name__}.mixes must be one of {MIXES}, got {cls.mixes!r}")
     if cls.mixing not in (None, "full", "features_only"):
         raise ValueError(f"{cls.__name__}.mixing must be None, 'full' or 'features_only', got {cls.mixing!r}")
     for key, param in cls.params.items():

@@ -39,7 +39,6 @@ from textmix.engine.report import figures as fig
 from textmix.engine.report.cells import cell_groups, cell_panels, cell_tables
 from textmix.engine.report.collect import collect, group_by, has_file
 from textmix.engine.report.tables import (
-    METRICS,
     calibrator_table,
     conformal_table,
     interval_table,
@@ -47,6 +46,7 @@ from textmix.engine.report.tables import (
     paired_table,
     perturbation_table,
     shift_table,
+    shown_names,
     tables,
 )
 from textmix.engine.run_directory import RunDir
@@ -170,6 +170,6 @@ def _summary(g) -> dict:
         "runs": [str(r) for r in g.runs],
         "test": {
             k: {"mean": float(g.values(k).mean()), "std": float(g.values(k).std(ddof=1)) if len(g.metrics) > 1 else 0.0}
-            for k in METRICS
+            for k in shown_names()
         },
     }

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textmix.engine.report.collect import BLOCK_KEYS, Group, group_by
+from textmix.core.assessment import NONE, Assessment, Block
+from textmix.engine.report.collect import Group, group_by
 from textmix.engine.report.tables import difference, markdown_table, mean_std
 
-# a shifted set's block of each calibrator: raw metrics under "test", the rest as in metrics.json
-SHIFT_KEYS = {"none": "test", **BLOCK_KEYS}
+
+def _block(assessment: Assessment, source: str, shifted: str | None) -> Block | None:
+    """The block of ``source`` on test or on the shifted set ``shifted`` (None where not measured)."""
+    measured = assessment.shift.get(shifted) if shifted else assessment.test
+    return measured.blocks.get(source) if measured else None
 
 
 @dataclass(frozen=True, eq=False)  # cells are told apart by identity (a Group is unhashable)
@@ -33,21 +37,19 @@ class Cell:
         """Seed → a conformal set metric at ``alpha`` (as metrics.json writes it) after this cell's
         calibrator, on test or on the shifted set ``shifted``; NaN where a run lacks it."""
         out = {}
-        for seed, metrics in zip(self.group.seeds, self.group.metrics):
-            if shifted:  # a shifted set holds its results directly
-                results = metrics.get("shift", {}).get(shifted, {}).get("conformal", {})
-            else:
-                results = metrics.get("conformal", {}).get("results", {})
-            out[seed] = results.get(alpha, {}).get(method, {}).get(self.calibrator, {}).get(key, np.nan)
+        for seed, assessment in zip(self.group.seeds, self.group.assessments):
+            block = _block(assessment, self.calibrator, shifted)
+            report = block.conformal.get(alpha, {}).get(method, {}) if block else {}
+            out[seed] = report.get(key, np.nan)
         return out
 
     def shifted(self, name: str, key: str) -> dict[int, float]:
         """Seed → a metric on the shifted set ``name`` after the in-domain calibrator."""
-        block = SHIFT_KEYS.get(self.calibrator, self.calibrator)
-        return {
-            seed: m.get("shift", {}).get(name, {}).get(block, {}).get(key, np.nan)
-            for seed, m in zip(self.group.seeds, self.group.metrics)
-        }
+        out = {}
+        for seed, assessment in zip(self.group.seeds, self.group.assessments):
+            block = _block(assessment, self.calibrator, name)
+            out[seed] = block.metrics.get(key, np.nan) if block else np.nan
+        return out
 
 
 def values(per_seed: dict[int, float]) -> np.ndarray:
@@ -60,7 +62,7 @@ def paired(ours: dict[int, float], theirs: dict[int, float]) -> np.ndarray:
 
 
 def cell_groups(groups: list[Group]) -> dict[tuple[str, str], list[Group]]:
-    """Per (dataset, model), the settings whose runs fitted more than temperature scaling."""
+    """Per (dataset, model), the settings whose runs fitted more than one calibrator."""
     chosen = group_by([g for g in groups if len(g.calibrators()) > 2], lambda g: (g.dataset, g.model))
     return dict(chosen)
 
@@ -146,8 +148,8 @@ def choice_table(groups: list[Group]) -> str:
     for (dataset, model), members in cell_groups(groups).items():
         rows = []
         for g in members:
-            names = [n for n in g.calibrators() if n != "none"]
-            chosen = [m.get("calibrator_choice", {}).get("chosen") for m in g.metrics]
+            names = [n for n in g.calibrators() if n != NONE]
+            chosen = [a.chosen for a in g.assessments]
             nll = {n: g.calibrated_values(n, "nll") for n in names}
             ece = {n: g.calibrated_values(n, "ece") for n in names}
             table = np.array([nll[n] for n in names])  # (calibrators, seeds)
@@ -169,11 +171,13 @@ def choice_table(groups: list[Group]) -> str:
     return "\n".join(parts)
 
 
-def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] = ("none", "temperature")) -> str:
+def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] | None = None) -> str:
     """Per α and conformal method: each setting's coverage and mean set size before and after
-    calibration, and its set size minus the baseline's (same calibrator, paired by seed)."""
+    calibration (``calibrators``; default: none and the calibrator the first run chose), and its set
+    size minus the baseline's (same calibrator, paired by seed)."""
     parts = []
     for (dataset, model), members in cell_groups(groups).items():
+        shown = calibrators or (NONE, members[0].assessments[0].chosen)
         baseline = next((g for g in members if g.method == "baseline"), None)
         alphas, methods = conformal_levels(members)
         rows = []
@@ -181,7 +185,7 @@ def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] = ("
             for method in methods:
                 for g in members:
                     row = [alpha, method.upper(), g.setting]
-                    for name in calibrators:
+                    for name in shown:
                         cell = Cell(g, name)
                         row.append(mean_std(values(cell.conformal(alpha, method, "coverage"))))
                         size = cell.conformal(alpha, method, "mean_size")
@@ -190,7 +194,7 @@ def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] = ("
                         row.append("" if g is baseline or not base else difference(paired(size, base), 1.0))
                     rows.append("| " + " | ".join(row) + " |")
         header = ["α", "score", "setting"]
-        for name in calibrators:
+        for name in shown:
             header += [f"coverage % ({name})", f"set size ({name})", f"Δ size vs baseline ({name})"]
         title = f"{dataset} / {model}: conformal sets per setting, before and after calibration (test split)"
         parts.append(markdown_table(title, header, rows))

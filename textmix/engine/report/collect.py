@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from textmix.core.assessment import NONE, Assessment
+from textmix.core.assessment_legacy import source_name, upgrade
 from textmix.core.calibrators import calibrator_names
 from textmix.core.errors import RecipeError, RunDirError
 from textmix.core.methods import get_method
@@ -29,29 +31,28 @@ class Group:
     alpha: float | None
     setting: str
     runs: list[RunDir] = field(default_factory=list)
-    metrics: list[dict] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)  # each run's metrics.json in the current layout
+    assessments: list[Assessment] = field(default_factory=list)
     recipes: list[dict] = field(default_factory=list)
 
     def values(self, key: str, split: str = "test") -> np.ndarray:
-        """One value per seed (NaN where a run lacks the metric, e.g. runs of older textmix)."""
-        if split == "temperature_scaled":
-            return np.array(
-                [m["temperature_scaled"]["test"].get(key, np.nan) for m in self.metrics if "temperature_scaled" in m]
-            )
+        """One uncalibrated value per seed (NaN where a run lacks the metric, e.g. runs of older textmix)."""
         return np.array([m[split].get(key, np.nan) for m in self.metrics])
 
     def calibrated_values(self, calibrator: str, key: str) -> np.ndarray:
         """One test value per seed after ``calibrator`` ("none": uncalibrated), NaN where a run did
         not fit it."""
-        return np.array([calibrated_test(m, calibrator).get(key, np.nan) for m in self.metrics])
+        return np.array([_block_metrics(a, calibrator).get(key, np.nan) for a in self.assessments])
+
+    def chosen_values(self, key: str) -> np.ndarray:
+        """One test value per seed after the calibrator each run chose (NaN for a run without one)."""
+        return np.array([_block_metrics(a, a.chosen).get(key, np.nan) for a in self.assessments])
 
     def calibrators(self) -> list[str]:
         """The calibrators every run of the group fitted ("none" first, then in registry order)."""
         registered = calibrator_names()
-        others = sorted(
-            self.metrics[0].get("calibrated", {}), key=lambda n: registered.index(n) if n in registered else 99
-        )
-        return [n for n in ("none", "temperature", *others) if all(calibrated_test(m, n) for m in self.metrics)]
+        fitted = sorted(self.assessments[0].test.blocks, key=lambda n: registered.index(n) if n in registered else 99)
+        return [n for n in (NONE, *(n for n in fitted if n != NONE)) if all(a.block(n) for a in self.assessments)]
 
     @property
     def seeds(self) -> list[int]:
@@ -62,19 +63,10 @@ class Group:
         return np.concatenate([p["test_probs"] for p in loaded]), np.concatenate([p["test_labels"] for p in loaded])
 
 
-# metrics.json names temperature scaling's blocks by the key textmix has always written
-BLOCK_KEYS = {"temperature": "temperature_scaled"}
-
-
-def calibrated_test(metrics: dict, calibrator: str) -> dict:
-    """A run's test metrics after ``calibrator`` ({} when it was not fitted; "none": uncalibrated)."""
-    if calibrator == "none":
-        return metrics["test"]
-    if calibrator in BLOCK_KEYS:
-        block = metrics.get(BLOCK_KEYS[calibrator])
-    else:
-        block = metrics.get("calibrated", {}).get(calibrator)
-    return block["test"] if block else {}
+def _block_metrics(assessment: Assessment, source: str | None) -> dict:
+    """Test metrics after ``source`` ({} when it was not fitted)."""
+    block = assessment.block(source) if source else None
+    return block.metrics if block else {}
 
 
 def describe(recipe: dict, method: str) -> tuple[float | None, str]:
@@ -161,7 +153,8 @@ def collect(run_dirs: list[Path]) -> list[Group]:
                 "counts once; report one of them"
             )
         group.runs.append(run)
-        group.metrics.append(metrics)
+        group.metrics.append(upgrade(metrics))
+        group.assessments.append(Assessment.from_json(metrics))
         group.recipes.append(recipe)
     return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.method != "baseline", g.setting))
 
@@ -192,12 +185,14 @@ def group_by(groups: list[Group], key) -> dict[tuple, list[Group]]:
 
 
 def pooled_scores(group: Group) -> dict[str, np.ndarray]:
-    """Winning scores of all seeds pooled: {"<set>/<scoring>": (N · seeds,)}."""
+    """Winning scores of all seeds pooled: {"<set>/<source>": (N · seeds,)} (sources by their
+    current names in runs of any textmix version)."""
     pooled = defaultdict(list)
     for run in group.runs:
         with np.load(run.scores) as scores:
             for key in scores:
-                pooled[key].append(scores[key])
+                set_name, source = key.rsplit("/", 1)
+                pooled[f"{set_name}/{source_name(source)}"].append(scores[key])
     return {key: np.concatenate(v) for key, v in pooled.items()}
 
 

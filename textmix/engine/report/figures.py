@@ -6,12 +6,15 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from textmix.core.assessment import NONE
+from textmix.core.calibrators import uncalibrated_probs
+from textmix.core.conformal import SCORES
 from textmix.core.plots import draw_adaptive_reliability, draw_joint_density, draw_reliability
 from textmix.core.selective import risk_coverage
 from textmix.engine.report.cells import Cell, values
 from textmix.engine.report.collect import Group, group_by, pooled_scores
 from textmix.engine.report.simulate import mixed_label_entropy
-from textmix.engine.report.tables import SCORINGS, shown_probabilities
+from textmix.engine.report.tables import ood_sources, shown_probabilities, source_label
 from textmix.engine.run_directory import RunDir
 
 
@@ -87,7 +90,7 @@ def figure_label_entropy(sweep: list[Group]) -> Figure:
 
 def figure_ood(groups: list[Group]) -> Figure:
     """Rows: settings; columns: scoring methods; in-distribution vs each OOD set, AUROC in the legend."""
-    scorings = [m for m in SCORINGS if all(f"test/{m}" in pooled_scores(g) for g in groups)]
+    scorings = [m for m in ood_sources(groups) if all(f"test/{m}" in pooled_scores(g) for g in groups)]
     fig, axes = _figure(4.2 * len(scorings), 3.2 * len(groups), rows=len(groups), cols=len(scorings))
     bins = np.linspace(0, 1, 26)
     for row, group in enumerate(groups):
@@ -105,7 +108,7 @@ def figure_ood(groups: list[Group]) -> Figure:
                     lw=1.5,
                     label=f"{name}: AUROC {auroc:.3f}",
                 )
-            ax.set_title(f"{group.setting} — {SCORINGS[scoring]}", fontsize=9)
+            ax.set_title(f"{group.setting} — {source_label(scoring)}", fontsize=9)
             ax.set_xlabel("winning score")
             ax.legend(fontsize=7)
     fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: in- vs out-of-distribution winning scores")
@@ -185,16 +188,15 @@ def figure_curves(groups: list[Group]) -> Figure:
     return _line_panels(groups, ("train_loss", "val_accuracy", "val_ece"), series, "epoch", "training curves")
 
 
-def _pooled_scores(group: Group, temperature_scaled: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(winning scores, correct) of the test split, seeds pooled; optionally after each run's T."""
+def _pooled_scores(group: Group, calibrated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(winning scores, correct) of the test split, seeds pooled; optionally after each run's chosen
+    calibrator."""
     scores, correct = [], []
-    for run, metrics in zip(group.runs, group.metrics):
+    for run, assessment in zip(group.runs, group.assessments):
         with np.load(run.file(RunDir.PREDICTIONS)) as saved:
             logits, labels = saved["test_logits"], saved["test_labels"]
-        t = metrics.get("temperature_scaled", {}).get("temperature", 1.0) if temperature_scaled else 1.0
-        z = logits / t
-        probs = np.exp(z - z.max(1, keepdims=True))
-        probs /= probs.sum(1, keepdims=True)
+        chosen = assessment.calibrators.get(assessment.chosen) if calibrated else None
+        probs = chosen(logits.astype(np.float64)) if chosen else uncalibrated_probs(logits)
         scores.append(probs.max(1))
         correct.append(probs.argmax(1) == labels)
     return np.concatenate(scores), np.concatenate(correct)
@@ -202,11 +204,12 @@ def _pooled_scores(group: Group, temperature_scaled: bool) -> tuple[np.ndarray, 
 
 def figure_risk_coverage(groups: list[Group]) -> Figure:
     """Risk against coverage when the least confident predictions are rejected (selective prediction),
-    per setting, and the baseline after temperature scaling; AURC in the legend."""
+    per setting, and the baseline after its chosen calibrator; AURC in the legend."""
     fig, axes = _figure(5.5, 4)
     ax = axes[0][0]
     curves = [(g.setting, g, False) for g in groups]
-    curves += [(f"{g.setting} + TS", g, True) for g in groups if g.method == "baseline"]
+    curves += [(f"{g.setting} + {g.assessments[0].chosen}", g, True)
+               for g in groups if g.method == "baseline" and g.assessments[0].chosen]  # fmt: skip
     for label, group, scaled in curves:
         scores, correct = _pooled_scores(group, scaled)
         coverage, risk, _ = risk_coverage(scores, correct)
@@ -257,18 +260,18 @@ def figure_conformal(groups: list[Group]) -> Figure:
     the run's calibrator, open on raw probabilities), the target coverages dashed."""
     fig, axes = _figure(6.5, 4.5)
     ax = axes[0][0]
-    markers = dict(zip(("lac", "aps", "raps", "saps"), "osD^"))
+    markers = dict(zip(SCORES.names(), "osD^vP*X"))
     colors = {g.setting: f"C{k}" for k, g in enumerate(groups)}
     alphas = set()
     for g in groups:
         for alpha, methods in g.metrics[0]["conformal"]["results"].items():
             alphas.add(float(alpha))
             for method, by_probs in methods.items():
-                for probs in shown_probabilities(by_probs):
+                for probs in shown_probabilities(by_probs, g.assessments[0].chosen):
                     values = [m["conformal"]["results"][alpha][method][probs] for m in g.metrics]
                     x = 100 * np.mean([v["coverage"] for v in values])
                     y = np.mean([v["mean_size"] for v in values])
-                    face = colors[g.setting] if probs != "none" else "none"
+                    face = colors[g.setting] if probs != NONE else "none"
                     ax.scatter(x, y, marker=markers.get(method, "x"), facecolors=face, edgecolors=colors[g.setting])
     for alpha in alphas:
         ax.axvline(100 * (1 - alpha), color="gray", ls="--", lw=0.8)

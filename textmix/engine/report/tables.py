@@ -5,13 +5,24 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from textmix.core.assessment import NONE
+from textmix.core.metric_table import shown_metrics
 from textmix.engine.report.collect import Group, group_by
 
-METRICS = ("accuracy", "ece", "oe", "mce", "nll", "brier")
+
+def shown_names() -> list[str]:
+    """The metrics of the main table (:func:`textmix.core.metric_table.shown_metrics`)."""
+    return [m.name for m in shown_metrics()]
+
 
 SCALED = ("ece", "oe", "nll")
 
-SCORINGS = {"baseline": "softmax", "temperature_scaled": "temperature scaled", "mc_dropout": "MC dropout"}
+EXTRA_SOURCES = {NONE: "softmax", "mc_dropout": "MC dropout"}  # sources that are no calibrator
+
+
+def source_label(source: str) -> str:
+    """A probability source in a table: softmax, MC dropout, or "after <calibrator>"."""
+    return EXTRA_SOURCES.get(source, f"after {source}")
 
 
 INTERVAL_METRICS = ("accuracy", "ece", "oe", "aurc")
@@ -35,16 +46,17 @@ def mean_std(values: np.ndarray, scale: float = 100.0) -> str:
 def tables(groups: list[Group]) -> str:
     lines = [
         "All values in percent (NLL and Brier × 100), mean ± sample std over seeds, test split at the "
-        "best-validation-accuracy epoch; 'TS' = after temperature scaling fitted on validation.",
+        "best-validation-accuracy epoch; 'chosen' = after the calibrator each run chose (fitted on "
+        "validation; with one calibrator, that one).",
         "",
     ]
-    header = ["setting", "seeds", *METRICS, *(f"TS {k}" for k in SCALED)]
+    header = ["setting", "seeds", *(m.label for m in shown_metrics()), *(f"chosen {k}" for k in SCALED)]
     for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
         lines += [f"### {dataset} / {model}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for g in members:
             cells = [g.setting, str(len(g.metrics))]
-            cells += [mean_std(g.values(k)) for k in METRICS]
-            cells += [mean_std(g.values(k, "temperature_scaled")) for k in SCALED]
+            cells += [mean_std(g.values(k)) for k in shown_names()]
+            cells += [mean_std(g.chosen_values(k)) for k in SCALED]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -53,17 +65,27 @@ def tables(groups: list[Group]) -> str:
 def ood_table(groups: list[Group]) -> str:
     """AUROC (mean ± std over seeds) per setting, OOD set and scoring method."""
     rows = []
-    for g in groups:
-        if not all("ood" in m for m in g.metrics):
-            continue
+    measured = [g for g in groups if all("ood" in m for m in g.metrics)]
+    sources = ood_sources(measured)
+    for g in measured:
         for name in g.metrics[0]["ood"]:
             cells = [f"{g.dataset} / {g.model}", g.setting, name]
-            for scoring in SCORINGS:
-                values = np.array([m["ood"][name][scoring]["auroc"] for m in g.metrics if scoring in m["ood"][name]])
+            for source in sources:
+                values = np.array([m["ood"][name][source]["auroc"] for m in g.metrics if source in m["ood"][name]])
                 cells.append(mean_std(values))
             rows.append("| " + " | ".join(cells) + " |")
-    header = ["data / model", "setting", "OOD set", *(f"AUROC {v}" for v in SCORINGS.values())]
+    header = ["data / model", "setting", "OOD set", *(f"AUROC {source_label(s)}" for s in sources)]
     return markdown_table("Out-of-distribution detection (AUROC of the winning score, %)", header, rows)
+
+
+def ood_sources(groups: list[Group]) -> list[str]:
+    """The probability sources of the groups' OOD tables, in order of first appearance."""
+    sources = {}
+    for g in groups:
+        for m in g.metrics:
+            for table in m.get("ood", {}).values():
+                sources.update(dict.fromkeys(k for k in table if k != "n"))
+    return list(sources)
 
 
 def perturbation_table(groups: list[Group]) -> str:
@@ -156,11 +178,13 @@ def shift_table(groups: list[Group]) -> str:
             sets = [m["shift"][name] for m in g.metrics]
             cells = [f"{g.dataset} / {g.model}", g.setting, name, str(sets[0]["n"])]
             cells += [mean_std(np.array([s["test"][k] for s in sets])) for k in SHIFT_METRICS]
-            scaled = [s["temperature_scaled"] for s in sets if "temperature_scaled" in s]
-            cells += [mean_std(np.array([s[k] for s in scaled])) for k in ("ece", "oe")]
+            chosen = [s.blocks.get(a.chosen) for a, s in ((a, a.shift[name]) for a in g.assessments)]
+            chosen = [b.metrics for b in chosen if b is not None]
+            cells += [mean_std(np.array([c[k] for c in chosen])) for k in ("ece", "oe")]
             rows.append("| " + " | ".join(cells) + " |")
-    header = ["data / model", "setting", "shifted to", "n", *SHIFT_METRICS, "TS ece", "TS oe"]
-    title = "Another domain, same labels (eval.shift; %, mean ± std over seeds; TS = in-domain temperature)"
+    header = ["data / model", "setting", "shifted to", "n", *SHIFT_METRICS, "chosen ece", "chosen oe"]
+    title = ("Another domain, same labels (eval.shift; %, mean ± std over seeds; chosen = the in-domain "
+             "calibrator each run chose)")  # fmt: skip
     return markdown_table(title, header, rows)
 
 
@@ -171,9 +195,9 @@ def calibrator_table(groups: list[Group]) -> str:
     rows = []
     for g in groups:
         names = g.calibrators()
-        if len(names) <= 2:  # none and temperature: the main table has them
+        if len(names) <= 2:  # none and one calibrator: the main table has them
             continue
-        chosen = [m.get("calibrator_choice", {}).get("chosen") for m in g.metrics]
+        chosen = [a.chosen for a in g.assessments]
         for name in names:
             cells = [f"{g.dataset} / {g.model}", g.setting, name]
             cells += [mean_std(g.calibrated_values(name, k)) for k in ("ece", "nll", "brier")]
@@ -183,12 +207,12 @@ def calibrator_table(groups: list[Group]) -> str:
     return markdown_table("Post-hoc calibrators (test split; chosen: by cross-fitted validation NLL)", header, rows)
 
 
-def shown_probabilities(by_probs: dict) -> list[str]:
+def shown_probabilities(by_probs: dict, chosen: str | None) -> list[str]:
     """Which probabilities the conformal table and figure show: raw and the run's calibrator, or, for
-    runs that measured sets after several calibrators (the cell tables have them all), raw and
-    temperature scaling."""
+    runs that measured sets after several calibrators (the cell tables have them all), raw and the
+    chosen one."""
     names = list(by_probs)
-    return names if len(names) <= 2 else [n for n in ("none", "temperature") if n in names]
+    return names if len(names) <= 2 else [n for n in (NONE, chosen) if n in names]
 
 
 def conformal_table(groups: list[Group]) -> str:
@@ -201,7 +225,7 @@ def conformal_table(groups: list[Group]) -> str:
         results = g.metrics[0]["conformal"]["results"]
         for alpha, methods in results.items():
             for method, by_probs in methods.items():
-                for probs in shown_probabilities(by_probs):
+                for probs in shown_probabilities(by_probs, g.assessments[0].chosen):
                     values = [m["conformal"]["results"][alpha][method].get(probs) for m in g.metrics]
                     if any(v is None for v in values):
                         continue

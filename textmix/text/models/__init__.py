@@ -52,6 +52,8 @@ class ModelEntry:
         after_step: ``after_step(model)`` after every optimizer step (e.g. a weight constraint).
         min_tokens: ``min_tokens(model_section)``: the shortest input the model accepts (words
             featurizers pad to it, e.g. the Kim CNN's widest filter); None: 1.
+        vector_points: the mix points that carry one vector per text (B, D); the others carry
+            token sequences (B, T, D) (methods that mix sequences only are refused on these).
     """
 
     build: Callable[..., nn.Module]
@@ -60,6 +62,7 @@ class ModelEntry:
     mix_points: tuple[str, ...] | None = None
     after_step: Callable[[nn.Module], None] | None = None
     min_tokens: Callable[[object], int] | None = None
+    vector_points: tuple[str, ...] = ()
 
     def supports(self, mix_point: str) -> bool:
         if self.mix_points is None:
@@ -119,7 +122,13 @@ MODELS.add(
 )  # fmt: skip
 MODELS.add(
     "transformer",
-    ModelEntry(_build_transformer, featurizer="hf", cls=TransformerClassifier, mix_points=TRANSFORMER_MIX_POINTS),
+    ModelEntry(
+        _build_transformer,
+        featurizer="hf",
+        cls=TransformerClassifier,
+        mix_points=TRANSFORMER_MIX_POINTS,
+        vector_points=("pooled",),
+    ),
 )
 
 
@@ -131,9 +140,10 @@ def register_model(
     mix_points: tuple[str, ...] | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
     min_tokens: Callable[[object], int] | None = None,
+    vector_points: tuple[str, ...] = (),
 ) -> None:
     """Add a model to the registry so recipes can name it (``model.name``); see :class:`ModelEntry`."""
-    MODELS.add(name, ModelEntry(build, featurizer, cls, mix_points, after_step, min_tokens))
+    MODELS.add(name, ModelEntry(build, featurizer, cls, mix_points, after_step, min_tokens, vector_points))
 
 
 __all__ = ["MODELS", "ModelEntry", "KimCNN", "TransformerClassifier", "build_config", "register_model"]
