@@ -1,5 +1,10 @@
 """A refactor changes no number: train the same recipes with a reference revision and with the
-working tree, on this machine and seed, and compare ``metrics.json`` byte for byte (timing aside).
+working tree, on this machine and seed, and compare every number of ``metrics.json`` (timing aside).
+
+The evaluation part is read through ``Assessment.from_json`` on both sides, so a layout change
+(textmix 0.3's ``temperature_scaled`` against today's ``calibrated.temperature``) is no difference;
+numbers only one side has are listed as added or removed, and only changed or removed numbers
+fail.
 
     python bench/same_numbers.py --base f70df5f --out runs/same_numbers          # both sides, compare
     python bench/same_numbers.py --base f70df5f --out runs/same_numbers --side base   # one side only
@@ -19,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from textmix.core.assessment_legacy import OLD_TEMPERATURE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,11 +55,19 @@ JOBS = {
 }
 
 
-def untimed(run: Path) -> str:
-    """metrics.json as canonical text without the wall-clock ``timing`` field."""
+# the keys of metrics.json that hold the assessment, in any layout textmix wrote
+ASSESSMENT_KEYS = {"assessment", "n_bins", "val", "test", "intervals", "calibrated", "calibrator_choice",
+                   "conformal", "ood", "shift", OLD_TEMPERATURE}  # fmt: skip
+
+
+def untimed(run: Path) -> dict:
+    """metrics.json without the wall-clock ``timing`` field, its assessment in the current layout."""
+    from textmix.core.assessment import Assessment
+
     metrics = json.loads((run / "metrics.json").read_text())
     metrics.pop("timing", None)
-    return json.dumps(metrics, indent=1, sort_keys=True)
+    records = {k: v for k, v in metrics.items() if k not in ASSESSMENT_KEYS}
+    return json.loads(json.dumps({**records, "assessment": Assessment.from_json(metrics).to_json()}))
 
 
 def train(side: str, code: Path, out: Path, jobs: list[str]) -> None:
@@ -71,26 +86,33 @@ def train(side: str, code: Path, out: Path, jobs: list[str]) -> None:
         subprocess.run(command, cwd=code, env=env, check=True)
 
 
-def differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
+def differing_keys(a: dict, b: dict, prefix: str = "") -> dict[str, list[str]]:
+    """{"changed", "added", "removed"}: dotted keys whose values differ, that only ``b`` or only
+    ``a`` has."""
+    out = {"changed": [], "added": [], "removed": []}
     for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            keys += differing_keys(va, vb, f"{prefix}{key}.")
-        elif va != vb:
-            keys.append(f"{prefix}{key}")
-    return keys
+        where = f"{prefix}{key}"
+        if key not in a or key not in b:
+            out["added" if key in b else "removed"].append(where)
+        elif isinstance(a[key], dict) and isinstance(b[key], dict):
+            for kind, keys in differing_keys(a[key], b[key], f"{where}.").items():
+                out[kind] += keys
+        elif a[key] != b[key]:
+            out["changed"].append(where)
+    return out
 
 
 def compare(out: Path, jobs: list[str]) -> bool:
     same = True
     for name in jobs:
-        a, b = untimed(out / "base" / name), untimed(out / "head" / name)
-        if a == b:
+        diff = differing_keys(untimed(out / "base" / name), untimed(out / "head" / name))
+        if not any(diff.values()):
             print(f"{name}: metrics.json identical (timing aside)")
-        else:
-            same = False
-            print(f"{name}: DIFFERENT in {differing_keys(json.loads(a), json.loads(b))[:20]}")
+            continue
+        same = same and not diff["changed"] and not diff["removed"]
+        for kind, keys in diff.items():
+            if keys:
+                print(f"{name}: {len(keys)} {kind}: {keys[:12]}{' ...' if len(keys) > 12 else ''}")
     return same
 
 

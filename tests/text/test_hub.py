@@ -63,8 +63,8 @@ def test_round_trip_gives_identical_probabilities(run_dir, test_texts):
     model = textmix.load_model(run_dir)
     saved = np.load(run_dir / "predictions.npz")
     np.testing.assert_allclose(model.predict_proba(test_texts, calibrated=False), saved["test_probs"], atol=1e-6)
-    saved = json.loads((run_dir / "metrics.json").read_text())["calibrated"]["temperature"]["calibrator"]
-    temperature = saved["state"]["temperature"]
+    calibrator = json.loads((run_dir / "metrics.json").read_text())["calibrated"]["temperature"]["calibrator"]
+    temperature = calibrator["state"]["temperature"]
     assert model.temperature == pytest.approx(temperature)
     expected = torch.softmax(torch.from_numpy(saved["test_logits"]).double() / temperature, 1).numpy()
     np.testing.assert_allclose(model.predict_proba(test_texts), expected, atol=1e-6)

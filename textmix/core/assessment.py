@@ -134,6 +134,10 @@ class Assessment:
             return self.fitted
         return {n: calibrator_from_json(b.calibrator) for n, b in self.test.blocks.items() if b.calibrator}
 
+    def conformal_results(self) -> dict:
+        """α → score → source → set report on the test set ({} without conformal sets)."""
+        return _conformal_results(self.test)
+
     def block(self, source: str) -> Block | None:
         """The test block of ``source`` ("none" or a calibrator name), None when it was not fitted."""
         return self.test.blocks.get(source)
@@ -148,7 +152,7 @@ class Assessment:
         if calibrated:
             out["calibrated"] = calibrated
             out["calibrator_choice"] = {"chosen": self.chosen, "setting": self.choice}
-        results = _conformal_results(self.test)
+        results = self.conformal_results()
         if results:
             out["conformal"] = {"split": self.conformal_split, "n_calibration": self.n_calibration, "results": results}
         if self.ood:
@@ -274,7 +278,8 @@ def assess(
     # only where a choice among several needs them
     crossfit = {}
     if names and (len(names) > 1 or can_crossfit(len(val))):
-        crossfit = crossfit_reports(names, val.logits.astype(np.float64), val.labels, n_bins, seed)
+        classes = [type(fitted[name]) for name in names]  # a program's unregistered calibrators too
+        crossfit = crossfit_reports(classes, val.logits.astype(np.float64), val.labels, n_bins, seed)
     chosen = choose_calibrator(choose, names, crossfit)
     ordered = {name: fitted[name] for name in sorted(names, key=lambda n: n != chosen)}
     test_set = _measure_set(test, ordered, n_bins, bootstrap, seed, conformal, conformal_rows)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from textmix.core.assessment import Assessment
 from textmix.core.errors import HubError, RunDirError
+from textmix.core.methods import get_method
 from textmix.core.metric_table import shown_metrics
 from textmix.engine.run_directory import RunDir
+from textmix.engine.tasks import get_task
 from textmix.text.model_folder import saved_calibrator
 
 
@@ -74,7 +76,7 @@ def model_card(run_dir: Path, repo_id: str, license: str = "other"):
     dataset = config["data"]["name"]
     source, hub_dataset, data_text = _data_facts(metrics, dataset)
     method = metrics["method"]
-    alpha = config["mixup"]["alpha"] if method.startswith("mixup") else None
+    alpha = config["mixup"]["alpha"] if get_method(method).mixing is not None else None
     test = metrics["test"]
     shown = [m for m in shown_metrics() if m.name in test]  # the metrics of the default tables
     assessment = Assessment.from_json(metrics)
@@ -148,7 +150,7 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Pa
         if not required.is_file():
             raise RunDirError(f"{required} is missing: push needs a finished textmix run")
     task = run.read_recipe().get("task", "text")
-    if task != "text":
+    if "hub" not in get_task(task).sections:  # tasks that share models declare a hub section
         raise HubError(f"{run} is a {task} run; Hub sharing and predict support text models")
     if out_dir.is_file():
         raise HubError(f"--dry-run {out_dir} is a file; give a new or empty folder")

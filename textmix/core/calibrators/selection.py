@@ -23,8 +23,9 @@ def can_crossfit(n: int) -> bool:
     return min(FOLDS, n // 2) >= 2
 
 
-def crossfit_probs(name: str, logits, labels, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
-    """Out-of-fold probabilities (N, K) of calibrator ``name`` on validation logits and labels."""
+def crossfit_probs(name, logits, labels, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """Out-of-fold probabilities (N, K) of calibrator ``name`` (a registered name, or a Calibrator
+    class: a program's own that it did not register) on validation logits and labels."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     z, y = np.asarray(logits), np.asarray(labels)
@@ -35,13 +36,19 @@ def crossfit_probs(name: str, logits, labels, folds: int = FOLDS, seed: int = 0)
     splitter = StratifiedKFold if counts[counts > 0].min() >= folds else KFold
     out = np.empty(z.shape, dtype=np.float64)
     for fit, held in splitter(n_splits=folds, shuffle=True, random_state=seed).split(z, y):
-        out[held] = make_calibrator(name).fit(z[fit], y[fit])(z[held])
+        out[held] = (make_calibrator(name) if isinstance(name, str) else name()).fit(z[fit], y[fit])(z[held])
     return out
 
 
 def crossfit_reports(names, logits, labels, n_bins: int = 15, seed: int = 0) -> dict[str, dict]:
-    """name → the metrics of its out-of-fold validation probabilities."""
-    return {name: calibration_report(crossfit_probs(name, logits, labels, seed=seed), labels, n_bins) for name in names}
+    """name → the metrics of its out-of-fold validation probabilities (``names``: registered names
+    or Calibrator classes, keyed by their ``name``)."""
+    return {
+        name if isinstance(name, str) else name.name: calibration_report(
+            crossfit_probs(name, logits, labels, seed=seed), labels, n_bins
+        )
+        for name in names
+    }
 
 
 def choose_calibrator(setting: str, names: list[str], crossfit: dict[str, dict] | None) -> str | None:

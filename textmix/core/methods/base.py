@@ -112,6 +112,9 @@ class Method:
         passes: forward passes of the model per training step, for the method table.
         needs: what the method reads from a :class:`StepBatch` or the run besides logits and
             labels: ``"index"``, ``"features"``, ``"validation"`` (``after_validation`` each epoch).
+        report_role: what ``textmix report`` compares it as: ``"reference"`` (the method every other
+            is compared with: ERM), ``"mixup"`` (the paper's method: its α sweep gets the α figure)
+            or None.
         mixes: what its plans can mix: ``"any"`` tensor at the mix point, or ``"sequences"`` only
             (token sequences (B, T, D), e.g. span-level mixing); checked at recipe load against
             the task's mix point (``Task.mix_point_kind``), not at the first step.
@@ -125,6 +128,7 @@ class Method:
     passes: ClassVar[str] = "1"
     needs: ClassVar[frozenset[str]] = frozenset()
     mixes: ClassVar[str] = "any"
+    report_role: ClassVar[str | None] = None
 
     def __init__(self, **values):
         unknown = sorted(set(values) - set(self.params))

@@ -6,4 +6,5 @@ from textmix.core.methods.base import Method, register_method
 @register_method
 class Baseline(Method):
     name = "baseline"
+    report_role = "reference"
     summary = "ERM"

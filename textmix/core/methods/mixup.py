@@ -8,6 +8,7 @@ from textmix.core.methods.base import Method, register_method
 class Mixup(Method):
     name = "mixup"
     mixing = "full"
+    report_role = "mixup"
     summary = "λ ~ Beta(α, α) mixes inputs and labels"
     paper = "Zhang et al., ICLR 2018; Thulasidasan et al., NeurIPS 2019"
 

@@ -95,14 +95,14 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
 
     draw("metrics_by_method", "metrics_by_method.png", fig.figure_metrics, groups)
     for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
-        baseline = next((g for g in members if g.method == "baseline"), None)
-        mixups = [g for g in members if g.method == "mixup" and g.setting.count(",") == 0]
+        baseline = next((g for g in members if g.role == "reference"), None)
+        mixups = [g for g in members if g.role == "mixup" and g.setting.count(",") == 0]
         best = min(mixups, key=lambda g: g.values("ece").mean()) if mixups else None
         if baseline is not None and best is not None:
             draw("reliability", f"reliability_{dataset}_{model}.png", fig.figure_reliability, baseline, best)
             adaptive = f"adaptive_reliability_{dataset}_{model}.png"
             draw("adaptive_reliability", adaptive, fig.figure_adaptive_reliability, baseline, best)
-        others = [g for g in members if g.method not in ("baseline", "mixup")]  # regmixup, smoothing, erl, ...
+        others = [g for g in members if g.role is None]  # regmixup, smoothing, erl, ...
         selective = [g for g in (baseline, best, *others) if g is not None and has_file(g, RunDir.PREDICTIONS)]
         if baseline in selective:
             draw("risk_coverage", f"risk_coverage_{dataset}_{model}.png", fig.figure_risk_coverage, selective)
@@ -114,7 +114,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
             ("label_entropy", with_counts, fig.figure_label_entropy),
             (
                 "ood",
-                [g for g in members if has_file(g, RunDir.SCORES) and all("ood" in m for m in g.metrics)],
+                [g for g in members if has_file(g, RunDir.SCORES) and all(a.ood for a in g.assessments)],
                 fig.figure_ood,
             ),
             ("joint_density", [g for g in shown if has_file(g, RunDir.EPOCH_PREDICTIONS)], fig.figure_joint_density),
@@ -127,7 +127,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         ]
         several = [g for g in members if len(g.calibrators()) > 2]
         drawers.append(("calibrators", several, fig.figure_calibrators))
-        drawers.append(("conformal", [g for g in members if all("conformal" in m for m in g.metrics)],
+        drawers.append(("conformal", [g for g in members if all(a.conformal_results() for a in g.assessments)],
                         fig.figure_conformal))  # fmt: skip
         for kind, chosen, make in drawers:
             if chosen:

@@ -76,8 +76,8 @@ def conformal_levels(members: list[Group]) -> tuple[list[str], list[str]]:
     """(α levels, conformal methods) every run of ``members`` measured, in the recipes' order."""
     alphas, methods = None, None
     for g in members:
-        for m in g.metrics:
-            results = m.get("conformal", {}).get("results", {})
+        for a in g.assessments:
+            results = a.conformal_results()
             found = list(results)
             alphas = found if alphas is None else [a for a in alphas if a in found]
             names = list(next(iter(results.values()), {}))
@@ -121,7 +121,7 @@ def against_baseline_table(groups: list[Group]) -> str:
     method's gain survive post-hoc calibration?"""
     parts = []
     for (dataset, model), members in cell_groups(groups).items():
-        baseline = next((g for g in members if g.method == "baseline"), None)
+        baseline = next((g for g in members if g.role == "reference"), None)
         if baseline is None:
             continue
         rows = []
@@ -178,7 +178,7 @@ def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] | No
     parts = []
     for (dataset, model), members in cell_groups(groups).items():
         shown = calibrators or (NONE, members[0].assessments[0].chosen)
-        baseline = next((g for g in members if g.method == "baseline"), None)
+        baseline = next((g for g in members if g.role == "reference"), None)
         alphas, methods = conformal_levels(members)
         rows = []
         for alpha in alphas:
@@ -207,7 +207,7 @@ def shift_cells_table(groups: list[Group]) -> str:
     parts = []
     for (dataset, model), members in cell_groups(groups).items():
         alphas, methods = conformal_levels(members)
-        baseline = next((g for g in members if g.method == "baseline"), None)
+        baseline = next((g for g in members if g.role == "reference"), None)
         for shift in shift_names(members):
             rows = []
             cells = cells_of(members)
@@ -251,8 +251,8 @@ def cell_tables(groups: list[Group]) -> str:
 
 def shift_names(members: list[Group]) -> list[str]:
     """The shifted sets (``eval.shift``) every run of ``members`` measured."""
-    first = members[0].metrics[0].get("shift", {})
-    return [n for n in first if all(n in m.get("shift", {}) for g in members for m in g.metrics)]
+    first = members[0].assessments[0].shift
+    return [n for n in first if all(n in a.shift for g in members for a in g.assessments)]
 
 
 def percent(per_seed: dict[int, float]) -> dict[int, float]:

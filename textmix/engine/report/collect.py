@@ -55,6 +55,11 @@ class Group:
         return [n for n in (NONE, *(n for n in fitted if n != NONE)) if all(a.block(n) for a in self.assessments)]
 
     @property
+    def role(self) -> str | None:
+        """The method's ``report_role``: "reference" (the baseline), "mixup" or None."""
+        return get_method(self.method).report_role
+
+    @property
     def seeds(self) -> list[int]:
         return [r["train"]["seed"] for r in self.recipes]
 
@@ -156,7 +161,7 @@ def collect(run_dirs: list[Path]) -> list[Group]:
         group.metrics.append(upgrade(metrics))
         group.assessments.append(Assessment.from_json(metrics))
         group.recipes.append(recipe)
-    return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.method != "baseline", g.setting))
+    return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.role != "reference", g.setting))
 
 
 def checked_metrics(run: RunDir) -> dict:

@@ -34,7 +34,7 @@ def figure_metrics(groups: list[Group]) -> Figure:
             ax = axes[row][col]
             means = [g.values(metric).mean() for g in members]
             stds = [g.values(metric).std(ddof=1) if len(g.metrics) > 1 else 0 for g in members]
-            colors = ["tab:gray" if g.method == "baseline" else "tab:blue" for g in members]
+            colors = ["tab:gray" if g.role == "reference" else "tab:blue" for g in members]
             ax.bar(range(len(members)), means, yerr=stds, color=colors, capsize=3)
             ax.set_xticks(range(len(members)), [g.setting for g in members], rotation=60, ha="right", fontsize=7)
             ax.set_ylabel(metric)
@@ -98,8 +98,8 @@ def figure_ood(groups: list[Group]) -> Figure:
         for col, scoring in enumerate(scorings):
             ax = axes[row][col]
             ax.hist(scores[f"test/{scoring}"], bins=bins, density=True, alpha=0.5, label="test (in)")
-            for name in group.metrics[0]["ood"]:
-                auroc = np.mean([m["ood"][name][scoring]["auroc"] for m in group.metrics])
+            for name in group.assessments[0].ood:
+                auroc = np.mean([a.ood[name][scoring]["auroc"] for a in group.assessments])
                 ax.hist(
                     scores[f"{name}/{scoring}"],
                     bins=bins,
@@ -209,7 +209,7 @@ def figure_risk_coverage(groups: list[Group]) -> Figure:
     ax = axes[0][0]
     curves = [(g.setting, g, False) for g in groups]
     curves += [(f"{g.setting} + {g.assessments[0].chosen}", g, True)
-               for g in groups if g.method == "baseline" and g.assessments[0].chosen]  # fmt: skip
+               for g in groups if g.role == "reference" and g.assessments[0].chosen]  # fmt: skip
     for label, group, scaled in curves:
         scores, correct = _pooled_scores(group, scaled)
         coverage, risk, _ = risk_coverage(scores, correct)
@@ -264,11 +264,12 @@ def figure_conformal(groups: list[Group]) -> Figure:
     colors = {g.setting: f"C{k}" for k, g in enumerate(groups)}
     alphas = set()
     for g in groups:
-        for alpha, methods in g.metrics[0]["conformal"]["results"].items():
+        runs = [a.conformal_results() for a in g.assessments]
+        for alpha, methods in runs[0].items():
             alphas.add(float(alpha))
             for method, by_probs in methods.items():
                 for probs in shown_probabilities(by_probs, g.assessments[0].chosen):
-                    values = [m["conformal"]["results"][alpha][method][probs] for m in g.metrics]
+                    values = [r[alpha][method][probs] for r in runs]
                     x = 100 * np.mean([v["coverage"] for v in values])
                     y = np.mean([v["mean_size"] for v in values])
                     face = colors[g.setting] if probs != NONE else "none"

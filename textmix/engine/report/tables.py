@@ -65,13 +65,13 @@ def tables(groups: list[Group]) -> str:
 def ood_table(groups: list[Group]) -> str:
     """AUROC (mean ± std over seeds) per setting, OOD set and scoring method."""
     rows = []
-    measured = [g for g in groups if all("ood" in m for m in g.metrics)]
+    measured = [g for g in groups if all(a.ood for a in g.assessments)]
     sources = ood_sources(measured)
     for g in measured:
-        for name in g.metrics[0]["ood"]:
+        for name in g.assessments[0].ood:
             cells = [f"{g.dataset} / {g.model}", g.setting, name]
             for source in sources:
-                values = np.array([m["ood"][name][source]["auroc"] for m in g.metrics if source in m["ood"][name]])
+                values = np.array([a.ood[name][source]["auroc"] for a in g.assessments if source in a.ood[name]])
                 cells.append(mean_std(values))
             rows.append("| " + " | ".join(cells) + " |")
     header = ["data / model", "setting", "OOD set", *(f"AUROC {source_label(s)}" for s in sources)]
@@ -82,8 +82,8 @@ def ood_sources(groups: list[Group]) -> list[str]:
     """The probability sources of the groups' OOD tables, in order of first appearance."""
     sources = {}
     for g in groups:
-        for m in g.metrics:
-            for table in m.get("ood", {}).values():
+        for a in g.assessments:
+            for table in a.ood.values():
                 sources.update(dict.fromkeys(k for k in table if k != "n"))
     return list(sources)
 
@@ -122,7 +122,7 @@ def interval_table(groups: list[Group]) -> str:
         cells = [f"{g.dataset} / {g.model}", g.setting, str(len(g.metrics))]
         for key in INTERVAL_METRICS:
             bounds = t_interval(g.values(key))
-            boot = g.metrics[0].get("intervals", {}).get("test", {}).get(key)
+            boot = g.assessments[0].test.blocks[NONE].intervals.get(key)
             if bounds is None and len(g.metrics) == 1 and boot:
                 cells.append(_interval((boot["low"], boot["high"])) + " (bootstrap)")
             else:
@@ -147,7 +147,7 @@ def paired_table(groups: list[Group]) -> str:
     95% t-interval, and whether the interval excludes 0 (resolved)."""
     rows = []
     for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
-        baseline = next((g for g in members if g.method == "baseline"), None)
+        baseline = next((g for g in members if g.role == "reference"), None)
         if baseline is None:
             continue
         base = dict(zip(baseline.seeds, baseline.metrics))
@@ -172,12 +172,12 @@ def shift_table(groups: list[Group]) -> str:
     """``eval.shift`` sets: metrics (mean ± std over seeds) before and after the in-domain temperature."""
     rows = []
     for g in groups:
-        if not all("shift" in m for m in g.metrics):
+        if not all(a.shift for a in g.assessments):
             continue
-        for name in g.metrics[0]["shift"]:
-            sets = [m["shift"][name] for m in g.metrics]
-            cells = [f"{g.dataset} / {g.model}", g.setting, name, str(sets[0]["n"])]
-            cells += [mean_std(np.array([s["test"][k] for s in sets])) for k in SHIFT_METRICS]
+        for name in g.assessments[0].shift:
+            sets = [a.shift[name] for a in g.assessments]
+            cells = [f"{g.dataset} / {g.model}", g.setting, name, str(sets[0].n)]
+            cells += [mean_std(np.array([s.blocks[NONE].metrics[k] for s in sets])) for k in SHIFT_METRICS]
             chosen = [s.blocks.get(a.chosen) for a, s in ((a, a.shift[name]) for a in g.assessments)]
             chosen = [b.metrics for b in chosen if b is not None]
             cells += [mean_std(np.array([c[k] for c in chosen])) for k in ("ece", "oe")]
@@ -220,13 +220,14 @@ def conformal_table(groups: list[Group]) -> str:
     probabilities (raw, after the run's calibrator), for runs with ``eval.conformal``."""
     rows = []
     for g in groups:
-        if not all("conformal" in m for m in g.metrics):
+        if not all(a.conformal_results() for a in g.assessments):
             continue
-        results = g.metrics[0]["conformal"]["results"]
+        runs = [a.conformal_results() for a in g.assessments]
+        results = runs[0]
         for alpha, methods in results.items():
             for method, by_probs in methods.items():
                 for probs in shown_probabilities(by_probs, g.assessments[0].chosen):
-                    values = [m["conformal"]["results"][alpha][method].get(probs) for m in g.metrics]
+                    values = [r.get(alpha, {}).get(method, {}).get(probs) for r in runs]
                     if any(v is None for v in values):
                         continue
                     cells = [f"{g.dataset} / {g.model}", g.setting, alpha, method, probs]
