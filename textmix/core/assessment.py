@@ -272,7 +272,7 @@ def assess(
         extra_sources: further probability sources (e.g. MC dropout): name → {"test": probs,
             <ood name>: probs}; they enter the OOD table only.
     """
-    fitted = _fit_calibrators(val, calibrators, choose, n_bins, seed)
+    fitted = _fit_calibrators(val, calibrators)
     names = list(fitted)
     # cross-fitted validation metrics for every calibrator; a split too small for folds is refused
     # only where a choice among several needs them
@@ -306,7 +306,7 @@ def assess(
     return result
 
 
-def _fit_calibrators(val: Scores | None, calibrators, choose: str, n_bins: int, seed: int) -> dict[str, Calibrator]:
+def _fit_calibrators(val: Scores | None, calibrators) -> dict[str, Calibrator]:
     """Every calibrator fitted on ``val`` (float64 logits), by name, in the order given."""
     if val is None or not calibrators:
         return {}
