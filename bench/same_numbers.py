@@ -86,6 +86,18 @@ def train(side: str, code: Path, out: Path, jobs: list[str]) -> None:
         subprocess.run(command, cwd=code, env=env, check=True)
 
 
+def largest_change(a: dict, b: dict, keys: list[str]) -> float:
+    """The largest |b − a| among the changed numbers ``keys`` (dotted; NaN when none is a number)."""
+
+    def at(d, key):
+        for part in key.split("."):
+            d = d[part]
+        return d
+
+    gaps = [abs(at(b, k) - at(a, k)) for k in keys if all(isinstance(at(d, k), (int, float)) for d in (a, b))]
+    return max(gaps, default=float("nan"))
+
+
 def differing_keys(a: dict, b: dict, prefix: str = "") -> dict[str, list[str]]:
     """{"changed", "added", "removed"}: dotted keys whose values differ, that only ``b`` or only
     ``a`` has."""
@@ -105,7 +117,8 @@ def differing_keys(a: dict, b: dict, prefix: str = "") -> dict[str, list[str]]:
 def compare(out: Path, jobs: list[str]) -> bool:
     same = True
     for name in jobs:
-        diff = differing_keys(untimed(out / "base" / name), untimed(out / "head" / name))
+        base, head = untimed(out / "base" / name), untimed(out / "head" / name)
+        diff = differing_keys(base, head)
         if not any(diff.values()):
             print(f"{name}: metrics.json identical (timing aside)")
             continue
@@ -113,6 +126,8 @@ def compare(out: Path, jobs: list[str]) -> bool:
         for kind, keys in diff.items():
             if keys:
                 print(f"{name}: {len(keys)} {kind}: {keys[:12]}{' ...' if len(keys) > 12 else ''}")
+        if diff["changed"]:
+            print(f"{name}: largest change {largest_change(base, head, diff['changed']):.2e}")
     return same
 
 

@@ -37,15 +37,14 @@ def source_name(old: str) -> str:
 def _old_block(name: str, block: dict, crossfit: dict | None) -> dict:
     """One calibrator's 0.2 / 0.3 block (state beside metrics) in the current layout."""
     state = {k: v for k, v in block.items() if k not in METRIC_KEYS}
-    out = {"test": block["test"], "calibrator": {"name": name, "state": state}}
-    if name == "temperature" or crossfit is None:  # temperature's val was in-sample; the others' cross-fitted
-        out["val"] = block.get("val")
-    if crossfit is not None:
-        out["crossfit_val"] = crossfit
-    elif name != "temperature" and "val" in block:
-        out["crossfit_val"] = block["val"]
-    if "intervals" in block:
-        out["intervals"] = block["intervals"]
+    in_sample = name == "temperature"  # 0.3 wrote temperature's val in-sample, the others' cross-fitted
+    out = {
+        "test": block["test"],
+        "calibrator": {"name": name, "state": state},
+        "val": block.get("val") if in_sample else None,
+        "crossfit_val": crossfit if crossfit is not None or in_sample else block.get("val"),
+        "intervals": block.get("intervals"),
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 

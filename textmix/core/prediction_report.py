@@ -92,7 +92,7 @@ class CalibrationReport:
     @property
     def conformal(self) -> dict:
         """α → score → probability source → set metrics."""
-        return self.assessment.to_json().get("conformal", {}).get("results", {})
+        return self.assessment.conformal_results()
 
     def to_dict(self) -> dict:
         return self.assessment.to_json()

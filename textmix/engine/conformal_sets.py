@@ -1,5 +1,6 @@
 """Conformal prediction sets of a trained model (``eval.conformal``): which validation examples
-calibrate them, their metrics on test, and the calibration scores kept with the model."""
+calibrate them and the calibration scores kept with the model (their metrics on test and shifted
+sets: :func:`textmix.core.assessment.assess`)."""
 
 from __future__ import annotations
 
