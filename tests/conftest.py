@@ -51,3 +51,25 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TEXTMIX_CACHE", str(cache))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def mr_predictions(tmp_path_factory) -> dict:
+    """Real predictions: a small Kim CNN trained on MR (300 reviews, 1 epoch), its predictions.npz
+    (val_logits, val_probs, val_labels, test_logits, test_probs, test_labels: 1,066 reviews each)."""
+    import numpy as np
+
+    folder = data_dir()
+    if folder is None or not (folder / "mr" / DATA_FILES["mr"]).is_file():
+        pytest.skip("real data not found: mr/ missing under TEXTMIX_DATA_DIR (default ../shared/data)")
+    from textmix.engine import recipe_from_dict, train
+
+    recipe = {"method": "mixup", "data": {"name": "mr", "max_train_examples": 300}, "model": {"num_filters": 8},
+              "train": {"epochs": 1, "batch_size": 25}, "eval": {"bootstrap_resamples": 0}}  # fmt: skip
+    run = tmp_path_factory.mktemp("mr_predictions") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXTMIX_DATA_DIR", str(folder))
+        patch.setenv("TEXTMIX_CACHE", str(tmp_path_factory.getbasetemp() / "textmix-cache"))
+        train(recipe_from_dict(recipe), run)
+    with np.load(run / "predictions.npz") as loaded:
+        return {key: loaded[key] for key in loaded}

@@ -66,7 +66,7 @@ def run_evaluate(args) -> int:
 
 def run_sweep(args) -> int:
     from textmix.engine.launchers import ClusterOptions
-    from textmix.engine.sweep import parse_grid, parse_seeds, sweep
+    from textmix.engine.sweep import parse_grid, parse_seeds, sweep, with_split_seeds
 
     out = Path(args.out or Path("runs") / f"sweep_{Path(args.config).stem}")
     for name in ("cpus_per_run", "gpus_per_run", "max_retries", "time"):
@@ -75,7 +75,7 @@ def run_sweep(args) -> int:
     cluster = ClusterOptions(args.address, args.cpus_per_run, args.gpus_per_run, args.max_retries, args.partition,
                              args.time, _slurm_options(args.slurm_config), args.slurm_cluster)  # fmt: skip
     try:
-        grid, seeds = parse_grid(args.grid), parse_seeds(args.seeds)
+        grid, seeds = with_split_seeds(parse_grid(args.grid), args.split_seeds), parse_seeds(args.seeds)
         sweep(args.config, grid, seeds, args.overrides, out, args.dry_run, args.jobs, args.launcher, cluster)
     except TrainingInterrupted as stop:
         raise TrainingInterrupted(f"{stop}; run the same sweep command again to continue") from None
@@ -121,9 +121,11 @@ def run_calibrate(args) -> int:
     methods = [m.strip() for m in args.conformal_methods.split(",") if m.strip()]
     if args.bootstrap < 0:
         raise ArgumentError(f"--bootstrap {args.bootstrap} is out of range: resamples >= 0 (0: no intervals)")
+    if args.floor_draws < 0:
+        raise ArgumentError(f"--floor-draws {args.floor_draws} is out of range: draws >= 0 (0: no noise floor)")
     report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins, calibrators=names,
                        conformal=alphas, conformal_methods=methods, bootstrap_resamples=args.bootstrap,
-                       seed=args.seed)  # fmt: skip
+                       floor_draws=args.floor_draws, seed=args.seed)  # fmt: skip
     out = Path(args.out or f"{Path(args.file).stem}_calibration")
     written = report.save(out)
     print(report.table())
@@ -222,6 +224,9 @@ def add_sweep_parser(commands) -> None:
         help="a recipe key and its values, e.g. --grid mixup.alpha=0.1,0.2,0.4 (repeatable)",
     )
     sweep.add_argument("--seeds", default="1", help="comma-separated training seeds (default 1)")
+    sweep.add_argument("--split-seeds", metavar="S1,S2", help="comma-separated data split seeds (data.split_seed): "
+                       "every setting × seed on each carved split; the report pairs by (seed, split seed) and "
+                       "separates the two sources of variance")  # fmt: skip
     add_set_argument(sweep, "override a recipe key for every run")
     sweep.add_argument("--out", help="folder of the run directories (default runs/sweep_<recipe name>)")
     sweep.add_argument("--dry-run", action="store_true", help="check every recipe and list the runs; train nothing")
@@ -266,9 +271,12 @@ def add_calibrate_parser(commands, active: bool) -> None:
     calibrate.add_argument("--bootstrap", type=int, default=1000, metavar="R",
                            help="resamples of the 95%% bootstrap intervals (default 1000; 0: none; skipped when "
                            "examples × R exceeds 2e8)")  # fmt: skip
+    calibrate.add_argument("--floor-draws", type=int, default=1000, metavar="D",
+                           help="label draws of the noise floor beside ECE: what a perfectly calibrated model with "
+                           "these confidences would score (default 1000; 0: none)")  # fmt: skip
     calibrate.add_argument("--seed", type=int, default=0,
-                           help="seed of the bootstrap, the cross-fit folds and randomized conformal scores "
-                           "(default 0; a run's train.seed reproduces its metrics.json)")  # fmt: skip
+                           help="seed of the bootstrap, the noise floor, the cross-fit folds and randomized "
+                           "conformal scores (default 0; a run's train.seed reproduces its metrics.json)")  # fmt: skip
     calibrate.add_argument("--out", help="output folder (default: <file stem>_calibration)")
 
 

@@ -14,6 +14,7 @@ from textmix.core.calibrators import crossfit_reports, make_calibrator, uncalibr
 from textmix.core.conformal import ConformalPredictor, make_score, set_report
 from textmix.core.conformal.settings import ConformalSettings
 from textmix.core.metrics import calibration_report, ood_auroc
+from textmix.core.noise_floor import noise_floor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CALIBRATORS = ["temperature", "isotonic", "vector"]
@@ -47,6 +48,7 @@ def test_every_block_is_its_source_measured_by_hand(grid):
     assert none.metrics == calibration_report(uncalibrated_probs(tz), ty)  # uncalibrated: as the logits came
     assert none.val == calibration_report(uncalibrated_probs(vz), vy)
     assert none.intervals == bootstrap_intervals(uncalibrated_probs(tz), ty, 15, 200, 7)
+    assert none.floor == noise_floor(uncalibrated_probs(tz).max(1), 15, 1000, 200, 7)
     crossfit = crossfit_reports(CALIBRATORS, vz.astype(np.float64), vy, 15, 7)
     for name in CALIBRATORS:
         fitted = make_calibrator(name).fit(vz.astype(np.float64), vy)  # calibrators read float64
@@ -56,11 +58,13 @@ def test_every_block_is_its_source_measured_by_hand(grid):
         assert block.val == calibration_report(fitted(vz.astype(np.float64)), vy)  # in-sample
         assert block.crossfit_val == crossfit[name]
         assert block.intervals == bootstrap_intervals(probs, ty, 15, 200, 7)
+        assert block.floor == noise_floor(probs.max(1), 15, 1000, 200, 7)
         assert block.calibrator == fitted.to_json()
         cal_probs = fitted(cz.astype(np.float64))
         for method in ("lac", "aps"):
             sets = ConformalPredictor(make_score(method), 0.1, False, 7).fit(cal_probs, cy).predict(probs)
-            assert block.conformal["0.1"][method] == set_report(sets, ty, 0.1, 200, 7)
+            accuracy = block.metrics["accuracy"]
+            assert block.conformal["0.1"][method] == set_report(sets, ty, 0.1, 200, 7, accuracy=accuracy)
     assert result.chosen == min(CALIBRATORS, key=lambda n: crossfit[n]["nll"]) and result.choice == "auto"
     assert list(result.test.blocks) == ["none", result.chosen, *(n for n in CALIBRATORS if n != result.chosen)]
 

@@ -84,8 +84,10 @@ def test_isotonic_matches_scikit_learn_one_class_at_a_time():
         ours = make_calibrator("isotonic").fit(z[fit], y[fit])(z[test])
         p_fit, p_test = (torch.softmax(torch.tensor(z[s]), 1).numpy() for s in (fit, test))
         columns = [1] if k == 2 else range(k)
-        isotonic = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
-        reference = np.stack([isotonic.fit(p_fit[:, c], y[fit] == c).predict(p_test[:, c]) for c in columns], axis=1)
+        # sklearn's step function with its values clipped to the add-one extremes of 1,000 examples
+        steps = [IsotonicRegression(y_min=0, y_max=1).fit(p_fit[:, c], y[fit] == c) for c in columns]
+        steps = [(s.X_thresholds_.copy(), np.clip(s.y_thresholds_, 1 / 1002, 1001 / 1002)) for s in steps]
+        reference = np.stack([np.interp(p_test[:, c], *steps[i]) for i, c in enumerate(columns)], axis=1)
         if k == 2:
             reference = np.concatenate([1 - reference, reference], axis=1)
         else:
@@ -121,7 +123,7 @@ def test_histogram_binning_with_equal_width_bins_matches_netcal():
     z, y = sample(3000, 2, seed=6, temperature=2.0)
     p = torch.softmax(torch.tensor(z), 1).numpy()
     reference = HistogramBinning(bins=10).fit(p[:1500, 1], y[:1500]).transform(p[1500:, 1])
-    ours = Ours(bins=10, equal_mass=False).fit(z[:1500], y[:1500])(z[1500:])
+    ours = Ours(bins=10, equal_mass=False, smoothing=0).fit(z[:1500], y[:1500])(z[1500:])  # netcal: raw frequencies
     np.testing.assert_allclose(ours[:, 1], reference, atol=1e-12)
 
 
@@ -132,11 +134,29 @@ def test_histogram_binning_with_equal_mass_bins_by_hand():
     z = np.stack([np.zeros(12), np.log(p1 / (1 - p1))], axis=1)
     from textmix.core.calibrators import HistogramBinning as Ours
 
-    calibrator = Ours(bins=3).fit(z, y)
     queries = np.array([0.07, 0.35, 0.85])
-    out = calibrator(np.stack([np.zeros(3), np.log(queries / (1 - queries))], axis=1))
+    zq = np.stack([np.zeros(3), np.log(queries / (1 - queries))], axis=1)
     # bins of 4: {0.05, 0.05, 0.1, 0.1} → 2/4 class 1; {0.3, 0.3, 0.4, 0.4} → 0; {0.8, 0.8, 0.9, 0.9} → 1
-    np.testing.assert_allclose(out[:, 1], [0.5, 0.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(Ours(bins=3, smoothing=0).fit(z, y)(zq)[:, 1], [0.5, 0.0, 1.0], atol=1e-9)
+    # m-estimate, m = 2, prior the bin's midpoint; edges: 0, the 1/3 and 2/3 quantiles (0.1 + 2/3 · 0.2 and
+    # 0.4 + 1/3 · 0.4, numpy's linear interpolation), 1
+    edges = np.array([0, 0.1 + 0.2 * 2 / 3, 0.4 + 0.4 / 3, 1])
+    mid = (edges[:-1] + edges[1:]) / 2
+    expected = (np.array([2, 0, 4]) + 2 * mid) / (4 + 2)
+    np.testing.assert_allclose(Ours(bins=3).fit(z, y)(zq)[:, 1], expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["histogram", "isotonic"])
+def test_binning_calibrators_on_a_small_validation_split_are_never_certain(name):
+    """Fitted on 200 overconfident validation examples, the top bin is all correct; raw frequencies
+    would give probability 1 there and ~27.6 nats per test error in it."""
+    z, y = sample(5200, 3, seed=11, temperature=0.4)  # logits 2.5× too sharp
+    calibrator = make_calibrator(name).fit(z[:200], y[:200])
+    probs = calibrator(z[200:])
+    assert (probs > 0).all() and (probs < 1).all(), name
+    nll = -np.log(probs[np.arange(5000), y[200:]]).mean()
+    raw = -np.log(np.maximum(torch.softmax(torch.tensor(z[200:]), 1).numpy()[np.arange(5000), y[200:]], 1e-12)).mean()
+    assert nll < min(raw, 1.5), (name, nll, raw)
 
 
 @pytest.mark.parametrize("name", ALL)

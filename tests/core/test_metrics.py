@@ -146,3 +146,54 @@ def test_plots_write_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fig = joint_density(np.random.rand(50), np.random.rand(50), title="joint")
     assert save_figure(fig, tmp_path / "j.png").stat().st_size > 1000
+
+
+def test_debiased_ece_equals_uncertainty_calibration_on_real_mr_predictions(mr_predictions):
+    calibration = pytest.importorskip("calibration")  # the uncertainty-calibration package (Kumar et al.)
+    from textmix.core.calibrators import make_calibrator
+    from textmix.core.metrics import debiased_calibration_error
+
+    y = mr_predictions["test_labels"]
+    temperature = make_calibrator("temperature").fit(mr_predictions["val_logits"], mr_predictions["val_labels"])
+    for probs in (mr_predictions["test_probs"].astype(np.float64), temperature(mr_predictions["test_logits"])):
+        for n_bins in (10, 15):
+            reference = calibration.lower_bound_scaling_ce(probs, y, p=2, debias=True, num_bins=n_bins,
+                                                           mode="top-label")  # fmt: skip
+            assert debiased_calibration_error(probs, y, n_bins) == pytest.approx(reference, abs=1e-12)
+
+
+def test_every_registered_metric_ignores_row_order_ties_included(mr_predictions):
+    """Histogram binning leaves ~15 distinct confidences on 1,066 rows: equal-mass bins and
+    coverage cut-offs fall inside tie groups; every metric must give the same value for any order."""
+    from textmix.core.calibrators import make_calibrator
+    from textmix.core.metric_table import METRICS
+
+    histogram = make_calibrator("histogram").fit(mr_predictions["val_logits"], mr_predictions["val_labels"])
+    g = np.random.default_rng(0)
+    synthetic = np.round(g.dirichlet(np.ones(3), 2000), 1)  # heavy ties, 3 classes
+    synthetic /= synthetic.sum(1, keepdims=True)
+    cases = [
+        (histogram(mr_predictions["test_logits"]), mr_predictions["test_labels"]),
+        (mr_predictions["test_probs"], mr_predictions["test_labels"]),
+        (synthetic, g.integers(0, 3, 2000)),
+    ]
+    for probs, labels in cases:
+        assert len(np.unique(probs.max(1))) < len(probs) or probs is cases[1][0]
+        first = calibration_report(probs, labels)
+        for _ in range(5):
+            order = g.permutation(len(labels))
+            again = calibration_report(probs[order], labels[order])
+            for name in METRICS:
+                assert again[name] == pytest.approx(first[name], rel=1e-12, abs=1e-15), name
+
+
+def test_adaptive_bins_never_split_tied_confidences():
+    from textmix.core.metrics import adaptive_calibration_error, equal_mass_bins
+
+    conf = np.array([0.6] * 6 + [0.9] * 4)  # 2 bins of 5 would cut the 0.6 group
+    assert list(equal_mass_bins(conf, 2)) == [0] * 6 + [1] * 4
+    probs = np.stack([conf, 1 - conf], axis=1)
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 0])  # 0.6 group: 3 of 6 right; 0.9 group: 4 of 4
+    expected = (6 * abs(0.5 - 0.6) + 4 * abs(1.0 - 0.9)) / 10
+    assert adaptive_calibration_error(probs, labels, 2) == pytest.approx(expected)
+    assert adaptive_calibration_error(probs[::-1], labels[::-1], 2) == pytest.approx(expected)

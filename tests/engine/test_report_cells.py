@@ -95,13 +95,19 @@ def groups():
     return [baseline, mixup]
 
 
-def t_interval_text(diffs: list[float]) -> str:
+def t_interval_text(diffs: list[float], scale: float = 100.0) -> str:
+    """The mean difference and its raw 95% t-interval, as the tables print them (before "adj.")."""
     n = len(diffs)
     mean = sum(diffs) / n
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
     half = T_975_2 * sd / math.sqrt(n)
-    verdict = "resolved" if mean - half > 0 or mean + half < 0 else "not resolved"
-    return f"{100 * mean:+.2f} [{100 * (mean - half):.2f}, {100 * (mean + half):.2f}] {verdict}"
+    return f"{scale * mean:+.2f} [{scale * (mean - half):.2f}, {scale * (mean + half):.2f}] adj."
+
+
+def constant_text(diff: float, scale: float = 100.0) -> str:
+    """A difference equal in every seed: zero-width intervals, p = 0 raw and adjusted."""
+    d = f"{scale * diff:.2f}"
+    return f"{scale * diff:+.2f} [{d}, {d}] adj. [{d}, {d}] p 0.000 (Holm 0.000) resolved"
 
 
 def test_cells_are_ranked_by_mean_test_ece(groups):
@@ -114,12 +120,15 @@ def test_cells_are_ranked_by_mean_test_ece(groups):
 
 def test_ranking_table_gives_each_cell_its_paired_difference_from_the_top(groups):
     table = ranking_table(groups)
-    # baseline + temperature − mixup + vector, seed by seed: 0.01, 0.02, 0.03
+    # baseline + temperature − mixup + vector, seed by seed: 0.01, 0.02, 0.03: t = 0.02 / (0.01 / √3),
+    # two-sided p with 2 degrees of freedom 0.074; Holm over the table's 5 comparisons: not resolved
     expected = t_interval_text([0.01, 0.02, 0.03])
-    assert expected == "+2.00 [-0.48, 4.48] not resolved"
-    assert f"| 2 | baseline | temperature | 4.00 ± 1.00 | {expected} | 50.00 ± 0.00 |" in table
+    assert expected == "+2.00 [-0.48, 4.48] adj."
+    row = next(line for line in table.splitlines() if line.startswith("| 2 | baseline | temperature | 4.00 ± 1.00 |"))
+    assert f"| {expected} [" in row and "p 0.074 (Holm " in row and "not resolved | 50.00 ± 0.00 |" in row
     # baseline + none is 13 points above the top in every seed: resolved
-    assert "| 6 | baseline | none | 15.00 ± 0.00 | +13.00 [13.00, 13.00] resolved |" in table
+    assert f"| 6 | baseline | none | 15.00 ± 0.00 | {constant_text(0.13)} |" in table
+    assert "Holm-adjusted over every comparison of this table" in table
     assert table.index("| 1 | mixup | vector | 2.00 ± 0.00 |  |") < table.index("| 2 | baseline |")
     assert "set size LAC α=0.1" in table and "| 1.30 ± 0.00 | 80.00 ± 0.00 |" in table
 
@@ -127,8 +136,8 @@ def test_ranking_table_gives_each_cell_its_paired_difference_from_the_top(groups
 def test_gains_are_compared_with_the_baseline_after_the_same_calibrator(groups):
     table = against_baseline_table(groups)
     # mixup − baseline after temperature: 0.05 − 0.03, 0.07 − 0.04, 0.06 − 0.05
-    assert f"| mixup | temperature | {t_interval_text([0.02, 0.03, 0.01])} |" in table
-    assert f"| mixup | none | {t_interval_text([0.06 - 0.15, 0.07 - 0.15, 0.08 - 0.15])} |" in table
+    assert f"| mixup | temperature | {t_interval_text([0.02, 0.03, 0.01])} " in table
+    assert f"| mixup | none | {t_interval_text([0.06 - 0.15, 0.07 - 0.15, 0.08 - 0.15])} " in table
     assert "| baseline |" not in table
 
 
@@ -144,22 +153,19 @@ def test_the_calibrator_choice_is_checked_against_the_test_best(groups):
 def test_conformal_set_sizes_are_paired_with_the_baseline(groups):
     table = conformal_cells_table(groups)
     # after temperature: mixup 1.3, 1.2, 1.25 against the baseline's 1.4 each seed (sizes are counts: scale 1)
-    diffs = [-0.1, -0.2, -0.15]
-    mean = sum(diffs) / 3
-    half = T_975_2 * math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2) / math.sqrt(3)
-    expected = f"{mean:+.2f} [{mean - half:.2f}, {mean + half:.2f}] resolved"
-    raw = "90.00 ± 0.00 | 1.20 ± 0.00 | -0.20 [-0.20, -0.20] resolved"  # 1.2 against 1.4 in every seed
-    assert f"| 0.1 | LAC | mixup | {raw} | 90.00 ± 0.00 | 1.25 ± 0.05 | {expected} |" in table
+    expected = t_interval_text([-0.1, -0.2, -0.15], scale=1.0)
+    raw = f"90.00 ± 0.00 | 1.20 ± 0.00 | — | {constant_text(-0.2, 1.0)}"  # 1.2 against 1.4 in every seed
+    assert f"| 0.1 | LAC | mixup | {raw} | 90.00 ± 0.00 | 1.25 ± 0.05 | — | {expected} [" in table
 
 
 def test_the_shifted_domain_table_ranks_cells_by_ece_there(groups):
     table = shift_cells_table(groups)
     rows = [line for line in table.splitlines() if line.startswith("| mixup") or line.startswith("| baseline")]
-    assert rows[0].startswith("| mixup | vector | 2.00 ± 0.00 | 4.00 ± 0.00 | +2.00 [2.00, 2.00] resolved |")
+    assert rows[0].startswith(f"| mixup | vector | 2.00 ± 0.00 | 4.00 ± 0.00 | {constant_text(0.02)} |")
     assert rows[-1].startswith("| baseline | none | 15.00 ± 0.00 | 20.00 ± 0.00 |")
     assert "| 90.00 ± 0.00 | 80.00 ± 0.00 | 1.50 ± 0.00 |" in rows[0]  # coverage drops 90 → 80 on the shift
     # mixup + vector against baseline + vector on the shifted set: 0.04 − 0.07 in every seed
-    assert rows[0].endswith("| -3.00 [-3.00, -3.00] resolved |")
+    assert rows[0].endswith(f"| {constant_text(-0.03)} |")
 
 
 def test_runs_with_temperature_only_have_no_cells(groups):

@@ -1,6 +1,7 @@
 """textmix sweep (grid × seeds, skip finished) and textmix report (tables, figures, aggregate)."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -88,22 +89,23 @@ def test_sweep_skips_finished_runs_and_report_aggregates(real_data, tmp_path):
         ]["auroc"]
         for s in (1, 2)
     ]
-    # paired comparison against the baseline: mean difference over the same seeds, its 95% t-interval
-    from scipy import stats
 
+    # paired comparison against the baseline: the mean difference over the same seeds; two seeds are too few
+    # for an interval (a t-interval over 2 values spans ±12.7 standard errors and leaves the metric's range)
     def test_metric(name, key):
         return np.array(
             [json.loads((out / f"{name}_seed={s}" / "metrics.json").read_text())["test"][key] for s in (1, 2)]
         )
 
     diff = test_metric("alpha=0.2", "ece") - test_metric("method=baseline", "ece")
-    half = stats.t.ppf(0.975, 1) * diff.std(ddof=1) / np.sqrt(2)
     rows = table.split("### Against the baseline")[1].splitlines()
     paired = next(line for line in rows if line.startswith("| mr / kim_cnn | mixup α=0.2 | 2 | "))
-    low, high = diff.mean() - half, diff.mean() + half
-    verdict = "resolved" if low > 0 or high < 0 else "not resolved"
-    assert f"{100 * diff.mean():+.2f} [{100 * low:.2f}, {100 * high:.2f}] {verdict}" in paired
+    assert f"| {100 * diff.mean():+.2f} (too few seeds) |" in paired and "resolved" not in paired
     assert "### 95% intervals" in table and "### Against the baseline" in table
+    intervals = table.split("### 95% intervals")[1].split("###")[0]
+    assert "| mr / kim_cnn | mixup α=0.2 | 2 | too few seeds | too few seeds |" in intervals
+    bounds = [float(x) for x in re.findall(r"\[(-?[0-9.]+), (-?[0-9.]+)\]", table) for x in x]
+    assert all(-100 <= b <= 100 for b in bounds)  # no interval leaves its range (differences: ±100)
     ood_row = next(line for line in table.splitlines() if line.startswith("| mr / kim_cnn | baseline | random_tokens"))
     assert ood_row.endswith(f"| {100 * np.mean(aurocs):.2f} ± {100 * np.std(aurocs, ddof=1):.2f} |")
 
@@ -274,7 +276,7 @@ def test_report_counts_seeds_not_folders(tmp_path):
     aggregate = report([run, Path(f"{run}/"), out / "method=baseline_seed=2"], tmp_path / "report")
     assert [g["seeds"] for g in aggregate["groups"]] == [2]
     shutil.copytree(run, tmp_path / "copy")
-    with pytest.raises(RecipeError, match="are the same setting and seed 1 \\(a copy\\?\\)"):
+    with pytest.raises(RecipeError, match="are the same setting, seed 1 and split seed 0 \\(a copy\\?\\)"):
         report([run, tmp_path / "copy"], tmp_path / "report2")
     for value in (float("nan"), "high"):
         metrics = json.loads((tmp_path / "copy" / "metrics.json").read_text())
@@ -314,3 +316,43 @@ def test_local_sweeps_pin_each_run_to_the_least_busy_gpu_and_dry_run_shows_where
     assert seen["CUDA_VISIBLE_DEVICES"] == "1" and seen["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert launchers.visible_gpus() == []
+
+
+def test_split_seeds_are_a_second_axis_of_repetition(tmp_path, capsys):
+    """`sweep --split-seeds 1,2 --seeds 1,2`: each setting on two carved splits with two seeds; the
+    report pairs runs by (seed, split seed) and splits the variance into its two sources."""
+    from toy_task import TOY
+
+    from textmix.cli import main
+    from textmix.engine.sweep import with_split_seeds
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(recipe), "--grid", "method=baseline,mixup", "--seeds", "1,2", "--split-seeds", "1,2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    names = sorted(p.name for p in out.iterdir())
+    assert names[:4] == ["method=baseline_split_seed=1_seed=1", "method=baseline_split_seed=1_seed=2",
+                         "method=baseline_split_seed=2_seed=1", "method=baseline_split_seed=2_seed=2"]  # fmt: skip
+    aggregate = report([out], tmp_path / "report", figure_kinds=[])
+    assert [g["seeds"] for g in aggregate["groups"]] == [4, 4]
+    text = (tmp_path / "report" / "README.md").read_text()
+    paired = next(line for line in text.split("### Against the baseline")[1].splitlines() if "| mixup" in line)
+    assert paired.startswith("| blobs / mlp | mixup α=0.4 | 4 | ")
+
+    def ece(name):
+        return json.loads((out / name / "metrics.json").read_text())["test"]["ece"]
+
+    diffs = [ece(f"method=mixup_split_seed={sp}_seed={s}") - ece(f"method=baseline_split_seed={sp}_seed={s}")
+             for sp in (1, 2) for s in (1, 2)]  # fmt: skip
+    assert f"| {100 * np.mean(diffs):+.2f} [" in paired
+    variance = text.split("### Sources of variance")[1].split("###")[0]
+    row = next(line for line in variance.splitlines() if "| baseline |" in line)
+    table = np.array([[ece(f"method=baseline_split_seed={sp}_seed={s}") for s in (1, 2)] for sp in (1, 2)])
+    within = np.sqrt(table.var(axis=1, ddof=1).mean())
+    between = np.sqrt(max(table.mean(axis=1).var(ddof=1) - within**2 / 2, 0))
+    assert "| 2 × 2 |" in row and f"{100 * within:.2f} / {100 * between:.2f} / {100 * table.std(ddof=1):.2f}" in row
+    with pytest.raises(RecipeError, match="--split-seeds and --grid data.split_seed"):
+        with_split_seeds({"data.split_seed": [1]}, "1,2")
+    with pytest.raises(RecipeError, match="--split-seeds expects integers"):
+        with_split_seeds({}, "1,x")

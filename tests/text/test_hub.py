@@ -83,6 +83,14 @@ def test_dry_run_writes_exactly_the_upload_folder(run_dir, test_texts, tmp_path,
     assert "model-index" in card and "library_name: textmix" in card
     assert f"value: {round(metrics['test']['ece'], 6)}" in card
     assert "(α = 0.4)" in card and "reliability.png" in card and 'textmix.load_model("someone/mr-mixup")' in card
+    # the noise floor beside ECE, mean (95th percentile), uncalibrated / after the chosen calibrator
+    raw, after = (
+        metrics["floor"]["test"]["ece"],
+        metrics["calibrated"][metrics["calibrator_choice"]["chosen"]]["floor"]["ece"],
+    )
+    ece_row = next(line for line in card.splitlines() if line.startswith("| ECE |"))
+    shown = f"{raw['mean']:.4f} ({raw['p95']:.4f}) / {after['mean']:.4f} ({after['p95']:.4f})"
+    assert ece_row.endswith(f"| {shown} |") and "Noise floor:" in card
     original = textmix.load_model(run_dir).predict_proba(test_texts[:50])
     np.testing.assert_array_equal(textmix.load_model(out).predict_proba(test_texts[:50]), original)
     with pytest.raises(HubError, match="not empty"):

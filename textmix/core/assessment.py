@@ -38,6 +38,8 @@ from textmix.core.calibrators import (
 from textmix.core.conformal import ConformalPredictor, make_score, set_report
 from textmix.core.conformal.settings import ConformalSettings
 from textmix.core.metrics import calibration_report, ood_auroc
+from textmix.core.noise_floor import DRAWS as FLOOR_DRAWS
+from textmix.core.noise_floor import affordable_draws, noise_floor
 
 
 @dataclass
@@ -82,6 +84,9 @@ class Block:
         crossfit_val: metrics of the calibrator's out-of-fold validation probabilities (5-fold).
         calibrator: the fitted calibrator as ``Calibrator.to_json()`` (None for "none").
         conformal: α ("0.1") → score → set report (coverage, mean size, ...).
+        floor: metric → {mean, p95}: the noise floor of each calibration error, what a perfectly
+            calibrated model with these confidences would measure (:mod:`textmix.core.noise_floor`;
+            {} when not computed).
     """
 
     metrics: dict
@@ -90,6 +95,7 @@ class Block:
     crossfit_val: dict | None = None
     calibrator: dict | None = None
     conformal: dict = field(default_factory=dict)
+    floor: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -148,6 +154,8 @@ class Assessment:
         out = {"assessment": LAYOUT, "n_bins": self.n_bins, "val": none.val, "test": none.metrics}
         if none.intervals:
             out["intervals"] = {"test": none.intervals}
+        if none.floor:
+            out["floor"] = {"test": none.floor}
         calibrated = {name: _block_json(b, with_val=True) for name, b in self.test.blocks.items() if name != NONE}
         if calibrated:
             out["calibrated"] = calibrated
@@ -166,7 +174,8 @@ class Assessment:
         """An assessment from :meth:`to_json` output or from any ``metrics.json``, ``evaluation.json``
         or ``calibration.json`` that textmix 0.2 or 0.3 wrote (see :mod:`textmix.core.assessment_legacy`)."""
         data = upgrade(data)
-        none = Block(data["test"], data.get("intervals", {}).get("test", {}), data.get("val"))
+        none = Block(data["test"], data.get("intervals", {}).get("test", {}), data.get("val"),
+                     floor=data.get("floor", {}).get("test", {}))  # fmt: skip
         test = _blocks_from_json(int(data["test"].get("n", 0)), none, data.get("calibrated", {}),
                                  data.get("conformal", {}).get("results", {}))  # fmt: skip
         choice = data.get("calibrator_choice", {})
@@ -193,12 +202,14 @@ def _block_json(block: Block, with_val: bool) -> dict:
         out["crossfit_val"] = block.crossfit_val
     if block.intervals:
         out["intervals"] = block.intervals
+    if block.floor:
+        out["floor"] = block.floor
     return out
 
 
 def _block_from_json(data: dict) -> Block:
     return Block(data["test"], data.get("intervals", {}), data.get("val"), data.get("crossfit_val"),
-                 data.get("calibrator"))  # fmt: skip
+                 data.get("calibrator"), floor=data.get("floor", {}))  # fmt: skip
 
 
 def _conformal_results(s: SetAssessment) -> dict:
@@ -216,6 +227,8 @@ def _set_json(s: SetAssessment) -> dict:
     out = {"n": s.n, "test": none.metrics}
     if none.intervals:
         out["intervals"] = none.intervals
+    if none.floor:
+        out["floor"] = none.floor
     out["calibrated"] = {name: _block_json(b, with_val=False) for name, b in s.blocks.items() if name != NONE}
     results = _conformal_results(s)
     if results:
@@ -224,7 +237,7 @@ def _set_json(s: SetAssessment) -> dict:
 
 
 def _shift_from_json(s: dict) -> SetAssessment:
-    none = Block(s["test"], s.get("intervals", {}))
+    none = Block(s["test"], s.get("intervals", {}), floor=s.get("floor", {}))
     return _blocks_from_json(int(s.get("n", 0)), none, s.get("calibrated", {}), s.get("conformal", {}))
 
 
@@ -248,6 +261,7 @@ def assess(
     conformal_rows: Scores | None = None,
     n_bins: int = 15,
     bootstrap: int = 1000,
+    floor: int = FLOOR_DRAWS,
     seed: int = 0,
     shift: dict[str, Scores] | None = None,
     ood: dict[str, Scores] | None = None,
@@ -266,7 +280,9 @@ def assess(
             calibrators).
         n_bins: equal-width bins of ECE / OE / MCE.
         bootstrap: resamples of 95% intervals (0: none).
-        seed: seed of the bootstrap, the cross-fit folds and randomized conformal scores.
+        floor: label draws of the noise floor of each calibration error (:mod:`textmix.core.noise_floor`;
+            smooth ECE takes the first fifth of them; 0: none).
+        seed: seed of the bootstrap, the noise floor, the cross-fit folds and randomized conformal scores.
         shift: labelled sets of another domain, measured like ``test`` (no validation metrics).
         ood: unlabelled out-of-distribution sets: AUROC of the winning score against ``test``.
         extra_sources: further probability sources (e.g. MC dropout): name → {"test": probs,
@@ -282,7 +298,8 @@ def assess(
         crossfit = crossfit_reports(classes, val.logits.astype(np.float64), val.labels, n_bins, seed)
     chosen = choose_calibrator(choose, names, crossfit)
     ordered = {name: fitted[name] for name in sorted(names, key=lambda n: n != chosen)}
-    test_set = _measure_set(test, ordered, n_bins, bootstrap, seed, conformal, conformal_rows)
+    measure = _Measure(n_bins, bootstrap, floor, seed, conformal, conformal_rows)
+    test_set = measure(test, ordered)
     none = test_set.blocks[NONE]
     if val is not None:
         none.val = calibration_report(val.probs, val.labels, n_bins)
@@ -294,8 +311,7 @@ def assess(
     result = Assessment(n_bins, test_set, chosen, choose if names else None, fitted=ordered)
     for name, scores in (shift or {}).items():
         # the seeds' spread gives the intervals of conformal sets here: no bootstrap of a large shifted set
-        result.shift[name] = _measure_set(scores, ordered, n_bins, bootstrap, seed, conformal, conformal_rows,
-                                          conformal_resamples=0)  # fmt: skip
+        result.shift[name] = measure(scores, ordered, conformal_resamples=0)
     if ood:
         in_probs = _source_probs(test, ordered) | {k: v["test"] for k, v in (extra_sources or {}).items()}
         for name, scores in ood.items():
@@ -320,23 +336,39 @@ def _source_probs(scores: Scores, calibrators: dict[str, Calibrator]) -> dict[st
     return {NONE: scores.probs, **{name: c(logits) for name, c in calibrators.items()}}
 
 
-def _measure_set(scores: Scores, calibrators, n_bins, bootstrap, seed, conformal, rows, conformal_resamples=None):
-    """Metrics, intervals and conformal sets of every source on one labelled set."""
-    probs = _source_probs(scores, calibrators)
-    blocks = {}
-    for source, p in probs.items():
-        intervals = bootstrap_intervals(p, scores.labels, n_bins, bootstrap, seed) if bootstrap else {}
-        blocks[source] = Block(calibration_report(p, scores.labels, n_bins), intervals)
-    if conformal is not None and conformal.alpha and rows is not None:
-        calibration = _source_probs(rows, calibrators)
-        resamples = bootstrap if conformal_resamples is None else conformal_resamples
-        for alpha in conformal.alpha:
-            for method in conformal.methods:
-                for source, p in probs.items():
-                    predictor = conformal_predictor(conformal, method, alpha, calibration[source], rows.labels, seed)
-                    report = set_report(predictor.predict(p), scores.labels, alpha, resamples, seed)
-                    blocks[source].conformal.setdefault(f"{alpha:g}", {})[method] = report
-    return SetAssessment(len(scores), blocks)
+@dataclass
+class _Measure:
+    """Metrics, intervals, noise floors and conformal sets of every source on one labelled set."""
+
+    n_bins: int
+    bootstrap: int
+    floor: int
+    seed: int
+    conformal: ConformalSettings | None
+    rows: Scores | None
+
+    def __call__(self, scores: Scores, calibrators, conformal_resamples: int | None = None) -> SetAssessment:
+        probs = _source_probs(scores, calibrators)
+        blocks = {}
+        for source, p in probs.items():
+            labels, seed = scores.labels, self.seed
+            intervals = bootstrap_intervals(p, labels, self.n_bins, self.bootstrap, seed) if self.bootstrap else {}
+            draws = affordable_draws(len(p), self.floor)
+            floor = noise_floor(p.max(1), self.n_bins, draws, self.floor // 5, seed) if draws else {}
+            blocks[source] = Block(calibration_report(p, labels, self.n_bins), intervals, floor=floor)
+        settings, rows = self.conformal, self.rows
+        if settings is not None and settings.alpha and rows is not None:
+            calibration = _source_probs(rows, calibrators)
+            resamples = self.bootstrap if conformal_resamples is None else conformal_resamples
+            for alpha in settings.alpha:
+                for method in settings.methods:
+                    for source, p in probs.items():
+                        predictor = conformal_predictor(settings, method, alpha, calibration[source], rows.labels,
+                                                        self.seed)  # fmt: skip
+                        report = set_report(predictor.predict(p), scores.labels, alpha, resamples, self.seed,
+                                            accuracy=blocks[source].metrics["accuracy"])  # fmt: skip
+                        blocks[source].conformal.setdefault(f"{alpha:g}", {})[method] = report
+        return SetAssessment(len(scores), blocks)
 
 
 def conformal_predictor(settings: ConformalSettings, method: str, alpha: float, probs, labels, seed: int):

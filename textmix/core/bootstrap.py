@@ -34,9 +34,10 @@ def bootstrap_metrics(probs, labels, n_bins: int = 15, resamples: int = 1000, se
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
     conf, correct = probs.max(1), (probs.argmax(1) == labels).astype(np.float64)
     n = len(conf)
-    # examples in ranked order (descending score; equal scores form one group): a resample draws
-    # ranked positions uniformly, and counts how often each is drawn
-    order = np.argsort(-conf, kind="stable")
+    # examples in ranked order (descending score; equal scores form one group, wrong predictions
+    # first within it, so the row order of the input never matters): a resample draws ranked
+    # positions uniformly, and counts how often each is drawn
+    order = np.lexsort((correct, -conf))
     conf, correct = conf[order], correct[order]
     bins = np.clip(np.searchsorted(np.linspace(0, 1, n_bins + 1), conf, side="right") - 1, 0, n_bins - 1)
     # ranked by descending confidence, each non-empty bin is one run of positions: (start, bin)

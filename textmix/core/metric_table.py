@@ -87,6 +87,8 @@ for _info in (
     MetricInfo("mean_entropy", "mean entropy", "", lower_is_better=None, high=float("inf")),
     MetricInfo("n", "n", "count", lower_is_better=None, high=float("inf")),
     MetricInfo("adaptive_ece", "adaptive ECE"),
+    MetricInfo("smooth_ece", "smooth ECE", shown=True),
+    MetricInfo("debiased_ece", "debiased L2-ECE", shown=True),
     MetricInfo("classwise_ece", "classwise ECE"),
     MetricInfo("aurc", "AURC"),
     MetricInfo("eaurc", "E-AURC"),

@@ -1,10 +1,14 @@
-"""Calibration metrics: reliability bins, ECE, MCE, OE, adaptive and classwise ECE, NLL, Brier, AUROC.
+"""Calibration metrics: reliability bins, ECE, MCE, OE, adaptive, debiased, smooth and classwise ECE,
+NLL, Brier, AUROC.
 
 All metrics are *top-label*: the confidence of a prediction is its winning probability
 max_k p_k, for binary tasks too (K = 2), as in Guo et al. (2017) and Thulasidasan et al. (2019).
 
 Binning (identical to torchmetrics): ``n_bins`` equal-width bins over [0, 1]; bin m holds
 confidences in [m/M, (m+1)/M), and the last bin also holds confidence exactly 1.0.
+
+Every metric depends on the multiset of (probabilities, label) rows only, never on their order
+(ties included); values agree across row orders up to floating-point summation order.
 
 Inputs are probabilities (N, K) and integer labels (N,), as torch tensors or numpy arrays.
 Imports torch, numpy and sklearn only.
@@ -20,13 +24,14 @@ import torch
 from textmix.core.errors import ArgumentError
 from textmix.core.metric_table import METRICS
 from textmix.core.selective import selective_report
+from textmix.core.smooth_ece import smooth_ece
 
 PROB_SUM_TOLERANCE = 1e-3
 
 
 def _as_tensor(x, name: str, dtype: torch.dtype) -> torch.Tensor:
     if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
+        x = torch.from_numpy(np.ascontiguousarray(x))  # a reversed view has negative strides
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
     return x.detach().to(device="cpu", dtype=dtype)
@@ -78,7 +83,7 @@ def check_probs_labels(probs, labels, what: str = "probs", fix: str = "apply sof
     float32 input is not copied; every metric accumulates in float64.
     """
     if isinstance(probs, np.ndarray):
-        probs = torch.from_numpy(probs)
+        probs = torch.from_numpy(np.ascontiguousarray(probs))  # a reversed view has negative strides
     if not isinstance(probs, torch.Tensor):
         raise TypeError(f"probs must be a torch.Tensor or numpy.ndarray, got {type(probs).__name__}")
     p = probs.detach().cpu()
@@ -173,23 +178,64 @@ def maximum_calibration_error(probs, labels, n_bins: int = 15) -> float:
 
 
 def adaptive_calibration_error(probs, labels, n_bins: int = 15) -> float:
-    """Adaptive ECE (Nixon et al. 2019): ECE over equal-mass bins, the examples sorted by confidence
-    and cut into ``n_bins`` bins whose sizes differ by at most one."""
+    """Adaptive ECE (Nixon et al. 2019): ECE over equal-mass bins (:func:`equal_mass_bins`)."""
     p, y = check_probs_labels(probs, labels)
     return _adaptive_ece(*_confidence_correct(p, y), n_bins)
 
 
-def equal_mass_bins(conf: torch.Tensor, n_bins: int) -> tuple[torch.Tensor, ...]:
-    """Indices of ``conf`` sorted ascending (stable) and cut into ``min(n_bins, N)`` bins whose sizes
-    differ by at most one (the earlier bins hold the extra examples)."""
-    order = torch.argsort(conf, stable=True)
-    return torch.tensor_split(order, min(n_bins, len(order)))
+def equal_mass_bins(conf, n_bins: int) -> np.ndarray:
+    """The equal-mass bin (0 .. n_bins − 1) of each confidence (N,): the sorted confidences cut into
+    ``min(n_bins, N)`` runs whose sizes differ by at most one (the earlier runs hold the extra
+    examples), each bin holding the values up to its run's last one.
+
+    Tied confidences always share a bin (one that straddles a cut joins the lower bin, which then
+    holds more than N / n_bins and a later bin fewer or none), so the bins, and every metric over
+    them, do not depend on the row order.
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    ranked = np.sort(conf)
+    cuts = np.cumsum([len(part) for part in np.array_split(ranked, min(n_bins, len(ranked)))])  # run ends
+    return np.searchsorted(ranked[cuts[:-1] - 1], conf, side="left")  # (N,)
 
 
 def _adaptive_ece(conf: torch.Tensor, correct: torch.Tensor, n_bins: int) -> float:
-    bins = equal_mass_bins(conf, n_bins)
-    gaps = torch.stack([(correct[b].sum() - conf[b].sum()).abs() for b in bins])  # |B|·|acc − conf|
-    return float(gaps.sum() / len(conf))
+    index = equal_mass_bins(conf.numpy(), n_bins)
+    gaps = np.bincount(index, weights=correct.numpy() - conf.numpy(), minlength=n_bins)  # |B|·(acc − conf)
+    return float(np.abs(gaps).sum() / len(conf))
+
+
+def _debiased_ece(conf: torch.Tensor, correct: torch.Tensor, n_bins: int) -> float:
+    conf, correct = conf.numpy(), correct.numpy()
+    index = equal_mass_bins(conf, n_bins)
+    sums = (np.bincount(index, weights=w, minlength=n_bins) for w in (np.ones_like(conf), conf, correct))
+    size, conf_sum, hits = sums
+    return float(debiased_from_sums(size, conf_sum, hits[None])[0])
+
+
+def debiased_from_sums(size: np.ndarray, conf_sum: np.ndarray, hits: np.ndarray) -> np.ndarray:
+    """Debiased L2 ECE (Kumar, Liang & Ma, NeurIPS 2019, eq. 5) from per-bin sums: bin sizes (M,),
+    confidence sums (M,) and correct counts of D label draws (D, M) → (D,):
+    sqrt(max(0, Σ_b |B|/n · [(acc_b − conf_b)² − acc_b (1 − acc_b) / (|B| − 1)])), bins of fewer
+    than two examples contributing 0: the plug-in squared gap minus its sampling variance."""
+    safe = np.maximum(size, 1)
+    acc = hits / safe
+    square = (acc - conf_sum / safe) ** 2 - acc * (1 - acc) / np.maximum(size - 1, 1)
+    square = np.where(size > 1, square, 0.0)
+    return np.sqrt(np.maximum((square * size).sum(axis=1) / size.sum(), 0.0))
+
+
+def debiased_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """Debiased top-label L2 ECE (Kumar, Liang & Ma, "Verified Uncertainty Calibration", NeurIPS
+    2019; the estimator of the ``uncertainty-calibration`` package's ``lower_bound_scaling_ce(...,
+    p=2, debias=True, mode="top-label")``), over the order-free equal-mass bins.
+
+    Example::
+
+        >>> debiased_calibration_error(np.array([[0.9, 0.1]] * 100), np.array([0] * 90 + [1] * 10))
+        0.0
+    """
+    p, y = check_probs_labels(probs, labels)
+    return _debiased_ece(*_confidence_correct(p, y), n_bins)
 
 
 def classwise_calibration_error(probs, labels, n_bins: int = 15) -> float:
@@ -243,8 +289,9 @@ def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
     """Every scalar metric of a split, as stored in ``metrics.json``.
 
     Keys: accuracy, ece, oe, mce, nll, brier, mean_confidence, mean_entropy, n, then
-    adaptive_ece, classwise_ece and the selective-prediction metrics of the winning score
-    (:func:`textmix.core.selective.selective_report`: aurc, eaurc, accuracy_at_80, accuracy_at_90),
+    adaptive_ece, debiased_ece (:func:`debiased_calibration_error`), smooth_ece
+    (:func:`textmix.core.smooth_ece.smooth_ece`), classwise_ece and the selective-prediction metrics of
+    the winning score (:func:`textmix.core.selective.selective_report`: aurc, eaurc, accuracy_at_80, accuracy_at_90),
     then every metric registered with a ``compute`` (:mod:`textmix.core.metric_table`).
     """
     p, y = check_probs_labels(probs, labels)
@@ -261,6 +308,8 @@ def calibration_report(probs, labels, n_bins: int = 15) -> dict[str, float]:
         "mean_entropy": float(_entropy(p).mean()),
         "n": int(p.shape[0]),
         "adaptive_ece": _adaptive_ece(conf, correct, n_bins),
+        "debiased_ece": _debiased_ece(conf, correct, n_bins),
+        "smooth_ece": smooth_ece(conf.numpy(), correct.numpy()),
         "classwise_ece": _classwise_ece(p.double(), y, n_bins),
         **selective_report(conf.numpy(), correct.numpy().astype(bool)),
         # metrics a program registered (textmix.core.metric_table): computed on float64 arrays

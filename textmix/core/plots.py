@@ -1,7 +1,7 @@
 """Calibration figures drawn on matplotlib ``Figure`` objects (no pyplot global state).
 
 Each function returns a ``Figure``; :func:`save_figure` writes it to PNG atomically.
-Imports numpy, matplotlib and :mod:`textmix.core.metrics` only.
+Imports numpy, matplotlib, :mod:`textmix.core.metrics` and :mod:`textmix.core.noise_floor` only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from textmix.core.atomic_files import temporary_path
 from textmix.core.metrics import adaptive_calibration_error, check_probs_labels, equal_mass_bins, reliability_bins
+from textmix.core.noise_floor import consistency_band
 
 
 def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "") -> None:
@@ -47,6 +48,12 @@ def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "")
     )
     ax.plot(bins.confidence[filled], bins.accuracy[filled], "o", color="black", ms=3)
     ax.plot([0, 1], [0, 1], "--", color="gray")
+    # what a perfectly calibrated model with these confidences shows per bin, 95% of the time
+    conf = check_probs_labels(probs, labels)[0].max(dim=1).values.double().numpy()
+    low, high = consistency_band(conf, n_bins)
+    ax.errorbar(bins.confidence[filled], (low[filled] + high[filled]) / 2, yerr=(high[filled] - low[filled]) / 2,
+                fmt="none", ecolor="tab:green", elinewidth=2, alpha=0.8, capsize=2,
+                label="95% band if calibrated")  # fmt: skip
     # counts upright at the foot of each bar: never on the gap bar, never across a neighbour's count
     for x, w, n in zip(left[filled], width[filled], bins.count[filled]):
         ax.text(x + w / 2, 0.015, str(int(n)), ha="center", va="bottom", rotation=90, fontsize=6)
@@ -63,9 +70,12 @@ def draw_adaptive_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: 
     confidence per bin, with the adaptive ECE."""
     p, y = check_probs_labels(probs, labels)
     conf, pred = p.max(dim=1)
-    bins = equal_mass_bins(conf, n_bins)
-    mean_conf = np.array([conf[b].double().mean() for b in bins])
-    accuracy = np.array([(pred[b] == y[b]).double().mean() for b in bins])
+    conf, correct = conf.double().numpy(), (pred == y).double().numpy()
+    index = equal_mass_bins(conf, n_bins)
+    size = np.bincount(index, minlength=n_bins)
+    filled = size > 0  # tied confidences share a bin: some bins may stay empty
+    mean_conf = (np.bincount(index, conf, n_bins) / np.maximum(size, 1))[filled]
+    accuracy = (np.bincount(index, correct, n_bins) / np.maximum(size, 1))[filled]
     ax.plot([0, 1], [0, 1], "--", color="gray")
     ax.plot(mean_conf, accuracy, "o-", color="tab:blue", ms=4, label="equal-mass bins")
     ax.set_xlim(0, 1)

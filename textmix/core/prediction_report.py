@@ -26,6 +26,8 @@ from textmix.core.conformal.settings import ConformalSettings
 from textmix.core.errors import ArgumentError
 from textmix.core.metric_table import shown_metrics
 from textmix.core.metrics import check_labels, check_probabilities
+from textmix.core.noise_floor import DRAWS as FLOOR_DRAWS
+from textmix.core.noise_floor import FLOOR_MARK, floor_mark, show_floor
 from textmix.core.plots import confidence_histogram, reliability_diagram, save_figure
 
 logger = logging.getLogger(__name__)
@@ -105,7 +107,8 @@ class CalibrationReport:
         """Coverage, mean set size (with 95% intervals), singleton and empty rates per α, method and
         probabilities (uncalibrated, after each calibrator)."""
         lines = [f"{'alpha':>6s} {'method':8s} {'probabilities':20s} {'coverage %':>10s} {'95% interval':>16s} "
-                 f"{'mean size':>9s} {'95% interval':>14s} {'single %':>8s} {'empty %':>7s}"]  # fmt: skip
+                 f"{'mean size':>9s} {'95% interval':>14s} {'size floor':>10s} {'single %':>8s} "
+                 f"{'empty %':>7s}"]  # fmt: skip
         for alpha, methods in self.conformal.items():
             for method, by_probs in methods.items():
                 for probs, m in by_probs.items():
@@ -113,10 +116,13 @@ class CalibrationReport:
                     cov = f"[{100 * iv['coverage']['low']:.2f}, {100 * iv['coverage']['high']:.2f}]" if iv else "—"
                     size = f"[{iv['mean_size']['low']:.2f}, {iv['mean_size']['high']:.2f}]" if iv else "—"
                     rates = f"{100 * m['singleton_rate']:8.2f} {100 * m['empty_rate']:7.2f}"
+                    size_floor = f"{m['size_floor']:.2f}" if "size_floor" in m else "—"
                     lines.append(
                         f"{alpha:>6s} {method:8s} {probs:20s} {100 * m['coverage']:10.2f} {cov:>16s} "
-                        f"{m['mean_size']:9.2f} {size:>14s} {rates}"
+                        f"{m['mean_size']:9.2f} {size:>14s} {size_floor:>10s} {rates}"
                     )
+        lines.append("size floor: 1 + max(0, 1 − α − accuracy), the smallest mean size of sets that hold the top "
+                     "label whenever they are non-empty and reach the coverage")  # fmt: skip
         return "\n".join(lines)
 
     def table(self) -> str:
@@ -125,16 +131,21 @@ class CalibrationReport:
         interval of ECE and the cross-fitted validation NLL; then the OOD AUROC of each source."""
         shown = shown_metrics()
         head = f"{'calibrator':22s} " + " ".join(f"{m.heading:>11s}" for m in shown)
-        lines = [head + f" {'ECE 95% interval':>17s} {'val NLL (cf)':>12s}"]
+        lines = [head + f" {'ECE 95% interval':>17s} {'ECE floor %':>12s} {'smECE floor %':>13s} {'val NLL (cf)':>12s}"]
         for name, block in self.assessment.test.blocks.items():
             ece = block.intervals.get("ece")
             interval = f"[{100 * ece['low']:.2f}, {100 * ece['high']:.2f}]" if ece else "—"
             val_nll = f"{block.crossfit_val['nll']:.4f}" if block.crossfit_val else ""
             mark = " *" if name == self.chosen else ""
-            cells = " ".join(f"{m.show(block.metrics[m.name]):>11s}" for m in shown)
-            lines.append(f"{name + mark:22s} {cells} {interval:>17s} {val_nll:>12s}")
+            cells = " ".join(f"{floor_mark(m.show(block.metrics[m.name]), m.name, block):>11s}" for m in shown)
+            floors = " ".join(f"{show_floor(block.floor.get(k)):>{w}s}" for k, w in (("ece", 12), ("smooth_ece", 13)))
+            lines.append(f"{name + mark:22s} {cells} {interval:>17s} {floors} {val_nll:>12s}")
         chosen = "; * chosen by the lowest cross-fitted validation NLL" if self.chosen else ""
         lines.append(f"n = {self.metrics['n']}{chosen}")
+        if any(b.floor for b in self.assessment.test.blocks.values()):
+            lines.append(f"floor: mean (95th percentile) of the same estimator for a perfectly calibrated model with "
+                         f"these confidences and n; {FLOOR_MARK} at or below the floor's 95th percentile: "
+                         "indistinguishable from perfect calibration at this size")  # fmt: skip
         ood = self.assessment.ood.get(OOD_SET)
         if ood is not None:
             aurocs = ", ".join(f"{source} {100 * v['auroc']:.2f}" for source, v in ood.items() if source != "n")
@@ -203,6 +214,7 @@ def calibrate(
     n_bins: int = 15,
     calibrators=("temperature",),
     bootstrap_resamples: int = 1000,
+    floor_draws: int = FLOOR_DRAWS,
     seed: int = 0,
     conformal=(),
     conformal_methods=("lac", "aps", "raps"),
@@ -223,7 +235,9 @@ def calibrate(
             registered one that fits K classes.
         bootstrap_resamples: resamples for the 95% intervals (0: none; skipped, with a notice, when
             N × resamples exceeds MAX_BOOTSTRAP_DRAWS).
-        seed: seed of the bootstrap and the cross-fit folds.
+        floor_draws: label draws of the noise floor beside each ECE (:mod:`textmix.core.noise_floor`;
+            0: none; fewer for very large N).
+        seed: seed of the bootstrap, the noise floor and the cross-fit folds.
         conformal: miscoverage levels α of split-conformal prediction sets calibrated on ``val``
             (coverage, set size...: ``report.conformal``), with raw and calibrated probabilities.
         conformal_methods: conformal scores (lac, aps, raps, saps).
@@ -250,7 +264,7 @@ def calibrate(
     sets = ConformalSettings(alpha=list(conformal), methods=list(conformal_methods)) if conformal else None
     # the conformal thresholds are calibrated on the validation split the calibrators were fitted on
     assessment = assess(val_scores, test, calibrators=names, conformal=sets, conformal_rows=val_scores,
-                        n_bins=n_bins, bootstrap=resamples, seed=seed, ood=ood_sets)  # fmt: skip
+                        n_bins=n_bins, bootstrap=resamples, floor=floor_draws, seed=seed, ood=ood_sets)  # fmt: skip
     return CalibrationReport(assessment, test.probs, test.logits, test.labels)
 
 

@@ -4,6 +4,8 @@ on the rest. The risk–coverage curve, its area (AURC), the excess over the bes
 
 Ties: examples with equal scores are accepted or rejected together, so the curve has one point
 per distinct score; a constant score gives a flat curve at the overall risk, and AURC = that risk.
+A coverage that ends inside a group of tied scores takes the needed share of that group at the
+group's accuracy (the expected value over random tie-breaking), so no result depends on row order.
 """
 
 from __future__ import annotations
@@ -43,10 +45,24 @@ def optimal_aurc(correct) -> float:
 
 
 def accuracy_at_coverage(scores, correct, coverage: float) -> float:
-    """Accuracy of the ceil(coverage · N) most confident predictions (ties in data order)."""
+    """Accuracy of the ceil(coverage · N) most confident predictions (a tie group cut by that count
+    counts at its own accuracy)."""
     scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
+    order, group = _groups(scores)
     keep = int(np.ceil(coverage * len(scores)))
-    return float(correct[np.argsort(-scores, kind="stable")[:keep]].mean())
+    return float(_hits_at(correct[order], group, np.array([keep]))[0] / keep)
+
+
+def _hits_at(ranked: np.ndarray, group: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Expected correct predictions among the first ``keep`` (array of counts ≥ 1) of the ranking:
+    whole tie groups before the cut, the group the cut falls in pro rata."""
+    hits = np.cumsum(ranked)  # (N,)
+    starts = np.flatnonzero(np.append(True, group[1:] != group[:-1]))  # first position of each group
+    ends = np.append(starts[1:], len(ranked))  # one past its last
+    g = group[keep - 1]  # the group of the last accepted position
+    before = np.where(starts[g] > 0, hits[starts[g] - 1], 0)
+    inside = hits[ends[g] - 1] - before
+    return before + inside * (keep - starts[g]) / (ends[g] - starts[g])
 
 
 def threshold_for(scores, correct, coverage: float | None = None, risk: float | None = None) -> float:
@@ -65,14 +81,14 @@ def coverage_table(scores, correct, points: int = 100) -> dict[str, list[float]]
     """The risk–coverage curve at coverages 1/points, 2/points, ..., 1: for each, the threshold that
     reaches it (lowest score accepted) and the risk there. Compact enough to keep beside a model."""
     scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
-    order = np.argsort(-scores, kind="stable")
-    rows = {"coverage": [], "threshold": [], "risk": []}
-    for k in range(1, points + 1):
-        keep = max(1, int(np.ceil(k / points * len(scores))))
-        rows["coverage"].append(k / points)
-        rows["threshold"].append(float(scores[order[keep - 1]]))
-        rows["risk"].append(float(1 - correct[order[:keep]].mean()))
-    return rows
+    order, group = _groups(scores)
+    keep = np.array([max(1, int(np.ceil(k / points * len(scores)))) for k in range(1, points + 1)])
+    hits = _hits_at(correct[order], group, keep)
+    return {
+        "coverage": [k / points for k in range(1, points + 1)],
+        "threshold": [float(t) for t in scores[order][keep - 1]],
+        "risk": [float(r) for r in 1 - hits / keep],
+    }
 
 
 def pick_threshold(table: dict, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:
@@ -100,10 +116,6 @@ def selective_report(scores, correct) -> dict[str, float]:
     # the best ranking accepts the c correct predictions first: risk (i − c) / i after that
     c, i = int(correct.sum()), np.arange(1, n + 1)
     optimal = float((np.maximum(i - c, 0) / i).sum() / n)
-    hits = np.cumsum(ranked)
-    return {
-        "aurc": value,
-        "eaurc": value - optimal,
-        "accuracy_at_80": float(hits[int(np.ceil(0.8 * n)) - 1] / np.ceil(0.8 * n)),
-        "accuracy_at_90": float(hits[int(np.ceil(0.9 * n)) - 1] / np.ceil(0.9 * n)),
-    }
+    keep = np.array([int(np.ceil(0.8 * n)), int(np.ceil(0.9 * n))])
+    at = _hits_at(ranked, group, keep) / keep
+    return {"aurc": value, "eaurc": value - optimal, "accuracy_at_80": float(at[0]), "accuracy_at_90": float(at[1])}

@@ -140,8 +140,8 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     calibration = val.rows(carve)
     assessment = assess(val.rows(select), test, calibrators=settings.fitted_calibrators, choose=settings.calibrator,
                         conformal=conformal, conformal_rows=calibration if conformal.alpha else None, n_bins=bins,
-                        bootstrap=settings.bootstrap_resamples, seed=seed, shift=shift, ood=ood,
-                        extra_sources=extra)  # fmt: skip
+                        bootstrap=settings.bootstrap_resamples, floor=settings.floor_draws, seed=seed, shift=shift,
+                        ood=ood, extra_sources=extra)  # fmt: skip
     report = {**assessment.to_json(), **model_level}
     if settings.perturbation:
         report["perturbation"] = perturbation_report(model, data, accelerator, settings.perturbation, seed)

@@ -110,6 +110,11 @@ class Recipe:
                 "eval.bootstrap_resamples",
                 "0 (off) or >= 100",
             ),
+            (
+                self.eval.floor_draws == 0 or self.eval.floor_draws >= 100,
+                "eval.floor_draws",
+                "0 (off) or >= 100",
+            ),
             (all(mu >= 0 for mu in self.eval.perturbation), "eval.perturbation", "distances >= 0"),
         ]
         checks += method.recipe_checks(self.loss, self.train)

@@ -94,6 +94,9 @@ class EvalConfig:
         file with the recipe's text and label columns); empty: off.
     bootstrap_resamples: resamples of the test examples for 95% intervals of accuracy, ECE, OE
         and AURC (metrics.json "intervals"); 0: off.
+    floor_draws: label draws of the noise floor of each calibration error (metrics.json "floor":
+        what a perfectly calibrated model with the same confidences scores; smooth ECE takes a
+        fifth of them); 0: off.
     perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
         winning score and entropy per μ; continuous inputs only, not tokens); empty: off.
     conformal: split-conformal prediction sets, e.g. {alpha: [0.1, 0.05], methods: [lac, aps, raps]}:
@@ -113,6 +116,7 @@ class EvalConfig:
     ood: list[str] = field(default_factory=list)
     shift: list[str] = field(default_factory=list)
     bootstrap_resamples: int = 1000
+    floor_draws: int = 1000
     perturbation: list[float] = field(default_factory=list)
     conformal: dict = field(default_factory=dict)
 

@@ -48,14 +48,27 @@ def parse_grid(assignments: list[str]) -> dict[str, list]:
     return grid
 
 
-def parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise RecipeError(f"--seeds expects integers like 1,2,3, got {text!r}") from None
+        raise RecipeError(f"{option} expects integers like 1,2,3, got {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
-        raise RecipeError(f"--seeds needs distinct integers, got {text!r}")
+        raise RecipeError(f"{option} needs distinct integers, got {text!r}")
     return seeds
+
+
+SPLIT_KEY = "data.split_seed"
+
+
+def with_split_seeds(grid: dict[str, list], text: str | None) -> dict[str, list]:
+    """The grid with ``--split-seeds`` as its ``data.split_seed`` axis: each run is trained on the
+    split its split seed carves, and ``textmix report`` pairs runs by (seed, split seed)."""
+    if not text:
+        return grid
+    if SPLIT_KEY in grid:
+        raise RecipeError(f"--split-seeds and --grid {SPLIT_KEY}=... set the same key; give one of them")
+    return {**grid, SPLIT_KEY: parse_seeds(text, "--split-seeds")}
 
 
 def run_name(point: dict, seed: int) -> str:

@@ -12,13 +12,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from textmix.core.assessment import Assessment
+from textmix.core.assessment import NONE, Assessment
 from textmix.core.errors import HubError, RunDirError
 from textmix.core.methods import get_method
 from textmix.core.metric_table import shown_metrics
+from textmix.core.noise_floor import FLOOR_MARK, below_floor
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
 from textmix.text.model_folder import saved_calibrator
+
+
+def _mark(value: float, floor: dict | None) -> str:
+    return FLOOR_MARK if floor and below_floor(value, floor) else ""
 
 
 def _fmt(value: float) -> str:
@@ -62,6 +67,27 @@ def _base_model(model: dict) -> str | None:
     return HUB_IDS.get(model.get("pretrained"), model.get("pretrained"))
 
 
+def _calibration_rows(assessment: Assessment, shown) -> list[str]:
+    """The card's calibration table: each shown metric uncalibrated and after the chosen calibrator,
+    marked where it lies within its noise floor, with both floors."""
+    chosen = assessment.block(assessment.chosen) if assessment.chosen else None
+    none, test = assessment.block(NONE), assessment.block(NONE).metrics
+    scaled = chosen.metrics if chosen else None
+    after = f"after {assessment.chosen}" if chosen else "after post-hoc calibration"
+    rows = [f"| metric | test | {after} | noise floor, mean (95th percentile): test / {after} |", "|---|---|---|---|"]
+    for m in shown:
+        floors = [b.floor.get(m.name) if b else None for b in (none, chosen)]
+        cells = [_fmt(test[m.name]) + _mark(test[m.name], floors[0]),
+                 _fmt(scaled[m.name]) + _mark(scaled[m.name], floors[1]) if scaled else "—",
+                 " / ".join(f"{_fmt(f['mean'])} ({_fmt(f['p95'])})" for f in floors if f)]  # fmt: skip
+        rows.append(f"| {m.label} | {' | '.join(cells)} |")
+    if none.floor:
+        rows += ["", f"Noise floor: what a perfectly calibrated model with the same confidences would score on "
+                 f"{test['n']} examples (consistency resampling; mean and 95th percentile). {FLOOR_MARK}: at or "
+                 "below the 95th percentile, indistinguishable from perfect calibration at this size."]  # fmt: skip
+    return rows
+
+
 def model_card(run_dir: Path, repo_id: str, license: str = "other"):
     """A ``huggingface_hub.ModelCard`` with ``model-index`` results and the calibration story.
 
@@ -80,8 +106,6 @@ def model_card(run_dir: Path, repo_id: str, license: str = "other"):
     test = metrics["test"]
     shown = [m for m in shown_metrics() if m.name in test]  # the metrics of the default tables
     assessment = Assessment.from_json(metrics)
-    chosen = assessment.block(assessment.chosen) if assessment.chosen else None
-    scaled = chosen.metrics if chosen else None
     results = [
         EvalResult(task_type="text-classification", dataset_type=hub_dataset or dataset, dataset_split="test",
                    dataset_name=f"{dataset} ({source['test']})", metric_type=key, metric_name=label,
@@ -100,10 +124,7 @@ def model_card(run_dir: Path, repo_id: str, license: str = "other"):
         metrics=[m.name for m in shown],
     )
     calibrator = saved_calibrator(json.loads(run.model_info.read_text()), run.model_info)
-    after = f"after {assessment.chosen}" if chosen else "after post-hoc calibration"
-    rows = [f"| metric | test | {after} |", "|---|---|---|"]
-    for m in shown:
-        rows.append(f"| {m.label} | {_fmt(test[m.name])} | {_fmt(scaled[m.name]) if scaled else '—'} |")
+    rows = _calibration_rows(assessment, shown)
     method_text = f"{method} (α = {alpha})" if alpha is not None else method
     calibration = calibrator_text(calibrator)
     body = f"""

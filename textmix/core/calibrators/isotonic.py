@@ -1,5 +1,16 @@
 """``isotonic``: isotonic regression (Zadrozny & Elkan, KDD 2002), one class at a time, with
-scikit-learn's ``IsotonicRegression`` (the fitted step function is saved as its thresholds)."""
+scikit-learn's ``IsotonicRegression`` (the fitted step function is saved as its thresholds).
+
+The step function is clipped to [1 / (n + 2), (n + 1) / (n + 2)] (n: validation examples; the
+add-one estimate of a frequency seen as 0 or n out of n), so no calibrated probability is exactly
+0 or 1: the top block of a few hundred validation examples is often all correct, and a raw value of
+1 would make every test error in it cost −log(1e-12) ≈ 27.6 nats. The clip keeps the order.
+
+Example::
+
+    >>> calibrator = IsotonicCalibration().fit(val_logits, val_labels)
+    >>> calibrated = calibrator(test_logits)  # (N, K), every value strictly inside (0, 1)
+"""
 
 from __future__ import annotations
 
@@ -19,7 +30,8 @@ class IsotonicCalibration(OneVsRest):
         from sklearn.isotonic import IsotonicRegression
 
         model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, hits.astype(np.float64))
-        return {"x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
+        floor = 1 / (len(p) + 2)
+        return {"x": model.X_thresholds_.tolist(), "y": np.clip(model.y_thresholds_, floor, 1 - floor).tolist()}
 
     def _apply_class(self, state, p):
         return np.interp(p, state["x"], state["y"])  # sklearn's predict: linear between thresholds, clipped

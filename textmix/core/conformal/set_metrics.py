@@ -7,6 +7,9 @@
 - covgap: class-conditional coverage gap (Ding et al., NeurIPS 2023): the mean over classes of
   |coverage of the class − (1 − α)|;
 - coverage_by_size: n and coverage of the examples with each set size;
+- size_floor: with top-1 accuracy a, sets that hold the top label whenever they are non-empty and
+  reach coverage 1 − α cannot average fewer than 1 + max(0, 1 − α − a) labels (the singletons cover
+  at most a; every further covered example needs a second label): the size to compare mean_size with;
 - intervals: 95% percentile-bootstrap intervals of coverage and mean size (test examples resampled).
 """
 
@@ -17,8 +20,10 @@ import numpy as np
 STRATA = ((0, 0), (1, 1), (2, 3), (4, 10), (11, 100), (101, None))
 
 
-def set_report(sets: np.ndarray, labels, alpha: float, resamples: int = 1000, seed: int = 0) -> dict:
-    """Metrics of (N, K) boolean sets against (N,) labels at target coverage 1 − α."""
+def set_report(sets: np.ndarray, labels, alpha: float, resamples: int = 1000, seed: int = 0,
+               accuracy: float | None = None) -> dict:  # fmt: skip
+    """Metrics of (N, K) boolean sets against (N,) labels at target coverage 1 − α; with the top-1
+    ``accuracy`` of the probabilities the sets came from, also their size floor."""
     labels = np.asarray(labels)
     covered = sets[np.arange(len(labels)), labels]
     sizes = sets.sum(axis=1)
@@ -43,6 +48,8 @@ def set_report(sets: np.ndarray, labels, alpha: float, resamples: int = 1000, se
         },
         "n": int(len(labels)),
     }
+    if accuracy is not None:
+        out["size_floor"] = 1 + max(0.0, target - accuracy)
     if resamples:
         out["intervals"] = _bootstrap(covered.astype(np.float64), sizes.astype(np.float64), resamples, seed)
     return out

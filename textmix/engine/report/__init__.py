@@ -48,6 +48,7 @@ from textmix.engine.report.tables import (
     shift_table,
     shown_names,
     tables,
+    variance_table,
 )
 from textmix.engine.run_directory import RunDir
 
@@ -147,6 +148,7 @@ def all_tables(groups) -> str:
     parts = (
         tables(groups),
         interval_table(groups),
+        variance_table(groups),
         paired_table(groups),
         shift_table(groups),
         calibrator_table(groups),
@@ -166,7 +168,8 @@ def _summary(g) -> dict:
         "method": g.method,
         "setting": g.setting,
         "alpha": g.alpha,
-        "seeds": len(g.metrics),
+        "seeds": len(g.metrics),  # runs: training seeds × split seeds
+        "split_seeds": g.split_seeds,
         "runs": [str(r) for r in g.runs],
         "test": {
             k: {"mean": float(g.values(k).mean()), "std": float(g.values(k).std(ddof=1)) if len(g.metrics) > 1 else 0.0}

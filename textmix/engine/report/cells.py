@@ -3,8 +3,9 @@
 A cell is one setting (a group of seeds) with one calibrator ("none": raw softmax). Runs that fitted
 several calibrators (``eval.calibrators``) and, optionally, conformal sets (``eval.conformal``) and
 shifted domains (``eval.shift``) hold every number a cell needs; these tables rank the cells and
-compare them with the baseline, seed by seed, with 95% Student-t intervals over seeds. A difference
-is "resolved" when its interval excludes 0.
+compare them with the baseline, paired by (seed, split seed), with 95% Student-t intervals and
+Holm-adjusted p-values over each table's comparisons (:mod:`textmix.engine.report.comparisons`). A
+difference is "resolved" when its Holm-adjusted p-value is below 0.05.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from textmix.core.assessment import NONE, Assessment, Block
+from textmix.core.noise_floor import FLOOR_MARK
 from textmix.engine.report.collect import Group, group_by
-from textmix.engine.report.tables import difference, markdown_table, mean_std
+from textmix.engine.report.comparisons import FLOOR_NOTE, Family
+from textmix.engine.report.tables import FAMILY_NOTE, markdown_table, mean_std, metric_bound
 
 
 def _block(assessment: Assessment, source: str, shifted: str | None) -> Block | None:
@@ -30,25 +33,45 @@ class Cell:
     calibrator: str
 
     def test(self, key: str) -> dict[int, float]:
-        """Seed → the test metric after this cell's calibrator."""
-        return dict(zip(self.group.seeds, self.group.calibrated_values(self.calibrator, key)))
+        """Repetition → the test metric after this cell's calibrator."""
+        return dict(zip(self.group.repetitions, self.group.calibrated_values(self.calibrator, key)))
+
+    def floor(self, key: str) -> dict:
+        """Repetition → the noise floor ({mean, p95}) of ``key`` after this cell's calibrator ({} where
+        a run has none)."""
+        return {r: (a.block(self.calibrator).floor.get(key, {}) if a.block(self.calibrator) else {})
+                for r, a in zip(self.group.repetitions, self.group.assessments)}  # fmt: skip
+
+    def within_floor(self, key: str = "ece") -> bool:
+        """Whether the mean over repetitions lies at or below the mean 95th percentile of its floor."""
+        floors = list(self.floor(key).values())
+        if not floors or not all(floors):
+            return False
+        return bool(np.nanmean(values(self.test(key))) <= np.mean([f["p95"] for f in floors]))
 
     def conformal(self, alpha: str, method: str, key: str, shifted: str | None = None) -> dict[int, float]:
         """Seed → a conformal set metric at ``alpha`` (as metrics.json writes it) after this cell's
         calibrator, on test or on the shifted set ``shifted``; NaN where a run lacks it."""
         out = {}
-        for seed, assessment in zip(self.group.seeds, self.group.assessments):
+        for rep, assessment in zip(self.group.repetitions, self.group.assessments):
             block = _block(assessment, self.calibrator, shifted)
             report = block.conformal.get(alpha, {}).get(method, {}) if block else {}
-            out[seed] = report.get(key, np.nan)
+            out[rep] = report.get(key, np.nan)
         return out
+
+    def shift_within_floor(self, name: str, key: str = "ece") -> bool:
+        """Whether the mean of ``key`` on the shifted set is at or below its floor's mean 95th percentile."""
+        blocks = [_block(a, self.calibrator, name) for a in self.group.assessments]
+        if not all(b is not None and b.floor.get(key) for b in blocks):
+            return False
+        return bool(np.mean([b.metrics[key] for b in blocks]) <= np.mean([b.floor[key]["p95"] for b in blocks]))
 
     def shifted(self, name: str, key: str) -> dict[int, float]:
         """Seed → a metric on the shifted set ``name`` after the in-domain calibrator."""
         out = {}
-        for seed, assessment in zip(self.group.seeds, self.group.assessments):
+        for rep, assessment in zip(self.group.repetitions, self.group.assessments):
             block = _block(assessment, self.calibrator, name)
-            out[seed] = block.metrics.get(key, np.nan) if block else np.nan
+            out[rep] = block.metrics.get(key, np.nan) if block else np.nan
         return out
 
 
@@ -56,8 +79,8 @@ def values(per_seed: dict[int, float]) -> np.ndarray:
     return np.array(list(per_seed.values()), dtype=float)
 
 
-def paired(ours: dict[int, float], theirs: dict[int, float]) -> np.ndarray:
-    """ours − theirs over the seeds both have."""
+def paired(ours: dict, theirs: dict) -> np.ndarray:
+    """ours − theirs over the repetitions (seed, split seed) both have."""
     return np.array([ours[s] - theirs[s] for s in ours if s in theirs], dtype=float)
 
 
@@ -100,19 +123,23 @@ def ranking_table(groups: list[Group]) -> str:
         set_header = [f"set size {methods[0].upper()} α={alphas[0]}"] if alphas and methods else []
         header = ["rank", "setting", "calibrator", "ECE %", "Δ ECE vs rank 1", "NLL × 100", "AURC %",
                   "acc @90% cov. %", *set_header, "accuracy %"]  # fmt: skip
-        rows = []
+        rows, family = [], Family()
         best = cells[0].test("ece")
         for rank, cell in enumerate(cells, 1):
-            row = [str(rank), cell.group.setting, cell.calibrator, mean_std(values(cell.test("ece")))]
-            row.append("" if rank == 1 else difference(paired(cell.test("ece"), best)))
+            floored = cell.within_floor("ece")
+            row = [str(rank), cell.group.setting, cell.calibrator,
+                   mean_std(values(cell.test("ece"))) + (FLOOR_MARK if floored else "")]  # fmt: skip
+            both = floored and cells[0].within_floor("ece")
+            row.append("" if rank == 1 else family.add(paired(cell.test("ece"), best), bound=1.0, within_floor=both))
             row += [mean_std(values(cell.test(k))) for k in ("nll", "aurc", "accuracy_at_90")]
             if set_header:
                 row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "mean_size")), 1.0))
             row.append(mean_std(values(cell.test("accuracy"))))  # vector, histogram, ... may move argmax
-            rows.append("| " + " | ".join(row) + " |")
-        title = (f"{dataset} / {model}: method × calibrator cells ranked by test ECE (mean ± std over seeds; "
-                 "Δ: paired by seed, 95% t-interval)")  # fmt: skip
-        parts.append(markdown_table(title, header, rows))
+            rows.append(row)
+        title = (f"{dataset} / {model}: method × calibrator cells ranked by test ECE (mean ± std over runs; "
+                 f"Δ: paired by seed and split, {FAMILY_NOTE}; {FLOOR_MARK}: within the noise floor; "
+                 f"{FLOOR_NOTE}: both cells within it, a ranking of noise)")  # fmt: skip
+        parts.append(markdown_table(title, header, rows, family))
     return "\n".join(parts)
 
 
@@ -124,7 +151,7 @@ def against_baseline_table(groups: list[Group]) -> str:
         baseline = next((g for g in members if g.role == "reference"), None)
         if baseline is None:
             continue
-        rows = []
+        rows, family = [], Family()
         for g in members:
             if g is baseline:
                 continue
@@ -133,11 +160,14 @@ def against_baseline_table(groups: list[Group]) -> str:
                     continue
                 ours, base = Cell(g, name), Cell(baseline, name)
                 row = [g.setting, name]
-                row += [difference(paired(ours.test(k), base.test(k))) for k in ("ece", "nll", "aurc", "accuracy")]
-                rows.append("| " + " | ".join(row) + " |")
+                for k in ("ece", "nll", "aurc", "accuracy"):
+                    both = k == "ece" and ours.within_floor(k) and base.within_floor(k)
+                    row.append(family.add(paired(ours.test(k), base.test(k)), bound=metric_bound(k), within_floor=both))
+                rows.append(row)
         header = ["setting", "calibrator", "Δ ECE %", "Δ NLL × 100", "Δ AURC %", "Δ accuracy %"]
-        title = f"{dataset} / {model}: setting − baseline after the same calibrator (paired by seed, 95% t-interval)"
-        parts.append(markdown_table(title, header, rows))
+        title = (f"{dataset} / {model}: setting − baseline after the same calibrator (paired by seed and split; "
+                 f"{FAMILY_NOTE}; {FLOOR_NOTE}: both ECEs within their noise floor)")  # fmt: skip
+        parts.append(markdown_table(title, header, rows, family))
     return "\n".join(parts)
 
 
@@ -180,7 +210,7 @@ def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] | No
         shown = calibrators or (NONE, members[0].assessments[0].chosen)
         baseline = next((g for g in members if g.role == "reference"), None)
         alphas, methods = conformal_levels(members)
-        rows = []
+        rows, family = [], Family()
         for alpha in alphas:
             for method in methods:
                 for g in members:
@@ -190,14 +220,17 @@ def conformal_cells_table(groups: list[Group], calibrators: tuple[str, ...] | No
                         row.append(mean_std(values(cell.conformal(alpha, method, "coverage"))))
                         size = cell.conformal(alpha, method, "mean_size")
                         row.append(mean_std(values(size), 1.0))
+                        row.append(mean_std(values(cell.conformal(alpha, method, "size_floor")), 1.0))
                         base = Cell(baseline, name).conformal(alpha, method, "mean_size") if baseline else {}
-                        row.append("" if g is baseline or not base else difference(paired(size, base), 1.0))
-                    rows.append("| " + " | ".join(row) + " |")
+                        row.append("" if g is baseline or not base else family.add(paired(size, base), 1.0))
+                    rows.append(row)
         header = ["α", "score", "setting"]
         for name in shown:
-            header += [f"coverage % ({name})", f"set size ({name})", f"Δ size vs baseline ({name})"]
-        title = f"{dataset} / {model}: conformal sets per setting, before and after calibration (test split)"
-        parts.append(markdown_table(title, header, rows))
+            header += [f"coverage % ({name})", f"set size ({name})", f"size floor ({name})",
+                       f"Δ size vs baseline ({name})"]  # fmt: skip
+        title = (f"{dataset} / {model}: conformal sets per setting, before and after calibration (test split; size "
+                 f"floor 1 + max(0, 1 − α − accuracy); Δ: {FAMILY_NOTE})")  # fmt: skip
+        parts.append(markdown_table(title, header, rows, family))
     return "\n".join(parts)
 
 
@@ -209,12 +242,13 @@ def shift_cells_table(groups: list[Group]) -> str:
         alphas, methods = conformal_levels(members)
         baseline = next((g for g in members if g.role == "reference"), None)
         for shift in shift_names(members):
-            rows = []
+            rows, family = [], Family()
             cells = cells_of(members)
             moved = {c: paired(c.shifted(shift, "ece"), c.test("ece")) for c in cells}
             for cell in sorted(cells, key=lambda c: np.nanmean(values(c.shifted(shift, "ece")))):
+                mark = FLOOR_MARK if cell.shift_within_floor(shift) else ""
                 row = [cell.group.setting, cell.calibrator, mean_std(values(cell.test("ece"))),
-                       mean_std(values(cell.shifted(shift, "ece"))), difference(moved[cell]),
+                       mean_std(values(cell.shifted(shift, "ece"))) + mark, family.add(moved[cell], bound=1.0),
                        mean_std(values(cell.shifted(shift, "accuracy")))]  # fmt: skip
                 if alphas and methods:
                     row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "coverage"))))
@@ -222,10 +256,9 @@ def shift_cells_table(groups: list[Group]) -> str:
                     row.append(mean_std(values(cell.conformal(alphas[0], methods[0], "mean_size", shift)), 1.0))
                 if baseline is not None:
                     against = Cell(baseline, cell.calibrator).shifted(shift, "ece")
-                    row.append(
-                        "" if cell.group is baseline else difference(paired(cell.shifted(shift, "ece"), against))
-                    )
-                rows.append("| " + " | ".join(row) + " |")
+                    row.append("" if cell.group is baseline else family.add(paired(cell.shifted(shift, "ece"), against),
+                                                                            bound=1.0))  # fmt: skip
+                rows.append(row)
             header = ["setting", "calibrator", "ECE % in-domain", f"ECE % {shift}", "Δ ECE (shift − in-domain)",
                       f"accuracy % {shift}"]  # fmt: skip
             if alphas and methods:
@@ -233,8 +266,9 @@ def shift_cells_table(groups: list[Group]) -> str:
                 header += [f"coverage % in-domain ({tag})", f"coverage % {shift}", f"set size {shift}"]
             if baseline is not None:
                 header.append(f"Δ ECE {shift} vs baseline (same calibrator)")
-            title = f"{dataset} / {model} → {shift}: cells ranked by ECE on the shifted domain (calibrated in-domain)"
-            parts.append(markdown_table(title, header, rows))
+            title = (f"{dataset} / {model} → {shift}: cells ranked by ECE on the shifted domain (calibrated in-domain; "
+                     f"Δ: {FAMILY_NOTE}; {FLOOR_MARK}: within the noise floor on the shifted set)")  # fmt: skip
+            parts.append(markdown_table(title, header, rows, family))
     return "\n".join(parts)
 
 

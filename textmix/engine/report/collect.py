@@ -1,4 +1,5 @@
-"""Finished runs grouped into settings (dataset, model, method setting); seeds are the repetitions."""
+"""Finished runs grouped into settings (dataset, model, method setting); the repetitions are
+(training seed, split seed) pairs."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Group:
-    """Runs of one setting, one per seed."""
+    """Runs of one setting, one per (seed, split seed)."""
 
     dataset: str
     model: str
@@ -48,6 +49,15 @@ class Group:
         """One test value per seed after the calibrator each run chose (NaN for a run without one)."""
         return np.array([_block_metrics(a, a.chosen).get(key, np.nan) for a in self.assessments])
 
+    def within_floor(self, key: str, source: str | None = NONE) -> bool:
+        """Whether the mean of ``key`` over runs (uncalibrated, or after ``source``) is at or below the
+        mean 95th percentile of its noise floor (False where a run has no floor)."""
+        blocks = [a.block(source) if source else None for a in self.assessments]
+        floors = [b.floor.get(key) if b else None for b in blocks]
+        if not floors or not all(floors):
+            return False
+        return bool(np.mean([b.metrics[key] for b in blocks]) <= np.mean([f["p95"] for f in floors]))
+
     def calibrators(self) -> list[str]:
         """The calibrators every run of the group fitted ("none" first, then in registry order)."""
         registered = calibrator_names()
@@ -60,12 +70,23 @@ class Group:
         return get_method(self.method).report_role
 
     @property
-    def seeds(self) -> list[int]:
-        return [r["train"]["seed"] for r in self.recipes]
+    def repetitions(self) -> list[tuple[int, int]]:
+        """Each run's (training seed, split seed): what comparisons pair on (two settings trained
+        with the same seed on the same carved split)."""
+        return [repetition(r) for r in self.recipes]
+
+    @property
+    def split_seeds(self) -> list[int]:
+        return sorted({split for _, split in self.repetitions})
 
     def pooled_predictions(self) -> tuple[np.ndarray, np.ndarray]:
         loaded = [np.load(run.file(RunDir.PREDICTIONS)) for run in self.runs]
         return np.concatenate([p["test_probs"] for p in loaded]), np.concatenate([p["test_labels"] for p in loaded])
+
+
+def repetition(recipe: dict) -> tuple[int, int]:
+    """(train.seed, data.split_seed) of a recipe (split seed 0 where the task has none)."""
+    return int(recipe["train"]["seed"]), int(recipe.get("data", {}).get("split_seed", 0))
 
 
 def _block_metrics(assessment: Assessment, source: str | None) -> dict:
@@ -149,13 +170,12 @@ def collect(run_dirs: list[Path]) -> list[Group]:
                 f"runs {group.runs[0]} and {run} are both '{setting}' on {key[0]} / {key[1]} but their recipes "
                 f"differ in {', '.join(differences)}; they are not seeds of one experiment: report them separately"
             )
-        twin = next(
-            (r for r, rec in zip(group.runs, group.recipes) if rec["train"]["seed"] == recipe["train"]["seed"]), None
-        )
+        twin = next((r for r, rec in zip(group.runs, group.recipes) if repetition(rec) == repetition(recipe)), None)
         if twin is not None:
+            seed, split = repetition(recipe)
             raise RecipeError(
-                f"runs {twin} and {run} are the same setting and seed {recipe['train']['seed']} (a copy?): a seed "
-                "counts once; report one of them"
+                f"runs {twin} and {run} are the same setting, seed {seed} and split seed {split} (a copy?): a "
+                "repetition counts once; report one of them"
             )
         group.runs.append(run)
         group.metrics.append(upgrade(metrics))

@@ -6,8 +6,10 @@ import numpy as np
 from scipy import stats
 
 from textmix.core.assessment import NONE
-from textmix.core.metric_table import shown_metrics
+from textmix.core.metric_table import METRICS, shown_metrics
+from textmix.core.noise_floor import FLOOR_MARK
 from textmix.engine.report.collect import Group, group_by
+from textmix.engine.report.comparisons import MIN_REPETITIONS, TOO_FEW, Family
 
 
 def shown_names() -> list[str]:
@@ -28,11 +30,26 @@ def source_label(source: str) -> str:
 INTERVAL_METRICS = ("accuracy", "ece", "oe", "aurc")
 
 
-def markdown_table(title: str, header: list[str], rows: list[str]) -> str:
-    """A titled markdown table from ready row lines ("" when there are no rows)."""
+def markdown_table(title: str, header: list[str], rows: list, family: Family | None = None) -> str:
+    """A titled markdown table ("" when there are no rows). Rows are lists of cells (strings or the
+    ``family``'s comparisons, adjusted for multiplicity before they are shown) or ready row lines."""
     if not rows:
         return ""
-    return "\n".join([f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""])
+    if family is not None:
+        family.finish()
+    lines = [row if isinstance(row, str) else "| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join([f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *lines, ""])
+
+
+def metric_range(key: str) -> tuple[float, float]:
+    """The range of a metric's values (unbounded for one the metric table does not know)."""
+    return (METRICS.get(key).low, METRICS.get(key).high) if key in METRICS else (-np.inf, np.inf)
+
+
+def metric_bound(key: str) -> float:
+    """How far apart two values of ``key`` can be."""
+    low, high = metric_range(key)
+    return high - low
 
 
 def mean_std(values: np.ndarray, scale: float = 100.0) -> str:
@@ -45,9 +62,11 @@ def mean_std(values: np.ndarray, scale: float = 100.0) -> str:
 
 def tables(groups: list[Group]) -> str:
     lines = [
-        "All values in percent (NLL and Brier × 100), mean ± sample std over seeds, test split at the "
-        "best-validation-accuracy epoch; 'chosen' = after the calibrator each run chose (fitted on "
-        "validation; with one calibrator, that one).",
+        "All values in percent (NLL and Brier × 100), mean ± sample std over runs (seeds × split seeds), test "
+        "split at the best-validation-accuracy epoch; 'chosen' = after the calibrator each run chose (fitted on "
+        f"validation; with one calibrator, that one). {FLOOR_MARK}: within the noise floor (the mean is at or "
+        "below the mean 95th percentile of what a perfectly calibrated model with the same confidences and test "
+        "size scores): indistinguishable from perfect calibration.",
         "",
     ]
     header = ["setting", "seeds", *(m.label for m in shown_metrics()), *(f"chosen {k}" for k in SCALED)]
@@ -55,8 +74,10 @@ def tables(groups: list[Group]) -> str:
         lines += [f"### {dataset} / {model}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for g in members:
             cells = [g.setting, str(len(g.metrics))]
-            cells += [mean_std(g.values(k)) for k in shown_names()]
-            cells += [mean_std(g.chosen_values(k)) for k in SCALED]
+            cells += [mean_std(g.values(k)) + (FLOOR_MARK if g.within_floor(k) else "") for k in shown_names()]
+            first = g.assessments[0].chosen
+            chosen = first if all(a.chosen == first for a in g.assessments) else None
+            cells += [mean_std(g.chosen_values(k)) + (FLOOR_MARK if g.within_floor(k, chosen) else "") for k in SCALED]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -102,12 +123,14 @@ def perturbation_table(groups: list[Group]) -> str:
     return markdown_table("Moving away from the data: x + μ·d/‖d‖", header, rows)
 
 
-def t_interval(values: np.ndarray) -> tuple[float, float] | None:
-    """95% Student-t interval of the mean (None for fewer than two values or missing ones)."""
-    if len(values) < 2 or np.isnan(values).any():
+def t_interval(values: np.ndarray, key: str | None = None) -> tuple[float, float] | None:
+    """95% Student-t interval of the mean, clipped to the range of the metric ``key`` (None for
+    fewer than MIN_REPETITIONS values or missing ones)."""
+    if len(values) < MIN_REPETITIONS or np.isnan(values).any():
         return None
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return values.mean() - half, values.mean() + half
+    low, high = metric_range(key) if key else (-np.inf, np.inf)
+    return max(values.mean() - half, low), min(values.mean() + half, high)
 
 
 def _interval(bounds, scale: float = 100.0) -> str:
@@ -115,54 +138,53 @@ def _interval(bounds, scale: float = 100.0) -> str:
 
 
 def interval_table(groups: list[Group]) -> str:
-    """95% intervals: of the mean over seeds (t-interval) or, for one seed, the run's bootstrap interval."""
-    header = ["data / model", "setting", "seeds", *INTERVAL_METRICS]
+    """95% intervals: of the mean over repetitions (t-interval, clipped to the metric's range) or,
+    for one run, the run's bootstrap interval; 2 runs: too few for an interval."""
+    header = ["data / model", "setting", "runs", *INTERVAL_METRICS]
     rows = []
     for g in groups:
         cells = [f"{g.dataset} / {g.model}", g.setting, str(len(g.metrics))]
         for key in INTERVAL_METRICS:
-            bounds = t_interval(g.values(key))
+            bounds = t_interval(g.values(key), key)
             boot = g.assessments[0].test.blocks[NONE].intervals.get(key)
-            if bounds is None and len(g.metrics) == 1 and boot:
+            if len(g.metrics) == 1 and boot:
                 cells.append(_interval((boot["low"], boot["high"])) + " (bootstrap)")
+            elif bounds is None and not np.isnan(g.values(key)).any():
+                cells.append(TOO_FEW)
             else:
                 cells.append(_interval(bounds))
-        rows.append("| " + " | ".join(cells) + " |")
-    title = "95% intervals (%): of the mean over seeds (Student t); one seed: bootstrap over test examples"
+        rows.append(cells)
+    title = (f"95% intervals (%): of the mean over runs (Student t, clipped to the metric's range; fewer than "
+             f"{MIN_REPETITIONS} runs: {TOO_FEW}); one run: percentile bootstrap over test examples")  # fmt: skip
     return markdown_table(title, header, rows)
 
 
-def difference(diff: np.ndarray, scale: float = 100.0) -> str:
-    """ "+1.23 [0.40, 2.06] resolved": a mean paired difference, its 95% t-interval, and whether the
-    interval excludes 0 ("—" for fewer than two pairs or a missing value)."""
-    bounds = t_interval(diff)
-    if bounds is None:
-        return "—"
-    verdict = "resolved" if bounds[0] > 0 or bounds[1] < 0 else "not resolved"
-    return f"{scale * diff.mean():+.2f} {_interval(bounds, scale)} {verdict}"
-
-
 def paired_table(groups: list[Group]) -> str:
-    """Each setting minus the baseline of the same data / model, paired by seed: mean difference, its
-    95% t-interval, and whether the interval excludes 0 (resolved)."""
-    rows = []
+    """Each setting minus the baseline of the same data / model, paired by (seed, split seed): mean
+    difference, raw and Holm-adjusted comparison (:mod:`textmix.engine.report.comparisons`)."""
+    rows, family = [], Family()
     for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
         baseline = next((g for g in members if g.role == "reference"), None)
         if baseline is None:
             continue
-        base = dict(zip(baseline.seeds, baseline.metrics))
+        base = dict(zip(baseline.repetitions, baseline.metrics))
         for g in members:
             if g is baseline:
                 continue
-            common = [s for s in g.seeds if s in base]
-            ours = dict(zip(g.seeds, g.metrics))
+            common = [r for r in g.repetitions if r in base]
+            ours = dict(zip(g.repetitions, g.metrics))
             cells = [f"{dataset} / {model}", g.setting, str(len(common))]
             for key in INTERVAL_METRICS:
-                diff = np.array([ours[s]["test"].get(key, np.nan) - base[s]["test"].get(key, np.nan) for s in common])
-                cells.append(difference(diff))
-            rows.append("| " + " | ".join(cells) + " |")
-    header = ["data / model", "setting", "paired seeds", *(f"Δ {k}" for k in INTERVAL_METRICS)]
-    return markdown_table("Against the baseline (setting − baseline, same seeds; %, 95% t-interval)", header, rows)
+                diff = [ours[r]["test"].get(key, np.nan) - base[r]["test"].get(key, np.nan) for r in common]
+                cells.append(family.add(diff, bound=metric_bound(key)))
+            rows.append(cells)
+    header = ["data / model", "setting", "paired runs", *(f"Δ {k}" for k in INTERVAL_METRICS)]
+    return markdown_table(f"Against the baseline (setting − baseline, same seed and split; %; {FAMILY_NOTE})",
+                          header, rows, family)  # fmt: skip
+
+
+FAMILY_NOTE = ("95% t-interval, then the Bonferroni-adjusted interval and the paired t-test's p-value, raw and "
+               "Holm-adjusted over every comparison of this table; resolved: Holm p < 0.05")  # fmt: skip
 
 
 SHIFT_METRICS = ("accuracy", "ece", "oe", "nll", "brier", "aurc")
@@ -233,9 +255,43 @@ def conformal_table(groups: list[Group]) -> str:
                     cells = [f"{g.dataset} / {g.model}", g.setting, alpha, method, probs]
                     cells.append(mean_std(np.array([v["coverage"] for v in values])))
                     cells.append(mean_std(np.array([v["mean_size"] for v in values]), 1.0))
+                    cells.append(mean_std(np.array([v.get("size_floor", np.nan) for v in values]), 1.0))
                     cells.append(mean_std(np.array([v["singleton_rate"] for v in values])))
                     cells.append(mean_std(np.array([v["covgap"] for v in values])))
                     rows.append("| " + " | ".join(cells) + " |")
-    header = ["data / model", "setting", "α", "method", "probabilities", "coverage %", "mean size", "singletons %",
-              "CovGap %"]  # fmt: skip
-    return markdown_table("Conformal prediction sets (test split)", header, rows)
+    header = ["data / model", "setting", "α", "method", "probabilities", "coverage %", "mean size", "size floor",
+              "singletons %", "CovGap %"]  # fmt: skip
+    title = ("Conformal prediction sets (test split; size floor: 1 + max(0, 1 − α − accuracy), the smallest mean "
+             "size of sets that hold the top label and reach the coverage)")  # fmt: skip
+    return markdown_table(title, header, rows)
+
+
+VARIANCE_METRICS = ("accuracy", "ece", "nll")
+
+
+def variance_table(groups: list[Group]) -> str:
+    """Where the spread comes from, for settings run on several split seeds with several training
+    seeds each: the standard deviation over training seeds within a split (pooled), over the split
+    means (one-way random effects: the between-split component, with the within-split noise of the
+    means removed), and over all runs."""
+    rows = []
+    for g in groups:
+        by_split = {}
+        for (_, split), m in zip(g.repetitions, g.metrics):
+            by_split.setdefault(split, []).append(m["test"])
+        sizes = {len(v) for v in by_split.values()}
+        if len(by_split) < 2 or min(sizes) < 2:
+            continue
+        cells = [f"{g.dataset} / {g.model}", g.setting, f"{len(by_split)} × {min(sizes)}"]
+        for key in VARIANCE_METRICS:
+            table = [np.array([m.get(key, np.nan) for m in runs]) for runs in by_split.values()]
+            within = np.mean([t.var(ddof=1) for t in table])  # pooled over splits (balanced or nearly)
+            between = max(np.var([t.mean() for t in table], ddof=1) - within / np.mean([len(t) for t in table]), 0.0)
+            total = np.concatenate(table).std(ddof=1)
+            cells.append(f"{100 * np.sqrt(within):.2f} / {100 * np.sqrt(between):.2f} / {100 * total:.2f}")
+        rows.append(cells)
+    header = ["data / model", "setting", "splits × seeds", *(f"{k} std %: seeds / splits / all" for k in
+                                                          VARIANCE_METRICS)]  # fmt: skip
+    title = ("Sources of variance (standard deviations, %; NLL × 100): training seeds within a split, the data split "
+             "(random-effects component), all runs")  # fmt: skip
+    return markdown_table(title, header, rows)
