@@ -133,6 +133,15 @@ def test_cli_compares_every_calibrator_and_writes_their_probabilities(tmp_path):
             report = calibration_report(data["probs"], data["labels"])
         assert report["nll"] == pytest.approx(saved["calibrated"][name]["test"]["nll"])
         assert (tmp_path / "out" / f"reliability_{name}.png").stat().st_size > 5000
+    # smooth and debiased ECE and the noise floors of ECE and smooth ECE beside each row
+    header = result.stdout.splitlines()[0]
+    assert all(h in header for h in ("smooth ECE %", "debiased L2-ECE %", "ECE floor %", "smECE floor %"))
+    floor = saved["calibrated"][chosen]["floor"]["ece"]
+    row = next(line for line in result.stdout.splitlines() if line.startswith(f"{chosen} *"))
+    assert (
+        f"{100 * floor['mean']:.2f} ({100 * floor['p95']:.2f})" in row
+        and "floor: mean (95th percentile)" in result.stdout
+    )
     for bins, message in (("0", "--bins 0 is out of range"), ("100000000", "--bins 100000000 is out of range")):
         refused = run("test.npz", "--labels", "label", "--logits", "logits", "--bins", bins, cwd=tmp_path)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
@@ -203,3 +212,20 @@ def test_bootstrap_intervals_beyond_the_draw_budget_are_skipped_with_a_notice(mo
     with caplog.at_level("WARNING"):
         beyond = prediction_report.calibrate(logits, labels, kind="logits", bootstrap_resamples=101)
     assert beyond.intervals == {} and "no bootstrap intervals for 500 examples × 101 resamples" in caplog.text
+
+
+def test_the_noise_floor_is_skipped_with_a_notice_where_it_would_be_slow(monkeypatch, caplog):
+    """Draws × examples past noise_floor.MAX_TOTAL get fewer draws, then none (with a notice)."""
+    import textmix.core.noise_floor as noise_floor
+    import textmix.core.prediction_report as prediction_report
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(500, 3)), rng.integers(0, 3, 500)
+    monkeypatch.setattr(noise_floor, "MAX_TOTAL", 500 * 150)
+    fewer = prediction_report.calibrate(logits, labels, kind="logits", bootstrap_resamples=0)
+    assert set(fewer.assessment.block("none").floor) == {"ece", "adaptive_ece", "debiased_ece", "smooth_ece"}
+    monkeypatch.setattr(noise_floor, "MAX_TOTAL", 500 * 99)
+    with caplog.at_level("WARNING"):
+        none = prediction_report.calibrate(logits, labels, kind="logits", bootstrap_resamples=0)
+    assert none.assessment.block("none").floor == {} and "no noise floor for 500 examples" in caplog.text
+    assert "ECE floor %" in none.table() and "—" in none.table().splitlines()[1]

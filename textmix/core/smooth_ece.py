@@ -16,7 +16,7 @@ draws that reach the same σ sharing one FFT convolution. Example::
 
     >>> conf = np.array([0.9, 0.8, 0.7, 0.6]); correct = np.array([1.0, 1.0, 0.0, 1.0])
     >>> round(smooth_ece(conf, correct), 4)
-    0.1949
+    0.0958
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def tables(groups: list[Group]) -> str:
         "size scores): indistinguishable from perfect calibration.",
         "",
     ]
-    header = ["setting", "seeds", *(m.label for m in shown_metrics()), *(f"chosen {k}" for k in SCALED)]
+    header = ["setting", "runs", *(m.label for m in shown_metrics()), *(f"chosen {k}" for k in SCALED)]
     for (dataset, model), members in group_by(groups, lambda g: (g.dataset, g.model)).items():
         lines += [f"### {dataset} / {model}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for g in members:
