@@ -84,6 +84,9 @@ def test_recipes_parse_as_yaml(path):
 # --- every fenced block marked <!-- runnable --> runs, in document order, on small settings ----
 
 SMALL = ["train.epochs=1", "data.max_train_examples=300"]
+# the run the README's predict, conformal and abstention examples use: all of MR, 3 epochs (about 15 s),
+# so that its sets and abstentions carry information (a 300-review model is sure of nothing)
+INFORMED = {"runs/mr_kim_cnn_baseline": ["train.epochs=3"]}
 SMALL_VISION = ["eval.mc_dropout_samples=0", "eval.ood=[mnist]", "eval.perturbation=[10]"]
 TRAINS = re.compile(r"textmix (train|sweep) |-m textmix\.train ")
 
@@ -103,6 +106,7 @@ def small(line: str) -> str | None:
         return None
     if TRAINS.search(code):
         sets = SMALL + (SMALL_VISION if "recipes/vision/" in code else [])
+        sets = next((v for run, v in INFORMED.items() if code.rstrip().endswith(f"--output-dir {run}")), sets)
         code += "".join(f" --set {shlex.quote(s)}" for s in sets)
     return code
 
@@ -134,10 +138,14 @@ def test_every_runnable_readme_command_works(real_data, tmp_path):
     (shim / "textmix").chmod(0o755)
     env = {**os.environ, "PATH": f"{shim}{os.pathsep}{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     env["TEXTMIX_DATA_DIR"] = str(real_data)
-    ran = 0
+    ran, informative = 0, []
     for lang, code in runnable_blocks():
         if lang == "python":
-            subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True)
+            result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+            assert result.returncode == 0, f"README Python block failed:\n{code}\n{result.stderr[-3000:]}"
+            if "predict_set(" in code:  # the conformal example prints sets that carry information
+                assert re.search(r"\[\['(neg|pos)'\]", result.stdout), result.stdout
+                informative.append("python sets")
             ran += 1
             continue
         for line in code.splitlines():
@@ -148,8 +156,15 @@ def test_every_runnable_readme_command_works(real_data, tmp_path):
                 continue  # the test's own data folder (already exported)
             result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
             assert result.returncode == 0, f"README command failed: {command}\n{result.stderr[-3000:]}"
+            if command.startswith("textmix predict") and "--conformal" in command:  # at least one singleton
+                assert re.search(r"^\{(neg|pos)\}\t", result.stdout, re.M), result.stdout
+                informative.append("predict sets")
+            if command.startswith("textmix predict") and "--target-risk" in command:  # a certified threshold
+                assert "with probability >= 90% the error rate among answered texts is <= 15%" in result.stderr
+                informative.append("abstention")
             ran += 1
     assert ran >= 20
+    assert sorted(informative) == ["abstention", "predict sets", "python sets"]
     assert (tmp_path / "runs" / "mr_report" / "README.md").is_file()
     assert (tmp_path / "upload" / "README.md").is_file()  # the push --dry-run folder
     assert (tmp_path / "runs" / "cifar10_small_mixup" / "metrics.json").is_file()

@@ -11,7 +11,7 @@ used, so ``textmix --help`` and ``from textmix.core.errors import ...`` do not l
 
 from textmix.core.lazy_exports import lazy_exports
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # public name → the module that defines it (imported on first use)
 _EXPORTS = {
@@ -34,6 +34,8 @@ _EXPORTS = {
     "Calibrator": "textmix.core.calibrators",
     "make_calibrator": "textmix.core.calibrators",
     "register_calibrator": "textmix.core.calibrators",
+    "ConformalPredictor": "textmix.core.conformal",
+    "RiskControl": "textmix.core.risk_control",
     "Method": "textmix.core.methods",
     "register_method": "textmix.core.methods",
 }

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from textmix import __version__
-from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, DataError, TextmixError, TrainingInterrupted
+from textmix.cli_predict import add_predict_parser, run_predict
+from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, TextmixError, TrainingInterrupted
 
 MAX_BINS = 1000  # more reliability bins than this are noise (and cost memory per bin)
 
@@ -121,6 +122,10 @@ def run_calibrate(args) -> int:
     methods = [m.strip() for m in args.conformal_methods.split(",") if m.strip()]
     if args.bootstrap < 0:
         raise ArgumentError(f"--bootstrap {args.bootstrap} is out of range: resamples >= 0 (0: no intervals)")
+    if args.sets and not alphas:
+        raise ArgumentError("--sets writes conformal sets: give --conformal ALPHAS too")
+    if args.sets and Path(args.sets).suffix not in (".csv", ".jsonl"):
+        raise ArgumentError(f"--sets {args.sets}: write .csv or .jsonl")
     if args.floor_draws < 0:
         raise ArgumentError(f"--floor-draws {args.floor_draws} is out of range: draws >= 0 (0: no noise floor)")
     report = calibrate(scores, labels, kind=kind, val=val, ood=ood, n_bins=args.bins, calibrators=names,
@@ -128,6 +133,8 @@ def run_calibrate(args) -> int:
                        floor_draws=args.floor_draws, seed=args.seed)  # fmt: skip
     out = Path(args.out or f"{Path(args.file).stem}_calibration")
     written = report.save(out)
+    if args.sets:
+        written.append(write_sets(args.sets, report, columns))
     print(report.table())
     if report.conformal:
         print(report.conformal_table())
@@ -135,63 +142,26 @@ def run_calibrate(args) -> int:
     return 0
 
 
+def write_sets(path: str, report, columns: str) -> Path:
+    """Each test example's conformal sets, by class name where the score columns were named one by one."""
+    from textmix.core.prediction_files import write_rows
+
+    sets = report.label_sets()
+    k = report.probs.shape[1]
+    names = [c.strip() for c in columns.split(",")]
+    names = names if len(names) == k else [str(i) for i in range(k)]
+    rows = [{"row": i, "label": names[y]} for i, y in enumerate(report.labels)]
+    for (method, alpha, source), chosen in sets.items():
+        for row, keep in zip(rows, chosen):
+            row[f"{method} alpha={alpha:g} {source}"] = [name for name, kept in zip(names, keep) if kept]
+    return write_rows(path, rows)
+
+
 def run_push(args) -> int:
     from textmix.text.hub import push_run
 
     where = push_run(Path(args.run_dir), args.repo_id, private=args.private, dry_run=args.dry_run)
     print(f"wrote the upload folder {where}" if args.dry_run else f"pushed to {where}")
-    return 0
-
-
-def run_predict(args) -> int:
-    import json
-
-    from textmix.text.predict import load_model
-
-    texts = list(args.texts)
-    if texts == ["-"]:  # texts from standard input, one a line (like --file)
-        texts = [line.rstrip("\r") for line in sys.stdin.read().split("\n") if line.strip()]
-    if args.file:
-        path = Path(args.file)
-        if not path.is_file():
-            raise DataError(f"--file {path} does not exist")
-        try:
-            lines = path.read_text(encoding=args.encoding).split("\n")
-        except UnicodeDecodeError as error:
-            raise DataError(f"--file {path} is not {args.encoding} text ({error}); give its --encoding "
-                            "(e.g. cp1252, latin-1)") from None  # fmt: skip
-        except LookupError:
-            raise DataError(f"--encoding {args.encoding!r} is not a text encoding Python knows") from None
-        texts += [line.rstrip("\r") for line in lines if line.strip()]
-    if not texts:
-        raise DataError("give texts to classify as arguments or with --file (one text per line)")
-    if args.batch_size < 1:
-        raise ArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
-    model = load_model(args.model, device=args.device, calibrator=args.calibrator)
-    model.batch_size = args.batch_size
-    threshold = args.abstain_below
-    if args.target_risk is not None or args.target_coverage is not None:
-        if threshold is not None:
-            raise ArgumentError("give --abstain-below or a target (--target-risk / --target-coverage), not both")
-        threshold, coverage, risk = model.abstain_threshold(args.target_coverage, args.target_risk)
-        if threshold == float("inf"):
-            print(
-                f"no threshold reaches risk {args.target_risk} on validation: abstaining on every text", file=sys.stderr
-            )
-        else:
-            print(f"abstaining below p={threshold:.4f}: on validation {coverage:.0%} answered, risk {risk:.2%}",
-                  file=sys.stderr)  # fmt: skip
-    results = model.predict(texts, abstain_below=threshold)
-    if args.conformal is not None:
-        for result, labels in zip(results, model.predict_set(texts, args.conformal, args.conformal_method)):
-            result["set"] = labels
-    for result in results:
-        if args.jsonl:
-            print(json.dumps(result, ensure_ascii=False))
-        elif args.conformal is not None:
-            print(f"{{{', '.join(result['set'])}}}\t{result['label']}\t{result['probability']:.4f}\t{result['text']}")
-        else:
-            print(f"{result['label']}\t{result['probability']:.4f}\t{result['text']}")
     return 0
 
 
@@ -264,8 +234,11 @@ def add_calibrate_parser(commands, active: bool) -> None:
                            "(default temperature)")  # fmt: skip
     calibrate.add_argument("--conformal", metavar="ALPHAS", help="conformal prediction sets calibrated on --val at "
                            "these miscoverage levels, e.g. 0.1,0.05")  # fmt: skip
-    calibrate.add_argument("--conformal-methods", default="lac,aps,raps", metavar="NAMES",
-                           help=f"conformal scores: {_names(active, 'conformal')} (default lac,aps,raps)")  # fmt: skip
+    calibrate.add_argument("--conformal-methods", default="lac", metavar="NAMES",
+                           help=f"conformal scores: {_names(active, 'conformal')} (default lac; aps, raps and saps "
+                           "only with three or more classes)")  # fmt: skip
+    calibrate.add_argument("--sets", metavar="FILE", help="with --conformal: write each test example's label sets "
+                           "(one column per method, alpha and probabilities) to FILE, .csv or .jsonl")  # fmt: skip
     calibrate.add_argument("--ood", metavar="FILE", help="out-of-distribution predictions (same score columns): AUROC")
     calibrate.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
     calibrate.add_argument("--bootstrap", type=int, default=1000, metavar="R",
@@ -308,32 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
     push.add_argument("--private", action="store_true", help="create the repository private")
     push.add_argument("--dry-run", metavar="OUT_DIR", help="only write the folder that would be uploaded")
-    predict = commands.add_parser("predict", help="classify texts with calibrated probabilities")
-    predict.add_argument("model", help="run directory, model folder or Hub repository id")
-    predict.add_argument("texts", nargs="*", help="texts to classify (- alone: read them from standard input)")
-    predict.add_argument("--file", help="a file with one text per line")
-    predict.add_argument("--encoding", default="utf-8", help="text encoding of --file (default utf-8; MR is cp1252)")
-    predict.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
-    predict.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
-    predict.add_argument(
-        "--abstain-below",
-        type=float,
-        metavar="P",
-        help="answer 'abstain' when the calibrated winning probability is below P",
-    )
-    target = predict.add_mutually_exclusive_group()
-    target.add_argument("--target-risk", type=float, metavar="R", help="abstain below the threshold whose "
-                        "validation error rate among answered texts is at most R (e.g. 0.05)")  # fmt: skip
-    target.add_argument("--target-coverage", type=float, metavar="C", help="answer the most confident share C "
-                        "(threshold from the validation split)")  # fmt: skip
-    predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
-    predict.add_argument("--conformal", type=float, metavar="ALPHA", help="also print the conformal label set that "
-                         "holds the true label with probability >= 1 - ALPHA (e.g. 0.1)")  # fmt: skip
-    predict.add_argument(
-        "--conformal-method", default="aps", help=f"{_names(active == 'predict', 'conformal')} (default aps)"
-    )
-    predict.add_argument("--calibrator", metavar="NAME", help="another calibrator the model stores (eval.calibrators), "
-                         "or none for uncalibrated probabilities (default: the one chosen in training)")  # fmt: skip
+    add_predict_parser(commands, active == "predict")
     args = parser.parse_args(argv)
     commands_by_name = {
         "train": run_train,

@@ -8,7 +8,7 @@
 #   TEXTMIX_DATA_DIR=../shared/data bash docs/results/run_conformal.sh [runs/conformal]
 set -euo pipefail
 out=${1:-runs/conformal}
-conformal="{alpha: [0.1, 0.05], methods: [lac, aps, raps, saps], split: 0.3}"
+conformal="{alpha: [0.1, 0.05], methods: [lac, aps, raps, saps], split: 0.3, randomized: true}"
 for name in mixup baseline; do
   textmix sweep recipes/mr/kim_cnn_$name.yaml --seeds 1 --out $out/$name --set "eval.conformal=$conformal"
 done

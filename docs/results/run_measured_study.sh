@@ -16,11 +16,12 @@ methods="baseline mixup mit regmixup label_smoothing"
 sweep() {  # sweep DATASET METHOD
   local ds=$1 method=$2 calibrators="temperature, vector, matrix, dirichlet, ensemble_temperature, histogram, isotonic"
   local extra=(--set "eval.shift=[]")
-  if [ "$ds" = mr ]; then calibrators="$calibrators, platt, beta"; extra=(--set "eval.shift=[imdb]"); fi
+  local scores="lac, aps, raps"  # two classes (MR): LAC only; non-randomized APS / RAPS are refused there
+  if [ "$ds" = mr ]; then calibrators="$calibrators, platt, beta"; extra=(--set "eval.shift=[imdb]"); scores=lac; fi
   if [ "$method" = mixup ]; then extra+=(--set "mixup.alpha=$([ "$ds" = mr ] && echo 1.0 || echo 0.1)"); fi
   textmix sweep "recipes/$ds/kim_cnn_$method.yaml" --seeds 1,2,3 --split-seeds 1,2,3 --out "$out/$ds/$method" \
     --set "eval.calibrators=[$calibrators]" \
-    --set "eval.conformal={alpha: [0.1, 0.05], methods: [lac, aps, raps], split: 0.3}" "${extra[@]}"
+    --set "eval.conformal={alpha: [0.1, 0.05], methods: [$scores], split: 0.3}" "${extra[@]}"
 }
 export -f sweep
 export out

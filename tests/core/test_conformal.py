@@ -149,3 +149,45 @@ def test_bad_settings_are_refused():
         make_score("topk")
     with pytest.raises(ArgumentError, match="lac has no randomized variant"):
         make_score("lac", randomized=True)
+
+
+def test_a_threshold_at_the_whole_mass_never_drops_a_true_label():
+    """Softmax probabilities of two classes sum to 1 give or take a rounding step. With 30% errors
+    (more than α) the threshold is the whole mass; the cumulative mass of a last-ranked label is
+    exactly 1.0 at calibration and at prediction, so every second-ranked true label stays in its set.
+    Computed as (mass ranked above) + p, the last rank lands on several values around 1.0 and the
+    threshold drops some true labels: the case the score guards against."""
+    g = np.random.default_rng(5)
+    z = 2 * g.normal(size=(4000, 2))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    top = p.argmax(1)
+    y = np.where(g.uniform(size=4000) < 0.3, 1 - top, top)
+    rows = np.arange(4000)
+    scores = make_score("aps").label_scores(torch.from_numpy(p), torch.ones(4000, dtype=torch.float64)).numpy()
+    assert (scores.max(1) == 1.0).all()
+    q = threshold(scores[rows, y], ALPHA)
+    assert q == 1.0 and (scores <= q)[rows, y].all()
+    ranked = np.sort(p, 1)[:, ::-1]
+    naive = np.cumsum(ranked, 1) - ranked + ranked  # (N, 2) by rank: above + p
+    naive_true = np.where(y == top, naive[:, 0], naive[:, 1])
+    assert len(np.unique(naive[:, 1])) > 1 and (naive[y != top, 1] > threshold(naive_true, ALPHA)).any()
+
+
+def test_too_small_calibration_splits_and_binary_scores_are_refused_in_one_line():
+    p, y = synthetic(200, k=3, seed=4)
+    with pytest.raises(ArgumentError, match=r"conformal alpha 0.001 needs at least 999 calibration examples, got 200: "
+                       r"every set would hold every label; use alpha >= 0.00498"):  # fmt: skip
+        ConformalPredictor("lac", 0.001).fit(p, y)
+    absent = np.where(y == 2, 0, y)  # class 2 never occurs in calibration
+    with pytest.raises(ArgumentError, match="needs at least 9 calibration examples of class 2, got 0"):
+        ConformalPredictor("lac", 0.1, mondrian=True).fit(p, absent)
+    with pytest.warns(UserWarning, match="raps tunes its settings on 40 examples, fewer than 100"):
+        ConformalPredictor("raps", 0.1).fit(p, y)
+    binary = np.stack([p[:, 0], 1 - p[:, 0]], axis=1)
+    for name in ("aps", "raps", "saps"):
+        with pytest.raises(ArgumentError, match=f"conformal score {name} without randomization puts both labels in "
+                           "nearly every set of a two-class task; use lac"):  # fmt: skip
+            ConformalPredictor(name, 0.1).fit(binary, y % 2)
+        ConformalPredictor(make_score(name, randomized=True), 0.1).fit(binary, y % 2)  # randomized: accepted
+    sets = ConformalPredictor("lac", 0.1).fit(binary, y % 2).predict(binary)
+    assert (sets.sum(1) == 1).any()  # LAC informs on two classes

@@ -170,7 +170,8 @@ def test_calibrate_reports_conformal_sets_before_and_after_calibration(tmp_path)
     result = run("test.npz", "--labels", "label", "--logits", "logits", "--val", "val.npz", "--conformal", "0.1",
                  "--out", "out", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "coverage %" in result.stdout and " raps " in result.stdout
+    assert "coverage %" in result.stdout and " lac " in result.stdout  # LAC by default
+    assert " raps " not in result.stdout
     assert "0.1" in json.loads((tmp_path / "out" / "calibration.json").read_text())["conformal"]["results"]
     refused = run("test.npz", "--labels", "label", "--logits", "logits", "--conformal", "0.1", cwd=tmp_path)
     assert refused.returncode == 2 and "need a calibration split: give val (--val)" in refused.stderr

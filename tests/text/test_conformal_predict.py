@@ -35,6 +35,6 @@ def test_predict_sets_from_the_stored_scores(real_data, tmp_path):
     result = subprocess.run([sys.executable, "-m", "textmix.cli", "predict", str(tmp_path / "run"), texts[0],
                              "--conformal", "0.1", "--jsonl"], capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip())["set"] == model.predict_set(texts[:1], 0.1, "aps")[0]
+    assert json.loads(result.stdout.strip())["set"] == model.predict_set(texts[:1], 0.1)[0]  # LAC by default
     with pytest.raises(textmix.TextmixError, match="conformal scores were computed on temperature probabilities"):
         textmix.load_model(tmp_path / "run", calibrator="none").predict_set(texts, 0.1)

@@ -224,6 +224,7 @@ def test_recipe_hub_section_pushes_at_the_end(real_data, tmp_path, monkeypatch):
 
 
 def test_predict_picks_the_abstention_threshold_from_the_validation_split(run_dir):
+    """The old rule, kept as --validation-risk: no guarantee, and its message says so."""
     import numpy as np
 
     info = json.loads((run_dir / "model" / "textmix.json").read_text())
@@ -233,22 +234,69 @@ def test_predict_picks_the_abstention_threshold_from_the_validation_split(run_di
     assert table["risk"][-1] == pytest.approx(1 - metrics["calibrated"]["temperature"]["val"]["accuracy"])
     assert table["threshold"] == sorted(table["threshold"], reverse=True)  # more coverage, lower threshold
     model = textmix.load_model(run_dir)
-    threshold, coverage, risk = model.abstain_threshold(risk=0.1)
+    threshold, coverage, risk = model.abstain_threshold(validation_risk=0.1)
     assert risk <= 0.1 and coverage == max(c for c, r in zip(table["coverage"], table["risk"]) if r <= 0.1)
     command = [sys.executable, "-m", "textmix.cli", "predict", str(run_dir), "a fine film", "a dull mess"]
-    out = subprocess.run([*command, "--target-risk", "0.1"], capture_output=True, text=True)
+    out = subprocess.run([*command, "--validation-risk", "0.1"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"abstaining below p={threshold:.4f}: on validation {coverage:.0%} answered, risk {risk:.2%}" in out.stderr
+    assert "no guarantee on new texts" in out.stderr
     probs = model.predict_proba(["a fine film", "a dull mess"]).max(1)
     answers = [line.split("\t")[0] for line in out.stdout.splitlines()]
     assert answers == ["abstain" if p < threshold else a for p, a in zip(probs, answers)]
-    unreachable = subprocess.run([*command, "--target-risk", "0"], capture_output=True, text=True)
-    if model.abstain_threshold(risk=0.0)[0] == float("inf"):  # no validation prefix is error-free
+    unreachable = subprocess.run([*command, "--validation-risk", "0"], capture_output=True, text=True)
+    if model.abstain_threshold(validation_risk=0.0)[0] == float("inf"):  # no validation prefix is error-free
         assert unreachable.returncode == 0 and "abstaining on every text" in unreachable.stderr
         assert [line.split("\t")[0] for line in unreachable.stdout.splitlines()] == ["abstain", "abstain"]
     bad = subprocess.run([*command, "--target-risk", "0.1", "--abstain-below", "0.5"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "not both" in bad.stderr
+    assert bad.returncode == 2 and "not allowed with argument" in bad.stderr
     assert np.isfinite(threshold)
+
+
+def test_predict_abstains_with_a_guarantee_from_the_stored_counts(run_dir, tmp_path):
+    """--target-risk: the Learn-then-Test threshold of the counts in textmix.json, the same as
+    RiskControl fitted on the run's calibration probabilities; predict_or_abstain agrees; --out
+    writes every result."""
+    import numpy as np
+
+    from textmix.core.risk_control import RiskControl
+
+    info = json.loads((run_dir / "model" / "textmix.json").read_text())
+    with np.load(run_dir / "predictions.npz") as p:
+        probs = textmix.load_model(run_dir).calibrator(p["val_logits"].astype(np.float64))
+        labels = p["val_labels"]
+    assert info["risk_control"]["probabilities"] == "temperature" and info["risk_control"]["n"] == len(labels)
+    model = textmix.load_model(run_dir)
+    error = float((probs.argmax(1) != labels).mean())
+    control = model.risk_threshold(0.8 * error, delta=0.2)
+    assert control.threshold == RiskControl("selective", 0.8 * error, 0.2).fit(probs, labels).threshold
+    texts = ["a fine film", "a dull mess", "it is a film"]
+    abstained = [r["label"] == "abstain" for r in model.predict_or_abstain(texts, 0.8 * error, delta=0.2)]
+    assert abstained == list(model.predict_proba(texts).max(1) < control.threshold)
+    command = [sys.executable, "-m", "textmix.cli", "predict", str(run_dir), *texts, "--out", str(tmp_path / "r.csv")]
+    out = subprocess.run(
+        [*command, "--target-risk", str(0.8 * error), "--delta", "0.2"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "with probability >= 80% the error rate among answered texts is <=" in out.stderr or (
+        control.threshold == float("inf") and "abstaining on every text" in out.stderr
+    )
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0] == "text,label,best_label,probability,p_neg,p_pos" and len(rows) == 4
+    assert [r.split(",")[1] == "abstain" for r in rows[1:]] == abstained
+    old = copied_run(run_dir, tmp_path / "old")
+    stored = json.loads((old / "model" / "textmix.json").read_text())
+    del stored["risk_control"]
+    (old / "model" / "textmix.json").write_text(json.dumps(stored))
+    refused = subprocess.run([sys.executable, "-m", "textmix.cli", "predict", str(old), "a film", "--target-risk",
+                              "0.1"], capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "no risk-control counts (trained with textmix < 0.4)" in refused.stderr
+    damaged = {"thresholds": [0.5], "n": [3], "losses": [9]}  # more errors than answers
+    stored["risk_control"] = {"probabilities": "temperature", "selective": damaged,
+                              "miscoverage": info["risk_control"]["miscoverage"]}  # fmt: skip
+    (old / "model" / "textmix.json").write_text(json.dumps(stored))
+    with pytest.raises(textmix.TextmixError, match="field 'risk_control' is damaged"):
+        textmix.load_model(old)
 
 
 def copied_run(run_dir, tmp_path):

@@ -54,6 +54,12 @@ def test_an_mr_model_evaluated_on_imdb_reviews(real_data, tmp_path):
     assert lac["coverage"] == pytest.approx(np.mean(in_set))
     assert lac["mean_size"] == pytest.approx(np.mean([len(s) for s in sets]))
     assert set(report["conformal"]["0.1"]["lac"]) == {"none", "temperature"}
+    # weighted split conformal: calibration rows and shifted reviews weighted by the domain classifier's
+    # likelihood ratio on the model's pooled features; in-domain test sets stay unweighted
+    weighted = report["conformal"]["0.1"]["lac weighted"]
+    assert set(weighted) == {"none", "temperature"} and weighted["temperature"]["n"] == 300
+    assert 0 <= weighted["temperature"]["coverage"] <= 1 and 1 <= weighted["temperature"]["mean_size"] <= 2
+    assert "lac weighted" not in metrics["conformal"]["results"]["0.1"]
     interval = report["intervals"]["ece"]
     assert interval["low"] <= report["test"]["ece"] <= interval["high"]
     from textmix.engine.report import report as write_report

@@ -24,6 +24,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from textmix.core.assessment_blocks import (
+    Block,
+    Scores,
+    SetAssessment,
+    block_json,
+    blocks_from_json,
+    conformal_results,
+    risk_results,
+    set_json,
+    shift_from_json,
+)
 from textmix.core.assessment_legacy import LAYOUT, NONE, upgrade
 from textmix.core.bootstrap import bootstrap_intervals
 from textmix.core.calibrators import (
@@ -33,77 +44,14 @@ from textmix.core.calibrators import (
     choose_calibrator,
     crossfit_reports,
     make_calibrator,
-    uncalibrated_probs,
 )
 from textmix.core.conformal import ConformalPredictor, make_score, set_report
 from textmix.core.conformal.settings import ConformalSettings
+from textmix.core.conformal.weighted import WeightedConformal, domain_weights
 from textmix.core.metrics import calibration_report, ood_auroc
 from textmix.core.noise_floor import DRAWS as FLOOR_DRAWS
 from textmix.core.noise_floor import affordable_draws, noise_floor
-
-
-@dataclass
-class Scores:
-    """One set's scores: the logits calibrators read, the uncalibrated probabilities and labels.
-
-    Attributes:
-        logits: (N, K) logits (for probabilities: their logarithm, which softmax maps back).
-        probs: (N, K) uncalibrated probabilities.
-        labels: (N,) integer labels, or None for an unlabelled (out-of-distribution) set.
-    """
-
-    logits: np.ndarray
-    probs: np.ndarray
-    labels: np.ndarray | None = None
-
-    @classmethod
-    def of_logits(cls, logits, labels=None) -> Scores:
-        return cls(np.asarray(logits), uncalibrated_probs(logits), None if labels is None else np.asarray(labels))
-
-    @classmethod
-    def of_probs(cls, probs, labels=None) -> Scores:
-        probs = np.asarray(probs)
-        return cls(np.log(np.clip(probs, 1e-12, 1.0)), probs, None if labels is None else np.asarray(labels))
-
-    def rows(self, index: np.ndarray) -> Scores:
-        return Scores(self.logits[index], self.probs[index], None if self.labels is None else self.labels[index])
-
-    def __len__(self) -> int:
-        return len(self.probs)
-
-
-@dataclass
-class Block:
-    """What one probability source measured on one set.
-
-    Attributes:
-        metrics: ``calibration_report`` of the set (accuracy, ECE, OE, MCE, NLL, Brier, AURC, ...).
-        intervals: metric → {low, high, std}: 95% bootstrap intervals ({} without a bootstrap).
-        val: metrics on the validation rows the calibrators were fitted on (in-sample for a
-            calibrator: optimistic; test set blocks only).
-        crossfit_val: metrics of the calibrator's out-of-fold validation probabilities (5-fold).
-        calibrator: the fitted calibrator as ``Calibrator.to_json()`` (None for "none").
-        conformal: α ("0.1") → score → set report (coverage, mean size, ...).
-        floor: metric → {mean, p95}: the noise floor of each calibration error, what a perfectly
-            calibrated model with these confidences would measure (:mod:`textmix.core.noise_floor`;
-            {} when not computed).
-    """
-
-    metrics: dict
-    intervals: dict = field(default_factory=dict)
-    val: dict | None = None
-    crossfit_val: dict | None = None
-    calibrator: dict | None = None
-    conformal: dict = field(default_factory=dict)
-    floor: dict = field(default_factory=dict)
-
-
-@dataclass
-class SetAssessment:
-    """A labelled set: one block per source, "none" first, then the calibrators (the chosen first)."""
-
-    n: int
-    blocks: dict[str, Block]
+from textmix.core.risk_control import RiskSettings
 
 
 @dataclass
@@ -120,6 +68,8 @@ class Assessment:
         ood: name → {"n", source → {auroc, mean_winning_score_in, mean_winning_score_out}}.
         conformal_split: share of validation carved for conformal calibration (0: all of it).
         n_calibration: conformal calibration rows (None without conformal sets).
+        risk_settings: with abstention under a guarantee (``eval.risk_control``): delta, procedure
+            and n_calibration, the rows the thresholds were chosen on ({} without).
     """
 
     n_bins: int
@@ -130,6 +80,7 @@ class Assessment:
     ood: dict[str, dict] = field(default_factory=dict)
     conformal_split: float = 0.0
     n_calibration: int | None = None
+    risk_settings: dict = field(default_factory=dict)
     fitted: dict[str, Calibrator] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -142,7 +93,11 @@ class Assessment:
 
     def conformal_results(self) -> dict:
         """α → score → source → set report on the test set ({} without conformal sets)."""
-        return _conformal_results(self.test)
+        return conformal_results(self.test)
+
+    def risk_results(self) -> dict:
+        """ε → source → abstention report on the test set ({} without ``eval.risk_control``)."""
+        return risk_results(self.test)
 
     def block(self, source: str) -> Block | None:
         """The test block of ``source`` ("none" or a calibrator name), None when it was not fitted."""
@@ -156,17 +111,19 @@ class Assessment:
             out["intervals"] = {"test": none.intervals}
         if none.floor:
             out["floor"] = {"test": none.floor}
-        calibrated = {name: _block_json(b, with_val=True) for name, b in self.test.blocks.items() if name != NONE}
+        calibrated = {name: block_json(b, with_val=True) for name, b in self.test.blocks.items() if name != NONE}
         if calibrated:
             out["calibrated"] = calibrated
             out["calibrator_choice"] = {"chosen": self.chosen, "setting": self.choice}
         results = self.conformal_results()
         if results:
             out["conformal"] = {"split": self.conformal_split, "n_calibration": self.n_calibration, "results": results}
+        if self.risk_settings:
+            out["risk_control"] = {**self.risk_settings, "results": self.risk_results()}
         if self.ood:
             out["ood"] = self.ood
         if self.shift:
-            out["shift"] = {name: _set_json(s) for name, s in self.shift.items()}
+            out["shift"] = {name: set_json(s) for name, s in self.shift.items()}
         return out
 
     @classmethod
@@ -176,8 +133,9 @@ class Assessment:
         data = upgrade(data)
         none = Block(data["test"], data.get("intervals", {}).get("test", {}), data.get("val"),
                      floor=data.get("floor", {}).get("test", {}))  # fmt: skip
-        test = _blocks_from_json(int(data["test"].get("n", 0)), none, data.get("calibrated", {}),
-                                 data.get("conformal", {}).get("results", {}))  # fmt: skip
+        risk = dict(data.get("risk_control", {}))
+        test = blocks_from_json(int(data["test"].get("n", 0)), none, data.get("calibrated", {}),
+                                data.get("conformal", {}).get("results", {}), risk.pop("results", {}))  # fmt: skip
         choice = data.get("calibrator_choice", {})
         conformal = data.get("conformal")
         return cls(
@@ -185,70 +143,12 @@ class Assessment:
             test=test,
             chosen=choice.get("chosen"),
             choice=choice.get("setting"),
-            shift={name: _shift_from_json(s) for name, s in data.get("shift", {}).items()},
+            shift={name: shift_from_json(s) for name, s in data.get("shift", {}).items()},
             ood=data.get("ood", {}),
             conformal_split=conformal.get("split", 0.0) if conformal else 0.0,
             n_calibration=conformal.get("n_calibration") if conformal else None,
+            risk_settings=risk,
         )
-
-
-def _block_json(block: Block, with_val: bool) -> dict:
-    out = {"test": block.metrics}
-    if block.calibrator is not None:
-        out["calibrator"] = block.calibrator
-    if with_val and block.val is not None:
-        out["val"] = block.val
-    if block.crossfit_val is not None:
-        out["crossfit_val"] = block.crossfit_val
-    if block.intervals:
-        out["intervals"] = block.intervals
-    if block.floor:
-        out["floor"] = block.floor
-    return out
-
-
-def _block_from_json(data: dict) -> Block:
-    return Block(data["test"], data.get("intervals", {}), data.get("val"), data.get("crossfit_val"),
-                 data.get("calibrator"), floor=data.get("floor", {}))  # fmt: skip
-
-
-def _conformal_results(s: SetAssessment) -> dict:
-    """α → score → source → set report (the blocks' conformal reports, regrouped)."""
-    out = {}
-    for source, block in s.blocks.items():
-        for alpha, by_score in block.conformal.items():
-            for score, report in by_score.items():
-                out.setdefault(alpha, {}).setdefault(score, {})[source] = report
-    return out
-
-
-def _set_json(s: SetAssessment) -> dict:
-    none = s.blocks[NONE]
-    out = {"n": s.n, "test": none.metrics}
-    if none.intervals:
-        out["intervals"] = none.intervals
-    if none.floor:
-        out["floor"] = none.floor
-    out["calibrated"] = {name: _block_json(b, with_val=False) for name, b in s.blocks.items() if name != NONE}
-    results = _conformal_results(s)
-    if results:
-        out["conformal"] = results
-    return out
-
-
-def _shift_from_json(s: dict) -> SetAssessment:
-    none = Block(s["test"], s.get("intervals", {}), floor=s.get("floor", {}))
-    return _blocks_from_json(int(s.get("n", 0)), none, s.get("calibrated", {}), s.get("conformal", {}))
-
-
-def _blocks_from_json(n: int, none: Block, calibrated: dict, conformal: dict) -> SetAssessment:
-    blocks = {NONE: none, **{name: _block_from_json(b) for name, b in calibrated.items()}}
-    for alpha, by_score in conformal.items():
-        for score, by_source in by_score.items():
-            for source, report in by_source.items():
-                if source in blocks:
-                    blocks[source].conformal.setdefault(alpha, {})[score] = report
-    return SetAssessment(n, blocks)
 
 
 def assess(
@@ -259,6 +159,7 @@ def assess(
     choose: str = "auto",
     conformal: ConformalSettings | None = None,
     conformal_rows: Scores | None = None,
+    risk_control: RiskSettings | None = None,
     n_bins: int = 15,
     bootstrap: int = 1000,
     floor: int = FLOOR_DRAWS,
@@ -278,6 +179,8 @@ def assess(
         conformal: the conformal sets to measure (α levels, scores, Mondrian, randomized); with
             ``conformal_rows``, the labelled rows their thresholds are calibrated on (not used by the
             calibrators).
+        risk_control: abstention with a guarantee at each level ε (:mod:`textmix.core.risk_control`),
+            its thresholds chosen on ``conformal_rows`` too.
         n_bins: equal-width bins of ECE / OE / MCE.
         bootstrap: resamples of 95% intervals (0: none).
         floor: label draws of the noise floor of each calibration error (:mod:`textmix.core.noise_floor`;
@@ -298,7 +201,7 @@ def assess(
         crossfit = crossfit_reports(classes, val.logits.astype(np.float64), val.labels, n_bins, seed)
     chosen = choose_calibrator(choose, names, crossfit)
     ordered = {name: fitted[name] for name in sorted(names, key=lambda n: n != chosen)}
-    measure = _Measure(n_bins, bootstrap, floor, seed, conformal, conformal_rows)
+    measure = _Measure(n_bins, bootstrap, floor, seed, conformal, conformal_rows, risk_control)
     test_set = measure(test, ordered)
     none = test_set.blocks[NONE]
     if val is not None:
@@ -311,7 +214,7 @@ def assess(
     result = Assessment(n_bins, test_set, chosen, choose if names else None, fitted=ordered)
     for name, scores in (shift or {}).items():
         # the seeds' spread gives the intervals of conformal sets here: no bootstrap of a large shifted set
-        result.shift[name] = measure(scores, ordered, conformal_resamples=0)
+        result.shift[name] = measure(scores, ordered, conformal_resamples=0, weighted=True)
     if ood:
         in_probs = _source_probs(test, ordered) | {k: v["test"] for k, v in (extra_sources or {}).items()}
         for name, scores in ood.items():
@@ -319,6 +222,9 @@ def assess(
             result.ood[name] = {"n": len(scores), **_ood_table(in_probs, out_probs)}
     if conformal is not None and conformal.alpha and conformal_rows is not None:
         result.conformal_split, result.n_calibration = conformal.split, len(conformal_rows)
+    if risk_control is not None and risk_control.risk and conformal_rows is not None:
+        result.risk_settings = {"delta": risk_control.delta, "procedure": risk_control.procedure,
+                                "n_calibration": len(conformal_rows)}  # fmt: skip
     return result
 
 
@@ -338,7 +244,8 @@ def _source_probs(scores: Scores, calibrators: dict[str, Calibrator]) -> dict[st
 
 @dataclass
 class _Measure:
-    """Metrics, intervals, noise floors and conformal sets of every source on one labelled set."""
+    """Metrics, intervals, noise floors, conformal sets and guaranteed abstention of every source on
+    one labelled set."""
 
     n_bins: int
     bootstrap: int
@@ -346,8 +253,11 @@ class _Measure:
     seed: int
     conformal: ConformalSettings | None
     rows: Scores | None
+    risk_control: RiskSettings | None = None
 
-    def __call__(self, scores: Scores, calibrators, conformal_resamples: int | None = None) -> SetAssessment:
+    def __call__(
+        self, scores: Scores, calibrators, conformal_resamples: int | None = None, weighted: bool = False
+    ) -> SetAssessment:
         probs = _source_probs(scores, calibrators)
         blocks = {}
         for source, p in probs.items():
@@ -368,15 +278,39 @@ class _Measure:
                         report = set_report(predictor.predict(p), scores.labels, alpha, resamples, self.seed,
                                             accuracy=blocks[source].metrics["accuracy"])  # fmt: skip
                         blocks[source].conformal.setdefault(f"{alpha:g}", {})[method] = report
+        if weighted and settings is not None and settings.alpha and rows is not None:
+            self.weighted_sets(scores, rows, probs, _source_probs(rows, calibrators), blocks)
+        if self.risk_control is not None and self.risk_control.risk and rows is not None:
+            calibration = _source_probs(rows, calibrators)
+            for source, p in probs.items():
+                report = self.risk_control.report(calibration[source], rows.labels, p, scores.labels)
+                blocks[source].risk_control = report
         return SetAssessment(len(scores), blocks)
+
+    def weighted_sets(self, scores: Scores, rows: Scores, probs: dict, calibration: dict, blocks: dict) -> None:
+        """Weighted split conformal sets ("<method> weighted") on a shifted set, each calibration row
+        and shifted example weighted by the likelihood ratio a domain classifier estimates from the
+        model's pooled features (calibration rows against the shifted set's texts, no labels)."""
+        if scores.features is None or rows.features is None:
+            return
+        source, target = domain_weights(rows.features, scores.features, self.seed)
+        for alpha in self.conformal.alpha:
+            for method in self.conformal.methods:
+                score = make_score(method)
+                if score.needs_tuning() or (score.binary_needs_randomizing and probs[NONE].shape[1] == 2):
+                    continue  # weighted sets take a fixed, informative score
+                for name, p in probs.items():
+                    sets = (
+                        WeightedConformal(score, alpha).fit(calibration[name], rows.labels, source).predict(p, target)
+                    )
+                    report = set_report(sets, scores.labels, alpha, 0, self.seed,
+                                        accuracy=blocks[name].metrics["accuracy"])  # fmt: skip
+                    blocks[name].conformal.setdefault(f"{alpha:g}", {})[f"{method} weighted"] = report
 
 
 def conformal_predictor(settings: ConformalSettings, method: str, alpha: float, probs, labels, seed: int):
     """A split-conformal predictor of ``settings`` for one score and α, fitted on (probs, labels)."""
-    from textmix.core.conformal import SCORES
-
-    score = make_score(method, settings.randomized and SCORES.get(method).can_randomize)
-    return ConformalPredictor(score, alpha, settings.mondrian, seed).fit(probs, labels)
+    return ConformalPredictor(settings.score(method), alpha, settings.mondrian, seed).fit(probs, labels)
 
 
 def _ood_table(in_probs: dict[str, np.ndarray], out_probs: dict[str, np.ndarray]) -> dict:

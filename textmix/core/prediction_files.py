@@ -1,4 +1,5 @@
-"""Predictions from files for ``textmix calibrate``: CSV, JSON Lines, parquet or ``.npz``.
+"""Predictions from files for ``textmix calibrate``: CSV, JSON Lines, parquet or ``.npz``; per-example
+results (label sets, abstentions) written back as CSV or JSON Lines.
 
 Score columns are named by a comma-separated list (``neg,pos``), a glob (``prob_*``, in file order),
 or one column whose values are lists (JSON Lines, parquet) or, in ``.npz``, one (N, K) array (e.g.
@@ -100,3 +101,24 @@ def read_predictions(path: str | Path, scores: str, labels: str | None) -> tuple
     if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
         raise DataError(f"label column {labels!r} of {path} holds non-integer values (e.g. missing ones)")
     return x, y.astype(np.int64)
+
+
+def write_rows(path: str | Path, rows: list[dict]) -> Path:
+    """Per-example results, atomically: ``.csv`` (a list value, such as a label set, joined by "|",
+    the empty set as an empty cell) or ``.jsonl`` (one object a line, lists as lists)."""
+    import csv
+    import io
+    import json
+
+    from textmix.core.atomic_files import atomic_write_text
+
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    if path.suffix != ".csv":
+        raise DataError(f"{path}: per-example results are written as .csv or .jsonl")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "|".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows)
+    return atomic_write_text(path, buffer.getvalue())

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textmix.core.assessment import NONE, Assessment, Block, Scores, assess
+from textmix.core.assessment import NONE, Assessment, Block, Scores, assess, conformal_predictor
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_json
 from textmix.core.calibrators import Calibrator, as_logits, calibrator_names, get_calibrator, make_calibrator
 from textmix.core.conformal.settings import ConformalSettings
@@ -56,6 +56,9 @@ class CalibrationReport:
     probs: np.ndarray = field(repr=False)
     logits: np.ndarray = field(repr=False)
     labels: np.ndarray = field(repr=False)
+    val: Scores | None = field(default=None, repr=False)
+    sets: ConformalSettings | None = field(default=None, repr=False)
+    seed: int = 0
 
     @property
     def n_bins(self) -> int:
@@ -103,12 +106,28 @@ class CalibrationReport:
         """(N, K) test probabilities after the fitted calibrator ``name``."""
         return self.assessment.calibrators[name](self.logits.astype(np.float64))
 
+    def label_sets(self) -> dict[tuple[str, float, str], np.ndarray]:
+        """(method, α, probabilities) → (N, K) bool: each test example's conformal set, as measured
+        (thresholds from the validation split, after each calibrator too)."""
+        if self.sets is None or self.val is None:
+            return {}
+        sources = {NONE: (self.val.probs, self.probs)}
+        for name, calibrator in self.assessment.calibrators.items():
+            sources[name] = (calibrator(self.val.logits.astype(np.float64)), self.calibrated_probs(name))
+        out = {}
+        for alpha in self.sets.alpha:
+            for method in self.sets.methods:
+                for source, (val_probs, test_probs) in sources.items():
+                    predictor = conformal_predictor(self.sets, method, alpha, val_probs, self.val.labels, self.seed)
+                    out[method, alpha, source] = predictor.predict(test_probs)
+        return out
+
     def conformal_table(self) -> str:
         """Coverage, mean set size (with 95% intervals), singleton and empty rates per α, method and
         probabilities (uncalibrated, after each calibrator)."""
         lines = [f"{'alpha':>6s} {'method':8s} {'probabilities':20s} {'coverage %':>10s} {'95% interval':>16s} "
                  f"{'mean size':>9s} {'95% interval':>14s} {'size floor':>10s} {'single %':>8s} "
-                 f"{'empty %':>7s}"]  # fmt: skip
+                 f"{'empty %':>7s} {'lowest class coverage %':>24s}"]  # fmt: skip
         for alpha, methods in self.conformal.items():
             for method, by_probs in methods.items():
                 for probs, m in by_probs.items():
@@ -119,10 +138,11 @@ class CalibrationReport:
                     size_floor = f"{m['size_floor']:.2f}" if "size_floor" in m else "—"
                     lines.append(
                         f"{alpha:>6s} {method:8s} {probs:20s} {100 * m['coverage']:10.2f} {cov:>16s} "
-                        f"{m['mean_size']:9.2f} {size:>14s} {size_floor:>10s} {rates}"
+                        f"{m['mean_size']:9.2f} {size:>14s} {size_floor:>10s} {rates} {lowest_class(m):>24s}"
                     )
         lines.append("size floor: 1 + max(0, 1 − α − accuracy), the smallest mean size of sets that hold the top "
-                     "label whenever they are non-empty and reach the coverage")  # fmt: skip
+                     "label whenever they are non-empty and reach the coverage; lowest class: the class whose "
+                     "examples are covered least (class id: coverage, n); mondrian sets cover each class")  # fmt: skip
         return "\n".join(lines)
 
     def table(self) -> str:
@@ -217,7 +237,7 @@ def calibrate(
     floor_draws: int = FLOOR_DRAWS,
     seed: int = 0,
     conformal=(),
-    conformal_methods=("lac", "aps", "raps"),
+    conformal_methods=("lac",),
 ) -> CalibrationReport:
     """Calibration metrics of predictions, after each calibrator fitted on a validation split, with
     bootstrap intervals and OOD AUROC.
@@ -240,7 +260,8 @@ def calibrate(
         seed: seed of the bootstrap, the noise floor and the cross-fit folds.
         conformal: miscoverage levels α of split-conformal prediction sets calibrated on ``val``
             (coverage, set size...: ``report.conformal``), with raw and calibrated probabilities.
-        conformal_methods: conformal scores (lac, aps, raps, saps).
+        conformal_methods: conformal scores: lac (the default), aps, raps, saps (these three need
+            three or more classes: non-randomized, they put both labels in nearly every two-class set).
     """
     x = _check(scores, kind, "scores", labels)
     test = _scores(x, kind, labels)
@@ -262,10 +283,21 @@ def calibrate(
             raise ArgumentError(f"OOD scores have {o.shape[1]} classes, the test scores {x.shape[1]}")
         ood_sets[OOD_SET] = _scores(o, kind)
     sets = ConformalSettings(alpha=list(conformal), methods=list(conformal_methods)) if conformal else None
+    if sets is not None:
+        sets.check_classes(x.shape[1], "drop it from the conformal methods (--conformal-methods)")
     # the conformal thresholds are calibrated on the validation split the calibrators were fitted on
     assessment = assess(val_scores, test, calibrators=names, conformal=sets, conformal_rows=val_scores,
                         n_bins=n_bins, bootstrap=resamples, floor=floor_draws, seed=seed, ood=ood_sets)  # fmt: skip
-    return CalibrationReport(assessment, test.probs, test.logits, test.labels)
+    return CalibrationReport(assessment, test.probs, test.logits, test.labels, val_scores, sets, seed)
+
+
+def lowest_class(report: dict) -> str:
+    """The least-covered class of a set report as "class: coverage % (n)" of a set report ("—" before textmix 0.4)."""
+    by_class = report.get("coverage_by_class")
+    if not by_class:
+        return "—"
+    k, worst = min(by_class.items(), key=lambda item: item[1]["coverage"])
+    return f"{k}: {100 * worst['coverage']:.2f} ({worst['n']})"
 
 
 def _affordable(n: int, resamples: int) -> int:

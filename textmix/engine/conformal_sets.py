@@ -4,6 +4,8 @@ sets: :func:`textmix.core.assessment.assess`)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from textmix.core.conformal import ConformalPredictor, make_score
@@ -26,15 +28,22 @@ def validation_rows(labels: np.ndarray, split: float, seed: int) -> tuple[np.nda
 
 
 def saved_scores(settings: ConformalSettings, probs: np.ndarray, labels: np.ndarray, seed: int) -> dict:
-    """What ``predict --conformal`` needs, per method (non-randomized): the score's settings and the
-    sorted calibration scores of the true labels (per class for Mondrian sets), so that any α gives
+    """What ``predict --conformal`` needs, per method (non-randomized; LAC, APS and RAPS always, besides
+    ``eval.conformal.methods``, less those that cannot inform on two classes): the score's settings and
+    the sorted calibration scores of the true labels (per class for Mondrian sets), so that any α gives
     the exact threshold; no text and no label leaves the run."""
     out = {}
-    for method in settings.methods:
-        # non-randomized, as predict uses them; RAPS tunes k_reg and λ at α = 0.1
-        predictor = ConformalPredictor(make_score(method), 0.1, settings.mondrian, seed).fit(probs, labels)
-        rows = predictor.calibration_rows
-        scores, kept = predictor.true_label_scores(probs[rows], labels[rows]), labels[rows]
+    for method in dict.fromkeys(["lac", "aps", "raps", *settings.methods]):
+        score = make_score(method)
+        if probs.shape[1] == 2 and score.binary_needs_randomizing:
+            continue
+        # RAPS tunes k_reg and λ at α = 0.1
+        predictor = ConformalPredictor(score, 0.1, settings.mondrian, seed)
+        with warnings.catch_warnings():
+            if method not in settings.methods:  # stored for predict, not asked for: no tuning-size warning
+                warnings.simplefilter("ignore", UserWarning)
+            kept_probs, kept = (t.numpy() for t in predictor.prepare(probs, labels))
+        scores = predictor.true_label_scores(kept_probs, kept)
         if settings.mondrian:
             sorted_scores = [np.sort(scores[kept == k]).tolist() for k in range(probs.shape[1])]
         else:

@@ -17,6 +17,7 @@ from textmix.core.atomic_files import atomic_save_npz
 from textmix.core.calibrators import uncalibrated_probs
 from textmix.core.metrics import calibration_report, entropy
 from textmix.core.plots import reliability_diagram, save_figure
+from textmix.core.risk_control import RISKS, RiskControl, RiskSettings
 from textmix.engine.conformal_sets import saved_scores, settings_of, validation_rows
 from textmix.engine.run_directory import RunDir
 from textmix.engine.sections import EvalConfig
@@ -31,8 +32,11 @@ def predict_logits(
     n: int,
     inputs_fn: Callable[[dict], dict],
     mc_dropout: bool = False,
-) -> np.ndarray:
-    """Logits (N, K) of every example of a prepared loader, in dataset order, on every rank.
+    features: bool = False,
+):
+    """Logits (N, K) of every example of a prepared loader, in dataset order, on every rank; with
+    ``features``, (logits, pooled features (N, D)): the input of the model's ``classifier`` layer
+    (None for a model without one).
 
     Per-example results are collected with ``gather_for_metrics`` (which drops the samples
     accelerate duplicates to even out the last batch) and placed by their ``index``; the result
@@ -46,12 +50,24 @@ def predict_logits(
         for module in model.modules():
             if isinstance(module, nn.Dropout):
                 module.train()
-    indices, outputs = [], []
-    for batch in loader:
-        logits = model(**inputs_fn(batch)).float()
-        index, logits = accelerator.gather_for_metrics((batch["index"], logits))
-        indices.append(index.cpu())
-        outputs.append(logits.cpu())
+    head = getattr(accelerator.unwrap_model(model, keep_torch_compile=False), "classifier", None)
+    pooled: list[torch.Tensor] = []
+    hook = None
+    if features and isinstance(head, nn.Linear):  # what the last layer reads: the pooled representation
+        hook = head.register_forward_pre_hook(lambda _, args: pooled.append(args[0].detach().float()))
+    indices, outputs, kept = [], [], []
+    try:
+        for batch in loader:
+            logits = model(**inputs_fn(batch)).float()
+            gathered = (batch["index"], logits, pooled.pop()) if hook else (batch["index"], logits)
+            gathered = accelerator.gather_for_metrics(gathered)
+            indices.append(gathered[0].cpu())
+            outputs.append(gathered[1].cpu())
+            if hook:
+                kept.append(gathered[2].cpu())
+    finally:
+        if hook:
+            hook.remove()
     model.eval()
     index = torch.cat(indices).numpy()
     logits = torch.cat(outputs).numpy()
@@ -62,7 +78,13 @@ def predict_logits(
         )
     out = np.empty_like(logits)
     out[index] = logits
-    return out
+    if not features:
+        return out
+    if not hook:
+        return out, None
+    pooled_out = np.empty((n, kept[0].shape[1]), dtype=np.float32)
+    pooled_out[index] = torch.cat(kept).numpy()
+    return out, pooled_out
 
 
 def mc_dropout_probs(model, loader, accelerator, n: int, samples: int, inputs_fn) -> np.ndarray:
@@ -90,6 +112,8 @@ class Evaluation:
         scores: winning scores {"<set>/<source>": (N,)} of the test split and every OOD set.
         calibrators: the fitted calibrators by name, the one to keep with the model first.
         conformal_scores: per conformal method, what ``predict --conformal`` needs (textmix.json).
+        risk_counts: what ``predict --target-risk`` needs (textmix.json): the Learn-then-Test counts
+            of the calibration rows under the kept calibrator.
     """
 
     report: dict
@@ -99,6 +123,7 @@ class Evaluation:
     scores: dict
     calibrators: dict
     conformal_scores: dict
+    risk_counts: dict
 
 
 def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, seed: int) -> Evaluation:
@@ -111,8 +136,15 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     """
     bins, fn = settings.n_bins, data.inputs_fn
     n, labels = data.n, data.labels
-    logits = {name: predict_logits(model, data.loaders[name], accelerator, n[name], fn) for name in n}
     conformal = settings_of(settings.conformal)
+    weigh = bool(settings.shift and conformal.alpha)  # weighted conformal sets on shifted sets need features
+    logits, pooled = {}, {}
+    for name in n:
+        if weigh and name == "validation":
+            logits[name], pooled[name] = predict_logits(model, data.loaders[name], accelerator, n[name], fn,
+                                                        features=True)  # fmt: skip
+        else:
+            logits[name] = predict_logits(model, data.loaders[name], accelerator, n[name], fn)
     select, carve = validation_rows(labels["validation"], conformal.split, seed)
     val = Scores.of_logits(logits["validation"], labels["validation"])
     test = Scores.of_logits(logits["test"], labels["test"])
@@ -135,11 +167,22 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     shift = {}
     for name, shift_set in (data.shift_sets() if settings.shift else {}).items():
         loader = accelerator.prepare(shift_set.loader)
-        shift_logits = predict_logits(model, loader, accelerator, shift_set.size, shift_set.inputs_fn)
-        shift[name] = Scores.of_logits(shift_logits, shift_set.labels)
+        if weigh and pooled.get("validation") is not None:
+            shift_logits, features = predict_logits(model, loader, accelerator, shift_set.size, shift_set.inputs_fn,
+                                                    features=True)  # fmt: skip
+        else:
+            shift_logits, features = (
+                predict_logits(model, loader, accelerator, shift_set.size, shift_set.inputs_fn),
+                None,
+            )
+        shift[name] = Scores.of_logits(shift_logits, shift_set.labels, features)
+    if pooled.get("validation") is not None:
+        val.features = pooled["validation"]
     calibration = val.rows(carve)
+    risk = RiskSettings.parse(settings.risk_control)
+    rows = calibration if conformal.alpha or risk.risk else None
     assessment = assess(val.rows(select), test, calibrators=settings.fitted_calibrators, choose=settings.calibrator,
-                        conformal=conformal, conformal_rows=calibration if conformal.alpha else None, n_bins=bins,
+                        conformal=conformal, conformal_rows=rows, risk_control=risk, n_bins=bins,
                         bootstrap=settings.bootstrap_resamples, floor=settings.floor_draws, seed=seed, shift=shift,
                         ood=ood, extra_sources=extra)  # fmt: skip
     report = {**assessment.to_json(), **model_level}
@@ -148,9 +191,12 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     calibrators = assessment.calibrators
     scores = winning_score_table({"test": test, **ood}, calibrators, extra)
     chosen = next(iter(calibrators.values()), None)
-    saved = saved_scores(conformal, (chosen or uncalibrated_probs)(calibration.logits), calibration.labels, seed)
-    saved = {"probabilities": chosen.name if chosen else "none", "methods": saved}
-    return Evaluation(report, assessment, logits["validation"], logits["test"], scores, calibrators, saved)
+    probs = (chosen or uncalibrated_probs)(calibration.logits)
+    source = chosen.name if chosen else "none"
+    saved = {"probabilities": source, "methods": saved_scores(conformal, probs, calibration.labels, seed)}
+    counts = {risk: RiskControl.tabulate(risk, probs, calibration.labels).to_json() for risk in RISKS}
+    return Evaluation(report, assessment, logits["validation"], logits["test"], scores, calibrators, saved,
+                      {"probabilities": source, "n": len(calibration), **counts})  # fmt: skip
 
 
 def winning_score_table(sets: dict[str, Scores], calibrators: dict, extra: dict) -> dict[str, np.ndarray]:

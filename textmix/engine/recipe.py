@@ -27,6 +27,7 @@ from textmix.core.conformal.settings import ConformalSettings
 from textmix.core.errors import RecipeError
 from textmix.core.methods import get_method, loss_section, method_params
 from textmix.core.registry import UnknownNameError
+from textmix.core.risk_control import RiskSettings
 from textmix.engine.optimizers import OPTIMIZERS, SCHEDULES
 from textmix.engine.recipe_yaml import parse_yaml
 from textmix.engine.sections import EvalConfig, MixupConfig, OptimConfig, TrainConfig
@@ -126,6 +127,7 @@ class Recipe:
                 raise RecipeError(f"{key}={_get(self, key)!r} is invalid: must be {expected}")
         try:
             ConformalSettings.parse(self.eval.conformal)
+            RiskSettings.parse(self.eval.risk_control)
         except (TypeError, ValueError) as error:
             raise RecipeError(str(error)) from None
         if self.mixup.alpha == 0 and self.mixes:

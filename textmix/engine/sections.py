@@ -99,13 +99,19 @@ class EvalConfig:
         fifth of them); 0: off.
     perturbation: distances μ for test inputs moved to x + μ·d/‖d‖, d ~ U(−1, 1)^m (accuracy,
         winning score and entropy per μ; continuous inputs only, not tokens); empty: off.
-    conformal: split-conformal prediction sets, e.g. {alpha: [0.1, 0.05], methods: [lac, aps, raps]}:
-        alpha (miscoverage levels; metrics.json "conformal" per level and method, on raw
-        probabilities and after each fitted calibrator), methods ({scores}), split (share of
+    conformal: split-conformal prediction sets, e.g. {alpha: [0.1, 0.05]}: alpha (miscoverage
+        levels; metrics.json "conformal" per level and method, on raw probabilities and after each
+        fitted calibrator), methods ({scores}; default [lac]; aps, raps and saps on two classes only
+        with randomized: true, refused before training otherwise), split (share of
         validation carved, stratified and seeded, for conformal calibration only; 0: all of
         validation, which also selects the epoch and fits the calibrators), mondrian (one
         threshold per class), randomized. The model folder keeps each method's calibration
         scores, for predict --conformal.
+    risk_control: abstention with a guarantee (Learn then Test), e.g. {risk: [0.05, 0.1], delta: 0.1}:
+        for each level ε, the confidence threshold chosen on the conformal calibration rows so that,
+        with probability >= 1 - delta, the error rate among answered examples is <= ε; metrics.json
+        "risk_control" has its test coverage and risk per calibrator; procedure: fixed_sequence,
+        holm or bonferroni. The model folder keeps the counts predict --target-risk needs anyway.
     """
 
     n_bins: int = 15
@@ -119,6 +125,7 @@ class EvalConfig:
     floor_draws: int = 1000
     perturbation: list[float] = field(default_factory=list)
     conformal: dict = field(default_factory=dict)
+    risk_control: dict = field(default_factory=dict)
 
     @property
     def fitted_calibrators(self) -> list[str]:

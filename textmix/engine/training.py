@@ -233,6 +233,10 @@ def _train(recipe: Recipe, run: RunDir, task, accelerator: Accelerator, resume: 
         check_calibrators(recipe.eval.fitted_calibrators, data.facts["num_classes"])
     except ArgumentError as error:
         raise RecipeError(f"eval.calibrators: {error}") from None
+    try:
+        settings_of(recipe.eval.conformal).check_classes(data.facts["num_classes"])
+    except ArgumentError as error:
+        raise RecipeError(f"eval.conformal: {error}") from None
     s = _start(recipe, run, accelerator, data)
     if resume:
         _resume(s)
@@ -300,10 +304,11 @@ def final_evaluation(s: Session) -> dict:
             info["calibrator"] = calibrator.to_json()
             info["calibrators"] = {name: c.to_json() for name, c in calibrators.items()}  # predict --calibrator
         info["conformal"] = evaluation.conformal_scores  # predict --conformal
+        info["risk_control"] = evaluation.risk_counts  # predict --target-risk (a guarantee)
         # what predict reports: calibrated probabilities
         val_probs = uncalibrated_probs(val_logits) if calibrator is None else calibrator(val_logits)
         correct = val_probs.argmax(1) == data.labels["validation"]
-        info["validation_coverage"] = coverage_table(val_probs.max(1), correct)  # for --target-risk/coverage
+        info["validation_coverage"] = coverage_table(val_probs.max(1), correct)  # --validation-risk / --target-coverage
         atomic_write_json(run.model_info, info)
         write_outputs(run, val_logits, test_logits, data.labels, recipe.eval.n_bins, recipe.title)
         atomic_save_npz(run.scores, **evaluation.scores)

@@ -14,6 +14,7 @@ import torch
 from textmix.core.calibrators import Calibrator, calibrator_from_json
 from textmix.core.conformal import make_score
 from textmix.core.errors import ArgumentError, HubError
+from textmix.core.risk_control import RISKS, RiskCounts
 from textmix.engine.run_directory import RunDir
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,21 @@ def saved_conformal(info: dict, where: Path) -> dict | None:
         raise HubError(f"{where} field 'conformal' is damaged ({type(error).__name__}: {error}); "
                        "copy or download the model again") from None  # fmt: skip
     return saved
+
+
+def saved_risk_control(info: dict, where: Path) -> dict | None:
+    """``textmix.json``'s risk-control counts, checked: {"probabilities", "n", risk → RiskCounts}
+    (None for models trained before textmix 0.4)."""
+    saved = info.get("risk_control")
+    if saved is None:
+        return None
+    try:
+        assert isinstance(saved, dict) and isinstance(saved.get("probabilities"), str), "a mapping with probabilities"
+        return {"probabilities": saved["probabilities"],
+                **{risk: RiskCounts.from_json(risk, saved[risk]) for risk in RISKS}}  # fmt: skip
+    except (AssertionError, KeyError, ArgumentError) as error:
+        raise HubError(f"{where} field 'risk_control' is damaged ({type(error).__name__}: {error}); "
+                       "copy or download the model again") from None  # fmt: skip
 
 
 def json_file(path: Path) -> dict:

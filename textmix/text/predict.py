@@ -18,6 +18,7 @@ import torch
 from textmix.core.calibrators import Calibrator, TemperatureScaling, uncalibrated_probs
 from textmix.core.conformal import ConformalPredictor, make_score
 from textmix.core.errors import ArgumentError, HubError
+from textmix.core.risk_control import RiskControl
 from textmix.core.selective import pick_threshold
 from textmix.engine.run_directory import RunDir
 from textmix.text.features import FEATURIZER_FILE, HFFeaturizer, collate, load_featurizer
@@ -29,6 +30,7 @@ from textmix.text.model_folder import (
     refuse_custom_code,
     saved_calibrator,
     saved_conformal,
+    saved_risk_control,
     stock_info,
 )
 from textmix.text.models import MODELS, load_pretrained
@@ -78,6 +80,7 @@ class CalibratedClassifier:
     batch_size: int = 64
     validation_coverage: dict | None = None  # risk–coverage table of the validation split
     conformal: dict | None = None  # per method: the calibration scores of conformal prediction sets
+    risk_control: dict | None = None  # Learn-then-Test counts of the calibration split (guaranteed abstention)
 
     @torch.no_grad()
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -112,10 +115,11 @@ class CalibratedClassifier:
             return self.calibrator(logits)
         return uncalibrated_probs(logits)
 
-    def predict_set(self, texts: list[str], alpha: float = 0.1, method: str = "aps") -> list[list[str]]:
+    def predict_set(self, texts: list[str], alpha: float = 0.1, method: str = "lac") -> list[list[str]]:
         """Conformal prediction sets: for each text the labels that, with probability at least
         1 − ``alpha``, include the true one (split conformal, calibrated on the validation split of
-        training with ``method``: lac, aps, raps or saps as stored)."""
+        training with ``method``: lac, the default, or aps, raps, saps as stored; on a two-class model
+        only lac)."""
         predictor = self.conformal_predictor(alpha, method)
         sets = predictor.predict(self.predict_proba(texts))
         return [[name for name, keep in zip(self.label_names, row) if keep] for row in sets]
@@ -125,6 +129,7 @@ class CalibratedClassifier:
         if not self.conformal:
             raise ArgumentError("this model stores no conformal calibration scores (trained with textmix < 0.3)")
         methods = self.conformal["methods"]
+        make_score(method).check_classes(len(self.label_names), "another method the model stores")
         if method not in methods:
             raise ArgumentError(f"this model stores conformal scores for {', '.join(methods)}, not {method!r}")
         used = self.calibrator.name if self.calibrator is not None else "none"
@@ -136,17 +141,40 @@ class CalibratedClassifier:
         stored = methods[method]
         score = make_score(method)
         score.load_state_dict(stored["score_state"])
-        return ConformalPredictor.from_sorted_scores(score, alpha, stored["sorted_scores"], stored["mondrian"])
+        return ConformalPredictor.from_sorted_scores(score, alpha, stored["sorted_scores"], stored["mondrian"],
+                                                   len(self.label_names))  # fmt: skip
 
-    def abstain_threshold(self, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:
-        """(threshold, validation coverage, validation risk) for a target coverage or risk, from the
-        validation split's risk–coverage table saved with the model (calibrated probabilities)."""
+    def abstain_threshold(
+        self, coverage: float | None = None, validation_risk: float | None = None
+    ) -> tuple[float, float, float]:
+        """(threshold, validation coverage, validation risk) for a target coverage, or for a risk
+        reached on the validation split's risk–coverage table (no guarantee on new texts: the
+        threshold is fitted to the very examples it is judged on; :meth:`risk_threshold` gives one)."""
         if self.validation_coverage is None:
             raise ArgumentError("this model was saved without a validation risk-coverage table (textmix < 0.2)")
-        for name, value in (("coverage", coverage), ("risk", risk)):
+        for name, value in (("coverage", coverage), ("risk", validation_risk)):
             if value is not None and not 0 <= value <= 1:
                 raise ArgumentError(f"target {name} must be in [0, 1], got {value}")
-        return pick_threshold(self.validation_coverage, coverage, risk)
+        return pick_threshold(self.validation_coverage, coverage, validation_risk)
+
+    def risk_threshold(self, risk: float, delta: float = 0.1, procedure: str = "fixed_sequence") -> RiskControl:
+        """The abstention threshold with a guarantee (Learn then Test, :mod:`textmix.core.risk_control`):
+        with probability >= 1 − ``delta`` over the calibration split, the error rate among the texts
+        answered is <= ``risk`` on new texts like it. ``.threshold`` is inf when no threshold can be
+        certified (abstain on everything); ``.calibration`` the (answered, errors) it rests on."""
+        if not self.risk_control:
+            raise ArgumentError("this model stores no risk-control counts (trained with textmix < 0.4): retrain it, "
+                                "or use --validation-risk (no guarantee)")  # fmt: skip
+        used = self.calibrator.name if self.calibrator is not None else "none"
+        if used != self.risk_control["probabilities"]:
+            raise ArgumentError(f"the risk-control counts were computed on {self.risk_control['probabilities']} "
+                                f"probabilities; load the model with that calibrator, not {used}")  # fmt: skip
+        return RiskControl("selective", risk, delta, procedure).fit_counts(self.risk_control["selective"])
+
+    def predict_or_abstain(self, texts: list[str], risk: float, delta: float = 0.1) -> list[dict]:
+        """:meth:`predict` with ``label`` "abstain" below the threshold of :meth:`risk_threshold`:
+        P(error rate among the answered texts > ``risk``) <= ``delta``."""
+        return self.predict(texts, abstain_below=self.risk_threshold(risk, delta).threshold)
 
     def predict(self, texts: list[str], abstain_below: float | None = None) -> list[dict]:
         """One dict per text: ``label``, ``probability`` (calibrated) and ``probabilities``.
@@ -216,6 +244,7 @@ def load_model(
         calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO, calibrator),
         validation_coverage=info.get("validation_coverage"),
         conformal=saved_conformal(info, folder / RunDir.MODEL_INFO),
+        risk_control=saved_risk_control(info, folder / RunDir.MODEL_INFO),
     )
 
 

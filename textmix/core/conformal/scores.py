@@ -15,6 +15,7 @@ class LAC(ConformalScore):
 
     name = "lac"
     can_randomize = False
+    binary_needs_randomizing = False
 
     def label_scores(self, probs, u):
         return 1 - probs
@@ -27,9 +28,15 @@ class APS(ConformalScore):
     name = "aps"
 
     def label_scores(self, probs, u):
-        order, p_sorted, ranks = ranked(probs)
-        before = torch.cumsum(p_sorted, dim=1) - p_sorted  # mass ranked above each position
-        return (before + u[:, None] * p_sorted).gather(1, ranks)
+        _, p_sorted, ranks = ranked(probs)
+        mass = torch.cumsum(p_sorted, dim=1)  # (N, K): the mass up to and including each rank
+        # the last rank holds exactly the whole mass (x / x == 1 in IEEE arithmetic): the score of a
+        # last-ranked label is 1.0 at calibration and at prediction alike, never 1 ± one rounding step,
+        # so a threshold at the full mass cannot drop a true label that sums to a hair above it
+        mass = mass / mass[:, -1:]
+        before = torch.cat([torch.zeros_like(mass[:, :1]), mass[:, :-1]], dim=1)  # mass ranked above
+        u = u[:, None]
+        return torch.where(u == 1, mass, before + u * p_sorted).gather(1, ranks)
 
 
 class RAPS(APS):
@@ -55,9 +62,10 @@ class RAPS(APS):
         penalty = self.lam * (ranks + 1 - self.k_reg).clamp(min=0)  # (N, K)
         return super().label_scores(probs, u) + penalty
 
+    def needs_tuning(self) -> bool:
+        return self.k_reg is None or self.lam is None
+
     def tune(self, probs, labels, alpha) -> None:
-        if self.k_reg is not None and self.lam is not None:
-            return
         _, _, ranks = ranked(probs)
         true_rank = ranks.gather(1, labels[:, None]).squeeze(1).numpy() + 1
         if self.k_reg is None:

@@ -7,6 +7,7 @@
 - covgap: class-conditional coverage gap (Ding et al., NeurIPS 2023): the mean over classes of
   |coverage of the class − (1 − α)|;
 - coverage_by_size: n and coverage of the examples with each set size;
+- coverage_by_class: n and coverage of the examples of each class (which class misses 1 − α);
 - size_floor: with top-1 accuracy a, sets that hold the top label whenever they are non-empty and
   reach coverage 1 − α cannot average fewer than 1 + max(0, 1 − α − a) labels (the singletons cover
   at most a; every further covered example needs a second label): the size to compare mean_size with;
@@ -45,6 +46,9 @@ def set_report(sets: np.ndarray, labels, alpha: float, resamples: int = 1000, se
         "coverage_by_size": {
             int(s): {"n": int((sizes == s).sum()), "coverage": float(covered[sizes == s].mean())}
             for s in np.unique(sizes)
+        },
+        "coverage_by_class": {
+            int(k): {"n": int((labels == k).sum()), "coverage": float(covered[labels == k].mean())} for k in classes
         },
         "n": int(len(labels)),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from textmix.core.conformal.base import SCORES
+from textmix.core.conformal.base import SCORES, make_score
 
 
 @dataclass
@@ -13,7 +13,7 @@ class ConformalSettings:
     """``eval.conformal`` read and checked (see :class:`EvalConfig`)."""
 
     alpha: list[float] = field(default_factory=list)
-    methods: list[str] = field(default_factory=lambda: ["lac", "aps", "raps"])
+    methods: list[str] = field(default_factory=lambda: ["lac"])
     split: float = 0.0
     mondrian: bool = False
     randomized: bool = False
@@ -34,9 +34,17 @@ class ConformalSettings:
             raise ValueError(f"eval.conformal.methods={methods!r} must be a list of {', '.join(SCORES.names())}")
         if not isinstance(settings.split, (int, float)) or not 0 <= settings.split < 1:
             raise ValueError(f"eval.conformal.split={settings.split!r} must be in [0, 1)")
-        fixed = [m for m in methods if not SCORES.get(m).can_randomize]
-        if settings.randomized and fixed:
-            raise ValueError(
-                f"eval.conformal.randomized: {', '.join(fixed)} has no randomized variant; drop it from methods"
-            )
+        if not isinstance(settings.randomized, bool) or not isinstance(settings.mondrian, bool):
+            raise ValueError("eval.conformal.randomized and eval.conformal.mondrian must be true or false")
         return settings
+
+    def score(self, method: str):
+        """The score of ``method``, randomized where these settings ask and it has a randomized variant
+        (LAC has none: its score is already continuous)."""
+        return make_score(method, self.randomized and SCORES.get(method).can_randomize)
+
+    def check_classes(self, num_classes: int, fix: str = "eval.conformal.randomized: true") -> None:
+        """ArgumentError, before any training, for a score that cannot inform on ``num_classes`` labels
+        (non-randomized APS / RAPS / SAPS on two classes); ``fix`` says the other way out."""
+        for method in self.methods:
+            self.score(method).check_classes(num_classes, fix)

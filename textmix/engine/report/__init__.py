@@ -38,6 +38,7 @@ from textmix.core.plots import save_figure
 from textmix.engine.report import figures as fig
 from textmix.engine.report.cells import cell_groups, cell_panels, cell_tables
 from textmix.engine.report.collect import collect, group_by, has_file
+from textmix.engine.report.risk_cells import risk_cells_table
 from textmix.engine.report.tables import (
     calibrator_table,
     conformal_table,
@@ -45,6 +46,7 @@ from textmix.engine.report.tables import (
     ood_table,
     paired_table,
     perturbation_table,
+    shift_conformal_table,
     shift_table,
     shown_names,
     tables,
@@ -151,11 +153,13 @@ def all_tables(groups) -> str:
         variance_table(groups),
         paired_table(groups),
         shift_table(groups),
+        shift_conformal_table(groups),
         calibrator_table(groups),
         conformal_table(groups),
         ood_table(groups),
         perturbation_table(groups),
         cell_tables(groups),
+        risk_cells_table(groups),
     )
     return "\n".join(t for t in parts if t)
 
