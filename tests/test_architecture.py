@@ -201,3 +201,27 @@ def narrow_argument_violations() -> list[str]:
 
 def test_functions_take_what_they_read_not_a_whole_recipe_or_session():
     assert narrow_argument_violations() == []
+
+
+@pytest.mark.parametrize("command", ["calibrate", "predict", "report", "sweep"])
+def test_help_of_every_command_loads_no_torch(command):
+    """Help texts list registry names from a table that imports nothing (textmix.names)."""
+    probe = ("import sys, contextlib, io\nfrom textmix.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             f"    try:\n        main([{command!r}, '--help'])\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('torch', 'sklearn', 'transformers') if m in sys.modules))")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_help_name_tables_equal_the_registries():
+    from textmix import names
+    from textmix.core.calibrators import calibrator_names, get_calibrator
+    from textmix.core.conformal import BUILT_IN
+    from textmix.engine.report import FIGURE_KINDS
+
+    built_in = tuple(n for n in calibrator_names() if get_calibrator(n).__module__.startswith("textmix."))
+    assert built_in == names.CALIBRATORS  # a test's plugin calibrator (tests/test_extension_points.py) aside
+    assert tuple(cls.name for cls in BUILT_IN) == names.CONFORMAL_SCORES
+    assert names.FIGURE_KINDS == FIGURE_KINDS

@@ -29,6 +29,13 @@ def test_recipe_key_table_is_current():
     assert not re.findall(r"\{[a-z_]+\}", table), "a placeholder of a docstring is not filled by textmix.docs"
 
 
+def test_the_readme_names_every_figure_kind_report_draws():
+    from textmix.engine.report import FIGURE_KINDS
+
+    missing = [kind for kind in FIGURE_KINDS if f"`{kind}`" not in README]
+    assert not missing, f"README's --figures list lacks {missing}"
+
+
 def test_ci_runs_the_readme_test_command():
     command = fenced_after("<!-- test-command -->").strip()
     assert "pytest" in command and "constraints.txt" in command
@@ -166,5 +173,9 @@ def test_every_runnable_readme_command_works(real_data, tmp_path):
     assert ran >= 20
     assert sorted(informative) == ["abstention", "predict sets", "python sets"]
     assert (tmp_path / "runs" / "mr_report" / "README.md").is_file()
-    assert (tmp_path / "upload" / "README.md").is_file()  # the push --dry-run folder
+    assert (tmp_path / "runs" / "upload" / "README.md").is_file()  # the push --dry-run folder
+    # the blocks write only under runs/ (ignored by git): nothing new beside what the test copied in
+    assert {p.name for p in tmp_path.iterdir()} <= {"recipes", "examples", "docs", "shim", "runs"}, sorted(
+        p.name for p in tmp_path.iterdir()
+    )
     assert (tmp_path / "runs" / "cifar10_small_mixup" / "metrics.json").is_file()

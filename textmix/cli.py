@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from textmix import __version__
+from textmix import __version__, names
 from textmix.cli_predict import add_predict_parser, run_predict
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, TextmixError, TrainingInterrupted
 
@@ -56,12 +56,15 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     from accelerate import PartialState
 
-    from textmix.engine.reevaluation import evaluate_run
+    from textmix.engine.reevaluation import evaluate_run, summary
+    from textmix.engine.run_directory import RunDir
 
     metrics = evaluate_run(Path(args.run_dir), args.overrides)
     test = metrics["test"]
     if PartialState().is_main_process:
         print(f"{args.run_dir}: test accuracy {test['accuracy']:.4f}, ECE {test['ece']:.4f}, OE {test['oe']:.4f}")
+        print("\n".join(summary(metrics)))
+        print(f"(every number: {RunDir(args.run_dir).evaluation})")
     return 0
 
 
@@ -165,22 +168,9 @@ def run_push(args) -> int:
     return 0
 
 
-def _names(active: bool, table: str) -> str:
-    """The names of a registry for an option's help: looked up only for the command being run
-    (their registries import torch; ``textmix --help`` and other commands need not)."""
-    if not active:
-        return "see this command's --help"
-    if table == "calibrators":
-        from textmix.core.calibrators import calibrator_names
-
-        return ", ".join(calibrator_names())
-    if table == "conformal":
-        from textmix.core.conformal import score_names
-
-        return ", ".join(score_names())
-    from textmix.engine.report import FIGURE_KINDS
-
-    return ", ".join(FIGURE_KINDS)
+def _names(table: tuple[str, ...]) -> str:
+    """Built-in names for an option's help, from a table that imports nothing (no torch for --help)."""
+    return ", ".join(table)
 
 
 def add_sweep_parser(commands) -> None:
@@ -215,7 +205,7 @@ def add_sweep_parser(commands) -> None:
                        help="slurm: local runs the jobs as local processes through submitit (debugging)")  # fmt: skip
 
 
-def add_calibrate_parser(commands, active: bool) -> None:
+def add_calibrate_parser(commands) -> None:
     calibrate = commands.add_parser("calibrate", help="calibration metrics of any model's predictions file")
     calibrate.add_argument("file", help="predictions: CSV, JSON Lines, parquet or .npz")
     calibrate.add_argument(
@@ -230,12 +220,12 @@ def add_calibrate_parser(commands, active: bool) -> None:
         "--val", metavar="FILE", help="validation predictions (same columns): fit the calibrators there"
     )
     calibrate.add_argument("--calibrators", default="temperature", metavar="NAMES",
-                           help=f"comma-separated calibrators fitted on --val, or all: {_names(active, 'calibrators')} "
+                           help=f"comma-separated calibrators fitted on --val, or all: {_names(names.CALIBRATORS)} "
                            "(default temperature)")  # fmt: skip
     calibrate.add_argument("--conformal", metavar="ALPHAS", help="conformal prediction sets calibrated on --val at "
                            "these miscoverage levels, e.g. 0.1,0.05")  # fmt: skip
     calibrate.add_argument("--conformal-methods", default="lac", metavar="NAMES",
-                           help=f"conformal scores: {_names(active, 'conformal')} (default lac; aps, raps and saps "
+                           help=f"conformal scores: {_names(names.CONFORMAL_SCORES)} (default lac; aps, raps and saps "
                            "only with three or more classes)")  # fmt: skip
     calibrate.add_argument("--sets", metavar="FILE", help="with --conformal: write each test example's label sets "
                            "(one column per method, alpha and probabilities) to FILE, .csv or .jsonl")  # fmt: skip
@@ -258,7 +248,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # transformers and huggingface_hub
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     argv = sys.argv[1:] if argv is None else argv
-    active = next((arg for arg in argv if not arg.startswith("-")), None)  # the command, if any
     parser = argparse.ArgumentParser(prog="textmix", description="Embedding mixup and calibration for text classifiers")
     parser.add_argument("--version", action="version", version=f"textmix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -273,15 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", required=True, help="output folder")
     report.add_argument(
         "--figures",
-        help=f"comma-separated figure kinds to draw (default: all): {_names(active == 'report', 'figures')}",
+        help=f"comma-separated figure kinds to draw (default: all): {_names(names.FIGURE_KINDS)}",
     )
-    add_calibrate_parser(commands, active == "calibrate")
+    add_calibrate_parser(commands)
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
     push.add_argument("run_dir")
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
     push.add_argument("--private", action="store_true", help="create the repository private")
     push.add_argument("--dry-run", metavar="OUT_DIR", help="only write the folder that would be uploaded")
-    add_predict_parser(commands, active == "predict")
+    add_predict_parser(commands)
     args = parser.parse_args(argv)
     commands_by_name = {
         "train": run_train,
@@ -298,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(command, args) -> int:
     """Run a command; user errors become one clear line instead of a traceback."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)
+    # textmix's own INFO lines only: gensim logs every vector file it reads, accelerate every checkpoint
+    for noisy in ("accelerate.checkpointing", "gensim", "smart_open"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return command(args)
     except BrokenPipeError:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from textmix.core.errors import ArgumentError, DataError
 from textmix.core.prediction_files import write_rows
+from textmix.names import CONFORMAL_SCORES
 
 
-def add_predict_parser(commands, active: bool) -> None:
+def add_predict_parser(commands) -> None:
     predict = commands.add_parser("predict", help="classify texts with calibrated probabilities")
     predict.add_argument("model", help="run directory, model folder or Hub repository id")
     predict.add_argument("texts", nargs="*", help="texts to classify (- alone: read them from standard input)")
@@ -34,20 +35,12 @@ def add_predict_parser(commands, active: bool) -> None:
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per text")
     predict.add_argument("--conformal", type=float, metavar="ALPHA", help="also give the conformal label set that "
                          "holds the true label with probability >= 1 - ALPHA (e.g. 0.1)")  # fmt: skip
-    predict.add_argument("--conformal-method", default="lac", help=f"{_scores(active)} (default lac; on two classes "
-                         "only lac)")  # fmt: skip
+    scores = ", ".join(CONFORMAL_SCORES)
+    predict.add_argument("--conformal-method", default="lac", help=f"{scores} (default lac; on two classes only lac)")
     predict.add_argument("--calibrator", metavar="NAME", help="another calibrator the model stores (eval.calibrators), "
                          "or none for uncalibrated probabilities (default: the one chosen in training)")  # fmt: skip
     predict.add_argument("--out", metavar="FILE", help="also write every result (label, probability, set) to FILE: "
                          ".csv or .jsonl")  # fmt: skip
-
-
-def _scores(active: bool) -> str:
-    if not active:
-        return "see this command's --help"
-    from textmix.core.conformal import score_names
-
-    return ", ".join(score_names())
 
 
 def read_texts(args) -> list[str]:

@@ -26,6 +26,10 @@ def draw(n: int, target: bool, g: np.random.Generator):
     return x, model, y
 
 
+def covered(sets: np.ndarray, labels: np.ndarray) -> float:
+    return float(sets[np.arange(len(labels)), labels].mean())
+
+
 def true_ratio(x):
     return np.exp(x @ SHIFT - SHIFT @ SHIFT / 2)
 
@@ -48,13 +52,12 @@ def test_weighting_restores_coverage_under_covariate_shift():
         g = np.random.default_rng(trial)
         xs, p, y = draw(1000, False, g)
         xt, q, yt = draw(1000, True, g)
-        covered = lambda sets: sets[np.arange(len(yt)), yt].mean()  # noqa: E731
-        plain.append(covered(ConformalPredictor("lac", ALPHA).fit(p, y).predict(q)))
+        plain.append(covered(ConformalPredictor("lac", ALPHA).fit(p, y).predict(q), yt))
         sets = WeightedConformal("lac", ALPHA).fit(p, y, true_ratio(xs)).predict(q, true_ratio(xt))
-        oracle.append(covered(sets))
+        oracle.append(covered(sets, yt))
         ws, wt = domain_weights(xs, xt, seed=trial)
         sets = WeightedConformal("lac", ALPHA).fit(p, y, ws).predict(q, wt)
-        estimated.append(covered(sets))
+        estimated.append(covered(sets, yt))
         sizes.append(sets.sum(1).mean())
     assert np.mean(plain) < 1 - ALPHA - 0.03, np.mean(plain)
     assert abs(np.mean(oracle) - (1 - ALPHA)) < 0.015, np.mean(oracle)

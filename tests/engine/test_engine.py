@@ -3,6 +3,7 @@ text task's outputs and CLI on real MR data (small subsets, few epochs)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -254,8 +255,11 @@ def test_cli_train_and_evaluate(real_data, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy" in result.stdout
-    result = run_cli("evaluate", str(run), "--set", "eval.mc_dropout_samples=0")
+    result = run_cli("evaluate", str(run), "--set", "eval.mc_dropout_samples=2", "--set", "eval.ood=[random_tokens]")
     assert result.returncode == 0, result.stderr[-3000:]
+    # every result it computed is printed, not only accuracy / ECE / OE
+    assert "MC dropout (2 passes): accuracy" in result.stdout and "test after temperature (chosen)" in result.stdout
+    assert re.search(r"OOD random_tokens \(\d+ examples\): AUROC of the winning score: none 0\.\d+", result.stdout)
     evaluation = json.loads((run / "evaluation.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     assert evaluation["test"] == pytest.approx(metrics["test"])
@@ -275,12 +279,17 @@ def test_minilm_one_epoch_on_an_mr_subset_beats_chance(real_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_kim_cnn_non_static_reaches_75_percent_on_mr(real_data, tmp_path):
+def test_kim_cnn_non_static_reaches_the_measured_accuracy_on_mr(real_data, tmp_path):
+    """The main job lands inside the accuracy distribution the measured study found for this recipe's
+    model on MR: 76.2 ± 2.1% over 9 runs (docs/results/measured/mr); one run is a draw from it (seed 1
+    gave 75.8% on one machine, 74.95% on another: torch's kernels sum in a machine-dependent order),
+    so the bound is the mean less two standard deviations. A broken embedding, mixup or optimizer
+    lands near 50–65%."""
     from textmix.engine.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "mr" / "kim_cnn_mixup.yaml")
     metrics = engine.train(recipe, tmp_path / "kim")
-    assert metrics["test"]["accuracy"] >= 0.75, metrics["test"]
+    assert metrics["test"]["accuracy"] >= 0.762 - 2 * 0.021, metrics["test"]
 
 
 def test_an_earlier_bf16_accelerator_does_not_leak_into_a_run(monkeypatch):

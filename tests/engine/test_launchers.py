@@ -106,3 +106,17 @@ def test_a_launcher_whose_extra_is_missing_is_one_line(tmp_path, monkeypatch):
         ):
             sweep(recipe, {}, [1], [], tmp_path / "out", launcher=launcher)
     assert not (tmp_path / "out").exists()
+
+
+def test_slurm_without_a_scheduler_is_refused_and_trains_nothing(tmp_path, monkeypatch):
+    """submitit's AutoExecutor falls back to local processes where no Slurm exists (a login node):
+    textmix refuses instead, naming how to try the jobs locally; --slurm-cluster local still works."""
+    import textmix.engine.sweep as sweep_module
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    monkeypatch.setattr(sweep_module, "require", lambda launcher: None)  # as if submitit were installed
+    monkeypatch.setattr(sweep_module.shutil, "which", lambda name: None)  # no sbatch on PATH
+    with pytest.raises(ArgumentError, match="no Slurm scheduler is reachable from here .* --slurm-cluster local"):
+        sweep(recipe, {}, [1], [], tmp_path / "out", launcher="slurm")
+    assert not (tmp_path / "out").exists()

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_text
@@ -24,6 +23,7 @@ from textmix.core.metrics import calibration_report
 from textmix.core.mixer import Mixup
 from textmix.engine import checkpoint
 from textmix.engine.evaluation import predict_logits
+from textmix.engine.logs import get_logger
 from textmix.engine.recipe import Recipe
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import TaskData

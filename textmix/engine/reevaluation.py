@@ -64,3 +64,42 @@ def _evaluate(run: RunDir, recipe, accelerator, provenance: dict) -> dict:
         )
         atomic_write_json(run.evaluation, report)
     return report
+
+
+def summary(metrics: dict) -> list[str]:
+    """One line per result an evaluation computed (what ``textmix evaluate`` prints): test metrics
+    raw and after each calibrator, MC dropout, each OOD set's AUROC per probability source, each
+    shifted set, conformal sets, guaranteed abstention and the perturbation study."""
+    from textmix.core.assessment import NONE, Assessment
+
+    a = Assessment.from_json(metrics)
+    lines = []
+    for source, block in a.test.blocks.items():
+        m = block.metrics
+        label = "raw" if source == NONE else f"after {source}" + (" (chosen)" if source == a.chosen else "")
+        lines.append(f"test {label}: accuracy {m['accuracy']:.4f}, ECE {m['ece']:.4f}, NLL {m['nll']:.4f}")
+    if "mc_dropout" in metrics:
+        m = metrics["mc_dropout"]
+        lines.append(
+            f"MC dropout ({m['samples']} passes): accuracy {m['test']['accuracy']:.4f}, ECE {m['test']['ece']:.4f}"
+        )
+    for name, table in a.ood.items():
+        aurocs = ", ".join(f"{source} {row['auroc']:.4f}" for source, row in table.items() if source != "n")
+        lines.append(f"OOD {name} ({table['n']} examples): AUROC of the winning score: {aurocs}")
+    for name, s in a.shift.items():
+        parts = ", ".join(f"{src} ECE {b.metrics['ece']:.4f}" for src, b in s.blocks.items())
+        lines.append(f"shift {name} ({s.n} examples): accuracy {s.blocks[NONE].metrics['accuracy']:.4f}, {parts}")
+    for alpha, by_method in a.conformal_results().items():
+        for method, by_source in by_method.items():
+            for source, r in by_source.items():
+                lines.append(f"conformal {method} alpha={alpha} ({source}): coverage {r['coverage']:.4f}, "
+                             f"mean set size {r['mean_size']:.3f}")  # fmt: skip
+    for epsilon, by_source in a.risk_results().items():
+        for source, r in by_source.items():
+            risk = "—" if r["risk"] is None else f"{r['risk']:.4f}"
+            lines.append(f"abstention at guaranteed risk {epsilon} ({source}): answered {r['coverage']:.4f}, "
+                         f"test risk {risk}")  # fmt: skip
+    for row in metrics.get("perturbation", []):
+        lines.append(f"perturbation mu={row['mu']:g}: accuracy {row['accuracy']:.4f}, winning score "
+                     f"{row['winning_score']:.4f}, entropy {row['entropy']:.4f}")  # fmt: skip
+    return lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -117,6 +118,11 @@ def sweep(
     if launcher != "local":
         require(launcher)  # one line naming the extra, before anything is planned
     cluster = cluster or ClusterOptions()
+    if launcher == "slurm" and cluster.slurm_cluster == "slurm" and shutil.which("sbatch") is None:
+        # submitit would fall back to local processes here (a login node), saying "on slurm"
+        raise ArgumentError("--launcher slurm: no Slurm scheduler is reachable from here (no sbatch on PATH), so "
+                            "nothing was trained; run it where sbatch works, or try the jobs on this machine with "
+                            "--slurm-cluster local")  # fmt: skip
     runs = plan_sweep(recipe_path, grid, seeds, overrides, out)
     if jobs < 1:
         raise ArgumentError(f"--jobs must be >= 1, got {jobs}")

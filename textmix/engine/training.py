@@ -16,7 +16,6 @@ import torch
 import torch.nn as nn
 import yaml
 from accelerate import Accelerator
-from accelerate.logging import get_logger
 from accelerate.state import AcceleratorState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
@@ -29,6 +28,7 @@ from textmix.core.selective import coverage_table
 from textmix.engine import checkpoint, optimizers
 from textmix.engine.conformal_sets import settings_of, validation_rows
 from textmix.engine.evaluation import evaluate_model, predict_logits, write_outputs
+from textmix.engine.logs import get_logger
 from textmix.engine.loop import Session, StopFlag, record_epoch, train_one_epoch, validate
 from textmix.engine.recipe import Recipe, dump_recipe, recipe_differences, recipe_from_dict, recipe_to_dict
 from textmix.engine.run_directory import RunDir

@@ -59,6 +59,11 @@ class ConformalScore:
         """(N, K) float64 probabilities and (N,) uniforms (ones when not randomized) → (N, K) scores."""
         raise NotImplementedError
 
+    def true_scores(self, probs: torch.Tensor, labels: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """(N,) the scores of the true labels; a score with a closed form for one label overrides this
+        (LAC) so that calibration does not score every label of every example."""
+        return self.label_scores(probs, u).gather(1, labels[:, None]).squeeze(1)
+
     def needs_tuning(self) -> bool:
         """Whether settings are left to :meth:`tune` (then a share of calibration data tunes them)."""
         return False
@@ -155,8 +160,7 @@ class ConformalPredictor:
     def true_label_scores(self, probs, labels, stream: int = 1) -> np.ndarray:
         """(N,) scores of the true labels (the uniforms of randomized scores from ``stream``)."""
         p, y = as_probs(probs), torch.as_tensor(np.asarray(labels)).long()
-        scores = self.score.label_scores(p, self._uniforms(len(p), stream))
-        return scores.gather(1, y[:, None]).squeeze(1).numpy()
+        return self.score.true_scores(p, y, self._uniforms(len(p), stream)).numpy()
 
     def prepare(self, probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
         """Check the score against K labels, tune its settings on a share of the calibration data
@@ -166,15 +170,17 @@ class ConformalPredictor:
             raise ArgumentError(f"calibration needs probabilities (N, K) and N labels, got {tuple(p.shape)}, {len(y)}")
         self.score.check_classes(p.shape[1])
         rows = np.arange(len(p))
-        if self.score.needs_tuning():
-            order = np.random.default_rng(self.seed).permutation(len(p))
-            cut = max(1, int(round(self.tune_fraction * len(p))))
-            tune, rows = torch.from_numpy(order[:cut]), np.sort(order[cut:])
-            if cut < TUNE_ROWS_PER_ALPHA / self.alpha:
-                warnings.warn(f"conformal score {self.score.name} tunes its settings on {cut} examples, fewer than "
-                              f"{math.ceil(TUNE_ROWS_PER_ALPHA / self.alpha)} (10 / alpha): its sets may be empty or "
-                              "too large; give more calibration data or fix its settings", stacklevel=3)  # fmt: skip
-            self.score.tune(p[tune], y[tune], self.alpha)
+        if not self.score.needs_tuning():
+            self.calibration_rows = rows
+            return p, y  # every row calibrates: no copy
+        order = np.random.default_rng(self.seed).permutation(len(p))
+        cut = max(1, int(round(self.tune_fraction * len(p))))
+        tune, rows = torch.from_numpy(order[:cut]), np.sort(order[cut:])
+        if cut < TUNE_ROWS_PER_ALPHA / self.alpha:
+            warnings.warn(f"conformal score {self.score.name} tunes its settings on {cut} examples, fewer than "
+                          f"{math.ceil(TUNE_ROWS_PER_ALPHA / self.alpha)} (10 / alpha): its sets may be empty or "
+                          "too large; give more calibration data or fix its settings", stacklevel=3)  # fmt: skip
+        self.score.tune(p[tune], y[tune], self.alpha)
         self.calibration_rows = rows
         return p[rows], y[rows]
 

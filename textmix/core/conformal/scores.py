@@ -20,6 +20,9 @@ class LAC(ConformalScore):
     def label_scores(self, probs, u):
         return 1 - probs
 
+    def true_scores(self, probs, labels, u):
+        return 1 - probs.gather(1, labels[:, None]).squeeze(1)  # the same float operation, one label only
+
 
 class APS(ConformalScore):
     """Adaptive prediction sets (Romano, Sesia & Candès, NeurIPS 2020): the probability mass of the

@@ -68,8 +68,7 @@ class WeightedConformal:
         if not np.isfinite(weights).all() or (weights <= 0).any():
             raise ArgumentError("conformal weights must be finite and > 0")
         self.score.check_classes(p.shape[1])
-        ones = np.ones(len(p))
-        scores = self.score.label_scores(p, _tensor(ones)).numpy()[np.arange(len(p)), labels]
+        scores = self.score.true_scores(p, _tensor(labels.astype(np.int64)), _tensor(np.ones(len(p)))).numpy()
         order = np.argsort(scores, kind="stable")
         self.sorted_scores, self.cumulative = scores[order], np.cumsum(weights[order])
         return self

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textmix import names
 from textmix.core.atomic_files import atomic_write_json, atomic_write_text
 from textmix.core.errors import RecipeError
 from textmix.core.plots import save_figure
@@ -54,21 +55,7 @@ from textmix.engine.report.tables import (
 )
 from textmix.engine.run_directory import RunDir
 
-FIGURE_KINDS = (
-    "metrics_by_method",
-    "reliability",
-    "alpha",
-    "label_entropy",
-    "ood",
-    "joint_density",
-    "perturbation",
-    "curves",
-    "risk_coverage",
-    "adaptive_reliability",
-    "calibrators",
-    "conformal",
-    "cells",
-)
+FIGURE_KINDS = names.FIGURE_KINDS  # the figures report() can draw, in drawing order
 
 
 def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = None) -> dict:

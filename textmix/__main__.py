@@ -1,0 +1,7 @@
+"""``python -m textmix``: the ``textmix`` command."""
+
+import sys
+
+from textmix.cli import main
+
+sys.exit(main())
