@@ -129,9 +129,8 @@ class ConformalPredictor:
 
     Example (probabilities of any model; here MR validation and test predictions)::
 
-        >>> predictor = ConformalPredictor("lac", alpha=0.1).fit(val_probs, val_labels)
-        >>> predictor.predict(test_probs)[:2]   # (N, K) bool
-        array([[False,  True], [ True,  True]])
+        predictor = ConformalPredictor("lac", alpha=0.1).fit(val_probs, val_labels)
+        sets = predictor.predict(test_probs)   # (N, K) bool: a row with one True is a sure answer
 
     Args:
         score: the nonconformity score, or its name (lac, aps, raps, saps; non-randomized).
