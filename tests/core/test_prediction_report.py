@@ -230,3 +230,36 @@ def test_the_noise_floor_is_skipped_with_a_notice_where_it_would_be_slow(monkeyp
         none = prediction_report.calibrate(logits, labels, kind="logits", bootstrap_resamples=0)
     assert none.assessment.block("none").floor == {} and "no noise floor for 500 examples" in caplog.text
     assert "ECE floor %" in none.table() and "—" in none.table().splitlines()[1]
+
+
+def test_calibrate_writes_each_examples_sets_by_class_name(tmp_path):
+    """--sets: one row per test example, one column per method, α and probabilities, labels by the
+    score columns' names; coverage and mean size read back from the file equal calibration.json's."""
+    import csv
+
+    logits, labels = predictions(600, seed=8)
+    val_logits, val_labels = predictions(600, seed=9)
+    names = ["abbr", "desc", "loc"]
+    for file, (x, y) in (("test.csv", (logits, labels)), ("val.csv", (val_logits, val_labels))):
+        with open(tmp_path / file, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([*names, "label"])
+            writer.writerows([*row, names[t]] for row, t in zip(x, y))
+    columns = ",".join(names)
+    result = run("test.csv", "--labels", "label", "--logits", columns, "--val", "val.csv", "--conformal", "0.1",
+                 "--conformal-methods", "lac,aps", "--sets", "sets.csv", "--out", "out", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader((tmp_path / "sets.csv").read_text().splitlines()))
+    assert len(rows) == 600 and [r["label"] for r in rows] == [names[t] for t in labels]
+    measured = json.loads((tmp_path / "out" / "calibration.json").read_text())["conformal"]["results"]["0.1"]
+    for method in ("lac", "aps"):
+        for source in ("none", "temperature"):
+            sets = [r[f"{method} alpha=0.1 {source}"].split("|") if r[f"{method} alpha=0.1 {source}"] else []
+                    for r in rows]  # fmt: skip
+            assert np.mean([r["label"] in s for r, s in zip(rows, sets)]) == pytest.approx(
+                measured[method][source]["coverage"]
+            )
+            assert np.mean([len(s) for s in sets]) == pytest.approx(measured[method][source]["mean_size"])
+    refused = run("test.csv", "--labels", "label", "--logits", ",".join(names), "--val", "val.csv", "--sets", "s.csv",
+                  cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2 and "--sets writes conformal sets: give --conformal ALPHAS too" in refused.stderr

@@ -216,9 +216,9 @@ def assess(
         # the seeds' spread gives the intervals of conformal sets here: no bootstrap of a large shifted set
         result.shift[name] = measure(scores, ordered, conformal_resamples=0, weighted=True)
     if ood:
-        in_probs = _source_probs(test, ordered) | {k: v["test"] for k, v in (extra_sources or {}).items()}
+        in_probs = source_probs(test, ordered) | {k: v["test"] for k, v in (extra_sources or {}).items()}
         for name, scores in ood.items():
-            out_probs = _source_probs(scores, ordered) | {k: v[name] for k, v in (extra_sources or {}).items()}
+            out_probs = source_probs(scores, ordered) | {k: v[name] for k, v in (extra_sources or {}).items()}
             result.ood[name] = {"n": len(scores), **_ood_table(in_probs, out_probs)}
     if conformal is not None and conformal.alpha and conformal_rows is not None:
         result.conformal_split, result.n_calibration = conformal.split, len(conformal_rows)
@@ -236,7 +236,7 @@ def _fit_calibrators(val: Scores | None, calibrators) -> dict[str, Calibrator]:
     return {c.name: c.fit(val.logits.astype(np.float64), val.labels) for c in made}
 
 
-def _source_probs(scores: Scores, calibrators: dict[str, Calibrator]) -> dict[str, np.ndarray]:
+def source_probs(scores: Scores, calibrators: dict[str, Calibrator]) -> dict[str, np.ndarray]:
     """Probabilities of every source: uncalibrated as given, calibrated from float64 logits."""
     logits = scores.logits.astype(np.float64)
     return {NONE: scores.probs, **{name: c(logits) for name, c in calibrators.items()}}
@@ -258,7 +258,7 @@ class _Measure:
     def __call__(
         self, scores: Scores, calibrators, conformal_resamples: int | None = None, weighted: bool = False
     ) -> SetAssessment:
-        probs = _source_probs(scores, calibrators)
+        probs = source_probs(scores, calibrators)
         blocks = {}
         for source, p in probs.items():
             labels, seed = scores.labels, self.seed
@@ -268,7 +268,7 @@ class _Measure:
             blocks[source] = Block(calibration_report(p, labels, self.n_bins), intervals, floor=floor)
         settings, rows = self.conformal, self.rows
         if settings is not None and settings.alpha and rows is not None:
-            calibration = _source_probs(rows, calibrators)
+            calibration = source_probs(rows, calibrators)
             resamples = self.bootstrap if conformal_resamples is None else conformal_resamples
             for alpha in settings.alpha:
                 for method in settings.methods:
@@ -279,9 +279,9 @@ class _Measure:
                                             accuracy=blocks[source].metrics["accuracy"])  # fmt: skip
                         blocks[source].conformal.setdefault(f"{alpha:g}", {})[method] = report
         if weighted and settings is not None and settings.alpha and rows is not None:
-            self.weighted_sets(scores, rows, probs, _source_probs(rows, calibrators), blocks)
+            self.weighted_sets(scores, rows, probs, source_probs(rows, calibrators), blocks)
         if self.risk_control is not None and self.risk_control.risk and rows is not None:
-            calibration = _source_probs(rows, calibrators)
+            calibration = source_probs(rows, calibrators)
             for source, p in probs.items():
                 report = self.risk_control.report(calibration[source], rows.labels, p, scores.labels)
                 blocks[source].risk_control = report

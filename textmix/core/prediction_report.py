@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textmix.core.assessment import NONE, Assessment, Block, Scores, assess, conformal_predictor
+from textmix.core.assessment import NONE, Assessment, Block, Scores, assess, conformal_predictor, source_probs
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_json
 from textmix.core.calibrators import Calibrator, as_logits, calibrator_names, get_calibrator, make_calibrator
 from textmix.core.conformal.settings import ConformalSettings
@@ -111,15 +111,16 @@ class CalibrationReport:
         (thresholds from the validation split, after each calibrator too)."""
         if self.sets is None or self.val is None:
             return {}
-        sources = {NONE: (self.val.probs, self.probs)}
-        for name, calibrator in self.assessment.calibrators.items():
-            sources[name] = (calibrator(self.val.logits.astype(np.float64)), self.calibrated_probs(name))
+        calibrators = self.assessment.calibrators
+        val_probs = source_probs(self.val, calibrators)
+        test_probs = source_probs(Scores(self.logits, self.probs), calibrators)
         out = {}
         for alpha in self.sets.alpha:
             for method in self.sets.methods:
-                for source, (val_probs, test_probs) in sources.items():
-                    predictor = conformal_predictor(self.sets, method, alpha, val_probs, self.val.labels, self.seed)
-                    out[method, alpha, source] = predictor.predict(test_probs)
+                for source, probs in test_probs.items():
+                    predictor = conformal_predictor(self.sets, method, alpha, val_probs[source], self.val.labels,
+                                                    self.seed)  # fmt: skip
+                    out[method, alpha, source] = predictor.predict(probs)
         return out
 
     def conformal_table(self) -> str:

@@ -169,7 +169,7 @@ class RiskControl:
         if self.risk not in RISKS:
             raise ArgumentError(f"risk {self.risk!r} is unknown; use {' or '.join(RISKS)}")
         for name, value in (("epsilon", self.epsilon), ("delta", self.delta)):
-            if not isinstance(value, (int, float)) or not 0 < value < 1:
+            if not _level(value):
                 raise ArgumentError(f"risk control {name}={value!r} must be in (0, 1), e.g. 0.1")
         if self.procedure not in PROCEDURES:
             raise ArgumentError(f"risk control procedure {self.procedure!r} is unknown; use {' or '.join(PROCEDURES)}")

@@ -18,6 +18,7 @@ threshold would need more mass than the calibration data holds, the set holds ev
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from textmix.core.conformal.base import ConformalScore, as_probs, make_score
 from textmix.core.errors import ArgumentError
@@ -68,7 +69,8 @@ class WeightedConformal:
         if not np.isfinite(weights).all() or (weights <= 0).any():
             raise ArgumentError("conformal weights must be finite and > 0")
         self.score.check_classes(p.shape[1])
-        scores = self.score.true_scores(p, _tensor(labels.astype(np.int64)), _tensor(np.ones(len(p)))).numpy()
+        ones = torch.ones(len(p), dtype=torch.float64)
+        scores = self.score.true_scores(p, torch.from_numpy(labels.astype(np.int64)), ones).numpy()
         order = np.argsort(scores, kind="stable")
         self.sorted_scores, self.cumulative = scores[order], np.cumsum(weights[order])
         return self
@@ -89,14 +91,8 @@ class WeightedConformal:
     def predict(self, probs, weights) -> np.ndarray:
         """(N, K) bool: label k is in test example i's set."""
         p = as_probs(probs)
-        scores = self.score.label_scores(p, _tensor(np.ones(len(p)))).numpy()
+        scores = self.score.label_scores(p, torch.ones(len(p), dtype=torch.float64)).numpy()
         return scores <= self.thresholds(weights)[:, None]
-
-
-def _tensor(values: np.ndarray):
-    import torch
-
-    return torch.from_numpy(values)
 
 
 __all__ = ["WeightedConformal", "domain_weights"]
