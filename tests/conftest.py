@@ -57,7 +57,8 @@ QUICK_EVAL = {"bootstrap_resamples": 0, "floor_draws": 0}  # the predictions onl
 
 
 def _trained_predictions(tmp_path_factory, dataset: str, recipe: dict) -> dict:
-    """Train ``recipe`` on the real ``dataset`` once per session; its predictions.npz as arrays."""
+    """Train ``recipe`` on the real ``dataset`` once per session; its predictions.npz as arrays, and
+    the run directory as ``run`` (copy it before changing anything in it)."""
     import numpy as np
 
     folder = data_dir()
@@ -71,7 +72,7 @@ def _trained_predictions(tmp_path_factory, dataset: str, recipe: dict) -> dict:
         patch.setenv("TEXTMIX_CACHE", str(tmp_path_factory.getbasetemp() / "textmix-cache"))
         train(recipe_from_dict(recipe), run)
     with np.load(run / "predictions.npz") as loaded:
-        return {key: loaded[key] for key in loaded}
+        return {key: loaded[key] for key in loaded} | {"run": run}
 
 
 @pytest.fixture(scope="session")

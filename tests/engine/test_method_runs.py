@@ -3,12 +3,14 @@ features) through the engine: an interrupted run resumes bit-identically, and st
 checkpoints."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 from toy_task import TOY
 
@@ -60,6 +62,44 @@ def test_camixup_and_aum_mixup_state_in_the_last_checkpoint(tmp_path):
     state = load_file(str(last / "method.safetensors"))
     # one measuring epoch of 16 batches of 25: 400 examples seen once each
     assert state["seen"].tolist() == [1] * 400 and state["saliency"].shape == (400, 3)
+
+
+DAMAGE = {
+    "NaN margins": ("aum_mixup", "margin_sum", lambda t: t.index_fill(0, torch.tensor([3]), float("nan")),
+                    "'margin_sum' holds NaN or infinite values"),
+    "infinite saliency": ("aum_mixup", "saliency", lambda t: t.fill_(float("inf")), "'saliency' holds NaN or"),
+    "negative counts": ("aum_mixup", "seen", lambda t: t - 5, "'seen' must hold whole counts >= 0"),
+    "a state of another size": ("aum_mixup", "seen", lambda t: t[:-1].clone(), "'seen' has shape (399,); this run"),
+    "flags that are not flags": ("camixup", "mix_class", lambda t: t.to(torch.float32) + 0.5, "flags of 0 or 1"),
+    "a missing key": ("camixup", "mix_class", None, "keeps ['mix_class'], got ['other']"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_a_damaged_method_state_is_refused_on_resume_not_trained_on(case, tmp_path, monkeypatch):
+    """The checkpoint's method.safetensors is input: NaN / inf, negative or fractional counts, the
+    wrong shape or keys stop the resume in one line naming the key; nothing trains on it."""
+    from safetensors.torch import save_file
+
+    from textmix.core.errors import RunDirError
+
+    name, key, edit, message = DAMAGE[case]
+    monkeypatch.setenv("TOY_SIGTERM_AT_STEP", "40")
+    with pytest.raises(TrainingInterrupted):
+        engine.train(recipe(name), tmp_path / "run")
+    monkeypatch.delenv("TOY_SIGTERM_AT_STEP")
+    (checkpoint,) = (tmp_path / "run" / "checkpoints").iterdir()
+    path = checkpoint / "method.safetensors"
+    state = load_file(str(path))
+    if edit is None:
+        state.pop(key)
+        state["other"] = torch.zeros(1)
+    else:
+        state[key] = edit(state[key])
+    save_file(state, str(path))
+    with pytest.raises(RunDirError, match=re.escape(message)):
+        engine.train(recipe(name), tmp_path / "run", resume=True)
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("name", VARIANTS)

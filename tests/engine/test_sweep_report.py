@@ -356,3 +356,41 @@ def test_split_seeds_are_a_second_axis_of_repetition(tmp_path, capsys):
         with_split_seeds({"data.split_seed": [1]}, "1,2")
     with pytest.raises(RecipeError, match="--split-seeds expects integers"):
         with_split_seeds({}, "1,x")
+
+
+@pytest.mark.parametrize("grid", [{"mixup.alpha": [0.2, 0.2]}, {"train.output_dir": ["runs/a b", "runs/a_b"]}])
+def test_two_grid_points_that_share_a_run_directory_are_refused(grid, tmp_path):
+    """Repeated values, or values equal after the folder-name cleanup, would train two runs into
+    one folder (at the same time with --jobs)."""
+    from toy_task import TOY
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    with pytest.raises(RecipeError, match=r"would share the run directory .*seed=1"):
+        plan_sweep(recipe, grid, [1], [], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["sequential", "jobs=2", "dry-run", pytest.param("slurm (submitit's local executor)", marks=pytest.mark.cluster)],
+)
+def test_a_sweep_folder_reused_with_another_recipe_is_refused_on_every_path(how, tmp_path, capsys):
+    """The sequential path refused it when resuming; the parallel paths skipped the finished runs of
+    the other recipe and reported them as this sweep's."""
+    from toy_task import TOY
+
+    from textmix.engine.launchers import ClusterOptions
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump({**TOY, "train": {**TOY["train"], "epochs": 1}}))
+    sweep(recipe, {"mixup.alpha": [0.2]}, [1], [], tmp_path / "out")
+    before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+    kwargs = {"sequential": {}, "jobs=2": {"jobs": 2}, "dry-run": {"dry_run": True},
+              "slurm (submitit's local executor)": {"launcher": "slurm",
+                                                    "cluster": ClusterOptions(slurm_cluster="local")}}[how]  # fmt: skip
+    if how.startswith("slurm"):
+        pytest.importorskip("submitit")
+    with pytest.raises(RunDirError, match=r"was trained with another recipe \(it differs in optim.lr\)"):
+        sweep(recipe, {"mixup.alpha": [0.2]}, [1], ["optim.lr=0.05"], tmp_path / "out", **kwargs)
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == before

@@ -76,6 +76,10 @@ class RiskCounts:
         if not whole or (losses < 0).any() or (losses > n).any() or ((t < 0) | (t > 1)).any():
             raise ArgumentError(f"risk-control counts of {risk} are damaged: counts must be whole, 0 <= losses <= n, "
                                 "thresholds in [0, 1]")  # fmt: skip
+        steps = np.diff(t) * (-1 if RISKS[risk].descending else 1)
+        if (steps <= 0).any():
+            order = "falling" if RISKS[risk].descending else "rising"
+            raise ArgumentError(f"risk-control counts of {risk} are damaged: thresholds must be {order}")
         return cls(risk, t, n.astype(np.int64), losses.astype(np.int64))
 
 

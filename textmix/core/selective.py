@@ -77,6 +77,9 @@ def threshold_for(scores, correct, coverage: float | None = None, risk: float | 
     return float(thresholds[np.flatnonzero(ok)[0] if coverage is not None else np.flatnonzero(ok)[-1]])
 
 
+COVERAGE_KEYS = ("coverage", "threshold", "risk")
+
+
 def coverage_table(scores, correct, points: int = 100) -> dict[str, list[float]]:
     """The risk–coverage curve at coverages 1/points, 2/points, ..., 1: for each, the threshold that
     reaches it (lowest score accepted) and the risk there. Compact enough to keep beside a model."""
@@ -89,6 +92,28 @@ def coverage_table(scores, correct, points: int = 100) -> dict[str, list[float]]
         "threshold": [float(t) for t in scores[order][keep - 1]],
         "risk": [float(r) for r in 1 - hits / keep],
     }
+
+
+def check_coverage_table(table) -> dict[str, list[float]]:
+    """A stored ``coverage_table`` read back, checked: three equal-length lists of finite numbers,
+    coverage rising within (0, 1], risk within [0, 1], thresholds (top probabilities) falling within
+    [0, 1]. ValueError naming what is wrong otherwise."""
+    if not isinstance(table, dict) or any(not isinstance(table.get(key), list) for key in COVERAGE_KEYS):
+        raise ValueError(f"a mapping of {', '.join(COVERAGE_KEYS)} to lists")
+    try:
+        columns = {key: np.asarray(table[key], dtype=np.float64) for key in COVERAGE_KEYS}
+    except (TypeError, ValueError):
+        raise ValueError("the lists must hold numbers") from None
+    if len({len(c) for c in columns.values()}) != 1 or not len(columns["coverage"]):
+        raise ValueError("coverage, threshold and risk must be non-empty lists of equal length")
+    if any(c.ndim != 1 or not np.isfinite(c).all() for c in columns.values()):
+        raise ValueError("coverage, threshold and risk must hold finite numbers")
+    for key in COVERAGE_KEYS:
+        if (columns[key] < 0).any() or (columns[key] > 1).any():
+            raise ValueError(f"{key} must lie in [0, 1]")
+    if (np.diff(columns["coverage"]) <= 0).any() or (np.diff(columns["threshold"]) > 0).any():
+        raise ValueError("coverage must rise and the threshold fall from row to row")
+    return {key: columns[key].tolist() for key in COVERAGE_KEYS}
 
 
 def pick_threshold(table: dict, coverage: float | None = None, risk: float | None = None) -> tuple[float, float, float]:

@@ -33,7 +33,7 @@ from textmix.engine.launchers import (
 from textmix.engine.recipe import load_recipe
 from textmix.engine.recipe_yaml import parse_yaml
 from textmix.engine.run_directory import RunDir
-from textmix.engine.training import train
+from textmix.engine.training import recipe_changes, train
 
 
 def parse_grid(assignments: list[str]) -> dict[str, list]:
@@ -80,15 +80,26 @@ def run_name(point: dict, seed: int) -> str:
 def plan_sweep(
     recipe_path: str | Path, grid: dict[str, list], seeds: list[int], overrides: list[str], out: Path
 ) -> list[PlannedRun]:
-    """Every grid point and seed; every recipe is validated first."""
-    runs = []
+    """Every grid point and seed; every recipe is validated first, before any training: two points
+    that would share a run directory, or a run directory started with another recipe (a sweep folder
+    reused), are refused whatever the launcher and job count."""
+    runs, points = [], {}
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):
         point = dict(zip(keys, values))
         for seed in seeds:
+            name = run_name(point, seed)
+            if name in points:
+                raise RecipeError(f"--grid points {points[name]} and {point} (seed {seed}) would share the run "
+                                  f"directory {name}: give values whose folder names differ")  # fmt: skip
+            points[name] = point
             sets = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in point.items()), f"train.seed={seed}"]
             recipe = load_recipe(recipe_path, sets)  # fails before any training if one point is invalid
-            runs.append(PlannedRun(out / run_name(point, seed), recipe, sets))
+            run = RunDir(out / name)
+            if run.recipe.is_file() and (changes := recipe_changes(run, recipe)):
+                raise RunDirError(f"{run} was trained with another recipe (it differs in {', '.join(changes)}); "
+                                  "this sweep would mix its runs with that one's: use another --out")  # fmt: skip
+            runs.append(PlannedRun(run.path, recipe, sets))
     return runs
 
 

@@ -63,13 +63,19 @@ def make_accelerator(**kwargs) -> Accelerator:
     return Accelerator(cpu=several and not torch.cuda.is_available(), mixed_precision=precision, **kwargs)
 
 
-def check_same_recipe(run: RunDir, recipe: Recipe) -> None:
-    """--resume continues the saved recipe only: any other value (where the run lives aside) is refused."""
+def recipe_changes(run: RunDir, recipe: Recipe) -> list[str]:
+    """The keys where ``recipe`` differs from the one ``run`` was started with (where the run lives
+    aside); a saved recipe that cannot be read back is named."""
     try:
         saved = recipe_to_dict(recipe_from_dict(run.read_recipe()))
     except (TextmixError, OSError, yaml.YAMLError) as error:
         raise RunDirError(f"{run.recipe} cannot be read back ({error}); --overwrite starts the run again") from None
-    differences = recipe_differences(saved, recipe_to_dict(recipe), ignore=("train.output_dir",))
+    return recipe_differences(saved, recipe_to_dict(recipe), ignore=("train.output_dir",))
+
+
+def check_same_recipe(run: RunDir, recipe: Recipe) -> None:
+    """--resume continues the saved recipe only: any other value (where the run lives aside) is refused."""
+    differences = recipe_changes(run, recipe)
     if differences:
         raise RunDirError(
             f"--resume: the recipe differs from the one {run} was started with in {', '.join(differences)}; "

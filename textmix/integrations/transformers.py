@@ -43,6 +43,7 @@ from textmix.core.metrics import calibration_report
 from textmix.core.mixer import MixupPlan
 from textmix.core.plots import reliability_diagram, save_figure
 from textmix.core.prediction_report import CALIBRATION_FILE, RELIABILITY_FILE
+from textmix.text.hf_loading import refuse_custom_code
 
 # keyword arguments of textmix 0.2 that chose a method, in the order they were checked
 LEGACY_METHOD_FLAGS = (("regmixup_eta", "regmixup"), ("erl_kappa", "erl"), ("label_smoothing", "label_smoothing"))
@@ -184,11 +185,15 @@ class MixupTrainer(Trainer):
         return state
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        refuse_custom_code(Path(resume_from_checkpoint))
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         path = Path(resume_from_checkpoint) / METHOD_FILE
         if path.is_file():
             state = load_file(str(path))
-            self.method.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("method.")})
+            try:
+                self.method.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("method.")})
+            except ValueError as error:
+                raise ArgumentError(f"{path} does not fit this run: {error}") from None
             if self.mixer is not None and "mixer.generator" in state:
                 self.mixer.generator.set_state(state["mixer.generator"])
 

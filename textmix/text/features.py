@@ -80,9 +80,9 @@ class HFFeaturizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, max_length: int = 128) -> HFFeaturizer:
-        from transformers import AutoTokenizer
+        from textmix.text.hf_loading import hf_from_pretrained
 
-        return cls(AutoTokenizer.from_pretrained(name_or_path), max_length)
+        return cls(hf_from_pretrained("AutoTokenizer", name_or_path), max_length)
 
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.tokenize(text)

@@ -19,6 +19,7 @@ from textmix.core.metric_table import shown_metrics
 from textmix.core.noise_floor import FLOOR_MARK, below_floor
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
+from textmix.text.hf_loading import refuse_custom_code
 from textmix.text.model_folder import saved_calibrator
 
 
@@ -173,6 +174,7 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Pa
     task = run.read_recipe().get("task", "text")
     if "hub" not in get_task(task).sections:  # tasks that share models declare a hub section
         raise HubError(f"{run} is a {task} run; Hub sharing and predict support text models")
+    refuse_custom_code(run.model)  # never publish a folder that points at code
     if out_dir.is_file():
         raise HubError(f"--dry-run {out_dir} is a file; give a new or empty folder")
     if out_dir.exists() and any(out_dir.iterdir()):

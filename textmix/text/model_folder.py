@@ -13,8 +13,10 @@ import torch
 
 from textmix.core.calibrators import Calibrator, calibrator_from_json
 from textmix.core.conformal import make_score
+from textmix.core.conformal.stored import check_sorted_scores
 from textmix.core.errors import ArgumentError, HubError
 from textmix.core.risk_control import RISKS, RiskCounts
+from textmix.core.selective import check_coverage_table
 from textmix.engine.run_directory import RunDir
 
 logger = logging.getLogger(__name__)
@@ -60,30 +62,6 @@ def notice_unfinished(run: RunDir) -> None:
                    "which may change until the run finishes")  # fmt: skip
 
 
-def refuse_custom_code(folder: Path) -> None:
-    """A config that maps to code shipped with the model (``auto_map``, at any depth) is refused:
-    textmix never runs code from a model folder, whatever a library's error suggests."""
-
-    def has_auto_map(value) -> bool:
-        if isinstance(value, dict):
-            return "auto_map" in value or any(has_auto_map(v) for v in value.values())
-        return isinstance(value, list) and any(has_auto_map(v) for v in value)
-
-    for name in ("config.json", "tokenizer_config.json"):
-        path = folder / name
-        if not path.is_file():
-            continue
-        try:
-            config = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raise HubError(
-                f"{path} is not valid JSON; the model folder is damaged: copy or download it again"
-            ) from None
-        if has_auto_map(config):
-            raise HubError(f"{path} points at custom code (auto_map); textmix never runs code from a model "
-                           "folder: train or export the model with textmix")  # fmt: skip
-
-
 def check_vocabulary(model: torch.nn.Module, featurizer, folder: Path) -> None:
     """Every id the featurizer can produce must have a row in the model's token table (its first
     embedding layer); a larger vocabulary would crash on some texts and answer others."""
@@ -94,12 +72,31 @@ def check_vocabulary(model: torch.nn.Module, featurizer, folder: Path) -> None:
                        f"{rows} rows; the folder mixes two models: copy or download it again")  # fmt: skip
 
 
-def saved_calibrator(info: dict, where: Path, name: str | None = None) -> Calibrator | None:
+def saved_calibrator(info: dict, where: Path, name: str | None = None, field: str = "calibrator") -> Calibrator | None:
     """The calibrator of a model folder's ``textmix.json``: the one chosen in training
     (``calibrator``), another stored one by ``name`` (``calibrators``), or the bare ``temperature``
-    of textmix 0.2; None when it holds none, or for ``name="none"``."""
+    of textmix 0.2; None when it holds none, or for ``name="none"``. Its state is checked against
+    the model's class count (a damaged one is named; a degenerate one warned about)."""
     if name == "none":
         return None
+    names = info.get("label_names")
+    k = len(names) if isinstance(names, list) and len(names) >= 2 else None
+    try:
+        if name is not None:
+            stored = info.get("calibrators", {}) if isinstance(info.get("calibrators", {}), dict) else {}
+            if name not in stored:
+                raise HubError(
+                    f"{where} stores no calibrator {name!r}; it stores: {', '.join(stored) or 'none'} (or none)"
+                )
+            return calibrator_from_json(stored[name], f"{where} field 'calibrators.{name}'", k)
+        if "calibrator" in info:
+            return calibrator_from_json(info["calibrator"], f"{where} field '{field}'", k)
+        if "temperature" in info:
+            return calibrator_from_json({"name": "temperature", "state": {"temperature": info["temperature"]}},
+                                        f"{where} field 'temperature'", k)  # fmt: skip
+    except ArgumentError as error:
+        raise HubError(f"{error}; the model folder is damaged: copy or download it again") from None
+    return None
     try:
         if name is not None:
             stored = info.get("calibrators", {}) if isinstance(info.get("calibrators", {}), dict) else {}
@@ -142,21 +139,37 @@ def checked_label_names(info: dict, folder: Path) -> list[str]:
 
 
 def saved_conformal(info: dict, where: Path) -> dict | None:
-    """``textmix.json``'s conformal calibration scores, checked (None for models without them)."""
+    """``textmix.json``'s conformal calibration scores, checked against the model's classes: each
+    score's settings, one group of sorted, finite scores in the score's range per class for Mondrian
+    sets (None for models without them)."""
     saved = info.get("conformal")
     if saved is None:
         return None
+    names = info.get("label_names")
     try:
-        assert isinstance(saved["probabilities"], str) and isinstance(saved["methods"], dict)
+        assert isinstance(saved, dict) and isinstance(saved.get("probabilities"), str), "a mapping with probabilities"
+        assert isinstance(saved.get("methods"), dict) and saved["methods"], "scores of at least one method"
         for method, stored in saved["methods"].items():
-            make_score(method).load_state_dict(stored["score_state"])
-            groups = stored["sorted_scores"] if stored["mondrian"] else [stored["sorted_scores"]]
-            assert all(isinstance(g, list) and all(isinstance(v, (int, float)) for v in g) for g in groups)
-            assert all(a <= b for g in groups for a, b in zip(g, g[1:]))
+            score = make_score(method)
+            score.load_state_dict(stored["score_state"])
+            assert isinstance(stored["mondrian"], bool), "'mondrian' must be true or false"
+            check_sorted_scores(score, stored["sorted_scores"], stored["mondrian"], len(names))
     except (AssertionError, KeyError, TypeError, ValueError, ArgumentError) as error:
         raise HubError(f"{where} field 'conformal' is damaged ({type(error).__name__}: {error}); "
                        "copy or download the model again") from None  # fmt: skip
     return saved
+
+
+def saved_coverage(info: dict, where: Path) -> dict | None:
+    """``textmix.json``'s validation risk–coverage table, checked (None for models without one)."""
+    table = info.get("validation_coverage")
+    if table is None:
+        return None
+    try:
+        return check_coverage_table(table)
+    except ValueError as error:
+        raise HubError(f"{where} field 'validation_coverage' is damaged ({error}); "
+                       "copy or download the model again") from None  # fmt: skip
 
 
 def saved_risk_control(info: dict, where: Path) -> dict | None:

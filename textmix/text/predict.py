@@ -22,14 +22,15 @@ from textmix.core.risk_control import RiskControl
 from textmix.core.selective import pick_threshold
 from textmix.engine.run_directory import RunDir
 from textmix.text.features import FEATURIZER_FILE, HFFeaturizer, collate, load_featurizer
+from textmix.text.hf_loading import hf_from_pretrained, refuse_custom_code
 from textmix.text.model_folder import (
     check_vocabulary,
     checked_label_names,
     find_model_folder,
     json_file,
-    refuse_custom_code,
     saved_calibrator,
     saved_conformal,
+    saved_coverage,
     saved_risk_control,
     stock_info,
 )
@@ -241,27 +242,25 @@ def load_model(
         model=model,
         featurizer=featurizer,
         label_names=checked_label_names(info, folder),
-        calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO, calibrator),
-        validation_coverage=info.get("validation_coverage"),
+        calibrator=saved_calibrator(info, folder / RunDir.MODEL_INFO, calibrator)
+        if (folder / RunDir.MODEL_INFO).is_file()
+        else saved_calibrator(info, folder / "config.json", calibrator, field="textmix_calibrator"),
+        validation_coverage=saved_coverage(info, folder / RunDir.MODEL_INFO),
         conformal=saved_conformal(info, folder / RunDir.MODEL_INFO),
         risk_control=saved_risk_control(info, folder / RunDir.MODEL_INFO),
     )
 
 
 def _load_stock(folder: Path) -> torch.nn.Module:
-    from transformers import AutoModelForSequenceClassification
-
     from textmix.text.models.transformer import StockClassifier
 
-    return StockClassifier(AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True))
+    return StockClassifier(hf_from_pretrained("AutoModelForSequenceClassification", folder, use_safetensors=True))
 
 
 def _tokenizer(folder: Path):
     """The tokenizer files of a transformers folder, truncating at the model's limit (512 at most)."""
-    from transformers import AutoTokenizer
-
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = hf_from_pretrained("AutoTokenizer", folder)
     except Exception as error:  # noqa: BLE001 - missing or truncated tokenizer files: name the folder
         raise HubError(f"the tokenizer files in {folder} are missing or unreadable ({type(error).__name__}); "
                        "save the tokenizer with the model (processing_class=tokenizer)") from None  # fmt: skip

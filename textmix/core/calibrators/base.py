@@ -122,6 +122,10 @@ class Calibrator:
     def load_state_dict(self, state: dict) -> None:
         pass
 
+    def state_classes(self) -> int | None:
+        """The class count the fitted state is for (None: any)."""
+        return 2 if self.binary_only else None
+
     def to_json(self) -> dict:
         return {"name": self.name, "state": self.state_dict()}
 
@@ -194,8 +198,10 @@ def make_calibrator(name: str) -> Calibrator:
     return get_calibrator(name)()
 
 
-def calibrator_from_json(saved, where: str = "the saved calibrator") -> Calibrator:
-    """A fitted calibrator from ``to_json()`` output; a damaged or unknown one is named."""
+def calibrator_from_json(saved, where: str = "the saved calibrator", num_classes: int | None = None) -> Calibrator:
+    """A fitted calibrator from ``to_json()`` output; a damaged or unknown one is named. With
+    ``num_classes`` (the model's), the state is also checked against it
+    (:func:`~textmix.core.calibrators.checks.check_stored`)."""
     if (
         not isinstance(saved, dict)
         or not isinstance(saved.get("name"), str)
@@ -207,4 +213,8 @@ def calibrator_from_json(saved, where: str = "the saved calibrator") -> Calibrat
         calibrator.load_state_dict(saved["state"])
     except (KeyError, TypeError, ValueError) as error:
         raise ArgumentError(f"{where} ({saved['name']}) holds an invalid state: {error}") from None
+    if num_classes is not None:
+        from textmix.core.calibrators.checks import check_stored
+
+        check_stored(calibrator, num_classes, where)
     return calibrator

@@ -64,11 +64,13 @@ class HistogramBinning(OneVsRest):
     def load_state_dict(self, state: dict) -> None:
         bins = int(state["bins"])
         classes = []
-        for entry in state["classes"]:
+        for entry in self.checked_maps(state["classes"]):
             edges = tensor_state(entry["edges"], (bins + 1,), "edges")
             values = tensor_state(entry["values"], (bins,), "values")
             if (values < 0).any() or (values > 1).any() or (edges.diff() < 0).any():
                 raise ValueError("bin values must lie in [0, 1] and edges must not decrease")
+            if edges[0] != 0 or edges[-1] != 1:
+                raise ValueError(f"bin edges must run from 0 to 1, got {float(edges[0])} to {float(edges[-1])}")
             classes.append({"edges": edges.tolist(), "values": values.tolist()})
         self.bins, self.equal_mass, self.classes = bins, bool(state["equal_mass"]), classes
         self.smoothing = float(state.get("smoothing", 0.0))  # states of textmix 0.3 hold raw frequencies

@@ -41,10 +41,12 @@ class IsotonicCalibration(OneVsRest):
 
     def load_state_dict(self, state: dict) -> None:
         classes = []
-        for entry in state["classes"]:
+        for entry in self.checked_maps(state["classes"]):
             x = tensor_state(entry["x"], (len(entry["x"]),), "x")
             y = tensor_state(entry["y"], (len(entry["x"]),), "y")
             if len(x) == 0 or (x.diff() < 0).any() or (y.diff() < 0).any() or (y < 0).any() or (y > 1).any():
                 raise ValueError("isotonic thresholds must be non-empty, increasing, with values in [0, 1]")
+            if (x < 0).any() or (x > 1).any():
+                raise ValueError("isotonic thresholds are probabilities: they must lie in [0, 1]")
             classes.append({"x": x.tolist(), "y": y.tolist()})
         self.classes = classes

@@ -37,6 +37,9 @@ class MatrixScaling(Calibrator):
     def state_dict(self) -> dict:
         return {"weight": self.weight.tolist(), "bias": self.bias.tolist()}
 
+    def state_classes(self) -> int:
+        return len(self.bias)
+
     def load_state_dict(self, state: dict) -> None:
         k = len(state["bias"])
         self.weight = tensor_state(state["weight"], (k, k), "weight")

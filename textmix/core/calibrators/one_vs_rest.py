@@ -52,6 +52,17 @@ class OneVsRest(Calibrator):
         """Log-probabilities, for callers that combine calibrated logits."""
         return torch.from_numpy(np.log(self._probs(logits)))
 
+    def state_classes(self) -> int:
+        return 2 if len(self.classes) == 1 else len(self.classes)
+
+    @staticmethod
+    def checked_maps(classes) -> list:
+        """The stored per-class maps: one for two classes, K for K > 2 (never none, never two)."""
+        if not isinstance(classes, list) or len(classes) in (0, 2):
+            count = len(classes) if isinstance(classes, list) else type(classes).__name__
+            raise ValueError(f"'classes' holds {count} per-class maps; a two-class model stores 1, a K-class model K")
+        return classes
+
     def _fit_class(self, p: np.ndarray, hits: np.ndarray):
         raise NotImplementedError
 

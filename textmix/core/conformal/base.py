@@ -41,6 +41,7 @@ class ConformalScore:
     # classes every second-ranked label scores the whole mass (1), so once the error rate exceeds α
     # every set holds both labels; refused there, as MAPIE does
     binary_needs_randomizing: ClassVar[bool] = True
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)  # every value a score can take
 
     def __init__(self, randomized: bool = False):
         if randomized and not self.can_randomize:
@@ -75,7 +76,11 @@ class ConformalScore:
         return {"randomized": self.randomized}
 
     def load_state_dict(self, state: dict) -> None:
-        self.randomized = bool(state["randomized"])
+        randomized = state["randomized"]
+        if not isinstance(randomized, bool) or (randomized and not self.can_randomize):
+            allowed = "true or false" if self.can_randomize else "false (it has no randomized variant)"
+            raise ValueError(f"{self.name} 'randomized' must be {allowed}, got {randomized!r}")
+        self.randomized = randomized
 
 
 TUNE_ROWS_PER_ALPHA = 10  # a tuned setting rests on at least 10 examples beyond its quantile

@@ -7,6 +7,7 @@ import math
 import torch
 
 from textmix.core.conformal.base import ConformalScore, ranked, threshold
+from textmix.core.conformal.stored import state_number
 
 
 class LAC(ConformalScore):
@@ -16,6 +17,7 @@ class LAC(ConformalScore):
     name = "lac"
     can_randomize = False
     binary_needs_randomizing = False
+    score_range = (0.0, 1.0)
 
     def label_scores(self, probs, u):
         return 1 - probs
@@ -29,6 +31,7 @@ class APS(ConformalScore):
     labels ranked above y plus u·p_y (u = 1: the mass up to and including y)."""
 
     name = "aps"
+    score_range = (0.0, 1.0)
 
     def label_scores(self, probs, u):
         _, p_sorted, ranks = ranked(probs)
@@ -55,6 +58,7 @@ class RAPS(APS):
 
     name = "raps"
     LAMBDAS = (0.001, 0.01, 0.1, 0.2, 0.5)
+    score_range = (0.0, math.inf)
 
     def __init__(self, randomized: bool = False, k_reg: int | None = None, lam: float | None = None):
         super().__init__(randomized)
@@ -88,7 +92,7 @@ class RAPS(APS):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self.k_reg, self.lam = int(state["k_reg"]), float(state["lam"])
+        self.k_reg, self.lam = state_number(state, "k_reg", 0, integer=True), state_number(state, "lam", 0)
 
 
 class SAPS(ConformalScore):
@@ -100,6 +104,7 @@ class SAPS(ConformalScore):
     """
 
     name = "saps"
+    score_range = (0.0, math.inf)
 
     def __init__(self, randomized: bool = False, lam: float = 0.2):
         super().__init__(randomized)
@@ -117,7 +122,7 @@ class SAPS(ConformalScore):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self.lam = float(state["lam"])
+        self.lam = state_number(state, "lam", 1e-12)
 
 
 __all__ = ["APS", "LAC", "RAPS", "SAPS"]

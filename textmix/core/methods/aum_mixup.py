@@ -130,10 +130,5 @@ class AUMMixup(Method):
         return {key: getattr(self, key) for key in self.STATE}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for key in self.STATE:
-            if key not in state or state[key].shape != getattr(self, key).shape:
-                raise ValueError(
-                    f"aum_mixup state {key} of shape {tuple(getattr(self, key).shape)} is missing or differs"
-                )
-            setattr(self, key, state[key].to(getattr(self, key).dtype).clone())
+        super().load_state_dict(state)
         self._synced = (self.margin_sum.clone(), self.seen.clone())

@@ -178,8 +178,28 @@ class Method:
         return {}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        if state:
-            raise ValueError(f"method {self.name} keeps no state, got {sorted(state)}")
+        """Restore :meth:`state_dict` output (a checkpoint's method state, which is input): the same
+        keys and shapes as this run's state, finite numbers, whole non-negative counts, flags of 0
+        or 1; ValueError naming the key otherwise. Each key is the attribute it restores."""
+        current = self.state_dict()
+        if set(state) != set(current):
+            raise ValueError(f"method {self.name} keeps {sorted(current) or 'no state'}, got {sorted(state)}")
+        for key, now in current.items():
+            value, said = state[key], f"method {self.name} state {key!r}"
+            if value.shape != now.shape:
+                raise ValueError(f"{said} has shape {tuple(value.shape)}; this run needs {tuple(now.shape)}")
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise ValueError(f"{said} holds NaN or infinite values")
+            if now.dtype == torch.bool and not ((value == 0) | (value == 1)).all():
+                raise ValueError(f"{said} must hold flags of 0 or 1")
+            if (
+                not now.is_floating_point()
+                and now.dtype != torch.bool
+                and ((value < 0) | (value != value.round())).any()
+            ):
+                raise ValueError(f"{said} must hold whole counts >= 0")
+        for key, now in current.items():
+            setattr(self, key, state[key].to(now.dtype).clone())
 
 
 def head_features(model: torch.nn.Module, run: Callable[[], object]) -> torch.Tensor:

@@ -52,8 +52,3 @@ class CAMixup(Method):
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"mix_class": self.mix_class}
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        if set(state) != {"mix_class"} or state["mix_class"].shape != self.mix_class.shape:
-            raise ValueError(f"camixup expects mix_class of shape {tuple(self.mix_class.shape)}, got {sorted(state)}")
-        self.mix_class = state["mix_class"].bool().clone()

@@ -13,9 +13,10 @@ import numpy as np
 from textmix.core.assessment import NONE, Assessment
 from textmix.core.assessment_legacy import source_name, upgrade
 from textmix.core.calibrators import calibrator_names
-from textmix.core.errors import RecipeError, RunDirError
+from textmix.core.errors import RecipeError, RunDirError, TextmixError
 from textmix.core.methods import get_method
 from textmix.engine.recipe import recipe_differences
+from textmix.engine.report.checks import checked_metrics, say_missing_blocks
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
 
@@ -160,8 +161,12 @@ def collect(run_dirs: list[Path]) -> list[Group]:
             continue
         seen.add(where)
         metrics, recipe = checked_metrics(run), run.read_recipe()
-        alpha, setting = describe(recipe, metrics["method"])
-        key = (recipe["data"]["name"], recipe["model"]["name"], setting)
+        try:
+            alpha, setting = describe(recipe, metrics["method"])
+            key = (recipe["data"]["name"], recipe["model"]["name"], setting)
+        except (TextmixError, KeyError, TypeError, ValueError) as error:
+            raise RunDirError(f"{run.metrics} and {run.recipe} do not describe a setting textmix knows "
+                              f"({type(error).__name__}: {error}); fix or retrain the run") from None  # fmt: skip
         group = groups.setdefault(key, Group(key[0], key[1], metrics["method"], alpha, setting))
         ignore = (*REPETITION_KEYS, *get_task(recipe.get("task", "text")).repetition_keys)
         differences = recipe_differences(group.recipes[0], recipe, ignore=ignore) if group.recipes else []
@@ -181,25 +186,9 @@ def collect(run_dirs: list[Path]) -> list[Group]:
         group.metrics.append(upgrade(metrics))
         group.assessments.append(Assessment.from_json(metrics))
         group.recipes.append(recipe)
+    for group in groups.values():
+        say_missing_blocks(group.runs, group.metrics, group.setting)
     return sorted(groups.values(), key=lambda g: (g.dataset, g.model, g.role != "reference", g.setting))
-
-
-def checked_metrics(run: RunDir) -> dict:
-    """A run's metrics.json, its split metrics checked to be numbers (a hand-edited file is input)."""
-    try:
-        metrics = run.read_metrics()
-    except ValueError as error:
-        raise RunDirError(f"{run.metrics} is not valid JSON ({error})") from None
-    for split in ("val", "test"):
-        block = metrics.get(split)
-        if not isinstance(block, dict):
-            raise RunDirError(f"{run.metrics} has no '{split}' metrics; it is not a finished textmix run")
-        for key, value in block.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-                raise RunDirError(
-                    f"{run.metrics} field {split}.{key} is {value!r}, not a number; fix or retrain the run"
-                )
-    return metrics
 
 
 def group_by(groups: list[Group], key) -> dict[tuple, list[Group]]:

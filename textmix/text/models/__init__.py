@@ -30,7 +30,10 @@ from textmix.text.models.transformer import TransformerClassifier
 
 def load_pretrained(cls: type, folder) -> nn.Module:
     """``cls.from_pretrained(folder)`` without the Hub mixin's "Loading weights" print (stdout is
-    for results, and a log full of it says nothing)."""
+    for results, and a log full of it says nothing), after the folder is checked for custom code."""
+    from textmix.text.hf_loading import refuse_custom_code
+
+    refuse_custom_code(folder)
     with contextlib.redirect_stdout(io.StringIO()):
         return cls.from_pretrained(folder)
 

@@ -82,9 +82,9 @@ class TransformerClassifier(
     @classmethod
     def from_backbone(cls, name_or_path: str, num_classes: int, **kwargs) -> TransformerClassifier:
         """A classifier whose encoder starts from a pretrained checkpoint (path or Hub id)."""
-        from transformers import AutoModel
+        from textmix.text.hf_loading import hf_from_pretrained
 
-        pretrained = AutoModel.from_pretrained(resolve_checkpoint(name_or_path))
+        pretrained = hf_from_pretrained("AutoModel", resolve_checkpoint(name_or_path))
         model = cls(num_classes=num_classes, backbone_config=pretrained.config.to_dict(), **kwargs)
         model.backbone.load_state_dict(pretrained.state_dict())
         return model
