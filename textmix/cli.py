@@ -101,10 +101,24 @@ def _slurm_options(path: str | None) -> dict:
     return values
 
 
+def comma_list(text: str, option: str, convert=str) -> list:
+    """A comma-separated option value as a list; an empty item or one ``convert`` refuses is one
+    line naming the option and the item (``--conformal 0.1,`` is a typo, not a list of one)."""
+    out = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            raise ArgumentError(f"{option} {text!r} has an empty item: give comma-separated values such as a,b")
+        try:
+            out.append(convert(item))
+        except ValueError:
+            raise ArgumentError(f"{option} {text!r}: {item!r} is not a {convert.__name__}") from None
+    return out
+
+
 def run_report(args) -> int:
     from textmix.engine.report import report
 
-    kinds = None if args.figures is None else [k.strip() for k in args.figures.split(",") if k.strip()]
+    kinds = None if args.figures is None else comma_list(args.figures, "--figures")
     aggregate = report([Path(r) for r in args.run_dirs], Path(args.out), figure_kinds=kinds)
     print(f"wrote {args.out}/README.md, results.json and {len(aggregate['figures'])} figures")
     return 0
@@ -120,9 +134,12 @@ def run_calibrate(args) -> int:
     ood = read_predictions(args.ood, columns, None)[0] if args.ood else None
     if not 1 <= args.bins <= MAX_BINS:
         raise ArgumentError(f"--bins {args.bins} is out of range: use 1 to {MAX_BINS} (15 is the usual choice)")
-    names = "all" if args.calibrators == "all" else [n.strip() for n in args.calibrators.split(",") if n.strip()]
-    alphas = [float(a) for a in args.conformal.split(",")] if args.conformal else []
-    methods = [m.strip() for m in args.conformal_methods.split(",") if m.strip()]
+    if args.calibrators is not None and val is None:
+        raise ArgumentError(f"--calibrators {args.calibrators} are fitted on validation predictions: give --val FILE")
+    chosen = args.calibrators or "temperature"
+    names = "all" if chosen == "all" else comma_list(chosen, "--calibrators")
+    alphas = comma_list(args.conformal, "--conformal", float) if args.conformal else []
+    methods = comma_list(args.conformal_methods, "--conformal-methods")
     if args.bootstrap < 0:
         raise ArgumentError(f"--bootstrap {args.bootstrap} is out of range: resamples >= 0 (0: no intervals)")
     if args.sets and not alphas:
@@ -219,7 +236,7 @@ def add_calibrate_parser(commands) -> None:
     calibrate.add_argument(
         "--val", metavar="FILE", help="validation predictions (same columns): fit the calibrators there"
     )
-    calibrate.add_argument("--calibrators", default="temperature", metavar="NAMES",
+    calibrate.add_argument("--calibrators", metavar="NAMES",
                            help=f"comma-separated calibrators fitted on --val, or all: {_names(names.CALIBRATORS)} "
                            "(default temperature)")  # fmt: skip
     calibrate.add_argument("--conformal", metavar="ALPHAS", help="conformal prediction sets calibrated on --val at "

@@ -16,6 +16,7 @@ directories free of pickles.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import importlib
 import os
 import signal
@@ -50,14 +51,23 @@ class ClusterOptions:
         (the cluster's code path without Slurm: for tests and debugging).
     """
 
-    address: str | None = None
-    cpus_per_run: int = 1
-    gpus_per_run: int = 0
-    max_retries: int = 3
-    partition: str | None = None
-    time_min: int = 60
-    slurm_options: dict = field(default_factory=dict)
-    slurm_cluster: str = "slurm"
+    address: str | None = field(default=None, metadata={"option": "--address", "launchers": ("ray",)})
+    cpus_per_run: int = field(default=1, metadata={"option": "--cpus-per-run", "launchers": ("ray", "slurm")})
+    gpus_per_run: int = field(default=0, metadata={"option": "--gpus-per-run", "launchers": ("ray", "slurm")})
+    max_retries: int = field(default=3, metadata={"option": "--max-retries", "launchers": ("ray",)})
+    partition: str | None = field(default=None, metadata={"option": "--partition", "launchers": ("slurm",)})
+    time_min: int = field(default=60, metadata={"option": "--time", "launchers": ("slurm",)})
+    slurm_options: dict = field(default_factory=dict, metadata={"option": "--slurm-config", "launchers": ("slurm",)})
+    slurm_cluster: str = field(default="slurm", metadata={"option": "--slurm-cluster", "launchers": ("slurm",)})
+
+    def ignored_by(self, launcher: str) -> list[str]:
+        """The options given (not at their defaults) that ``launcher`` does not read."""
+        defaults = ClusterOptions()
+        return [
+            f"{f.metadata['option']} {getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if launcher not in f.metadata["launchers"] and getattr(self, f.name) != getattr(defaults, f.name)
+        ]
 
 
 @dataclass

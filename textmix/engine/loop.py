@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from textmix.core.atomic_files import atomic_save_npz, atomic_write_text
 from textmix.core.calibrators import uncalibrated_probs
 from textmix.core.errors import NonFiniteLossError, RecipeError, TrainingInterrupted
-from textmix.core.methods import Method, StepBatch, head_features
+from textmix.core.methods import Method, StepBatch, get_method, head_features
 from textmix.core.metrics import calibration_report
 from textmix.core.mixer import Mixup
 from textmix.engine import checkpoint
@@ -126,13 +126,20 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def check_finite(losses: torch.Tensor, first_step: int, epoch: int) -> None:
+def check_finite(losses: torch.Tensor, first_step: int, epoch: int, recipe: Recipe) -> None:
+    """Stop at the first non-finite loss, naming the settings that can make it diverge: the
+    method's own ``loss.*`` values where they differ from their defaults, then the learning rate."""
     bad = (~torch.isfinite(losses)).nonzero()
     if len(bad):
         step = first_step + int(bad[0])
+        params = get_method(recipe.method).params
+        changed = [
+            f"loss.{k}={getattr(recipe.loss, k)!r}" for k, p in params.items() if getattr(recipe.loss, k) != p.default
+        ]
+        suspects = f"check {', '.join(changed)} (method {recipe.method}), then " if changed else ""
         raise NonFiniteLossError(
             f"training loss is {float(losses[int(bad[0])])} at step {step} (epoch {epoch + 1}); "
-            "lower optim.lr, set optim.grad_clip, or check the data"
+            f"{suspects}lower optim.lr={recipe.optim.lr:g}, set optim.grad_clip, or check the data"
         )
 
 
@@ -197,7 +204,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         progress.global_step += 1
         if progress.global_step % recipe.train.log_every == 0:
             recent = torch.stack(losses[-recipe.train.log_every :]).float().cpu()
-            check_finite(recent, progress.global_step - len(recent) + 1, epoch)
+            check_finite(recent, progress.global_step - len(recent) + 1, epoch, recipe)
             accelerator.log({"train/loss": float(recent.mean())}, step=progress.global_step)
             bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
         if stop.requested:
@@ -209,7 +216,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
                 f"{s.run.checkpoints}; continue with --resume"
             )
     if losses:
-        check_finite(torch.stack(losses).float().cpu(), progress.global_step - len(losses) + 1, epoch)
+        check_finite(torch.stack(losses).float().cpu(), progress.global_step - len(losses) + 1, epoch, s.recipe)
     progress.add_losses(losses)
     progress.epoch_seconds += time.perf_counter() - started
     progress.timing.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import logging
 import math
 import types
 import typing
@@ -34,6 +35,8 @@ from textmix.engine.sections import EvalConfig, MixupConfig, OptimConfig, TrainC
 from textmix.engine.tasks import Task, get_task
 
 DEFAULT_TASK = "text"
+
+logger = logging.getLogger(__name__)
 
 
 def shared_sections() -> dict[str, type]:
@@ -118,7 +121,7 @@ class Recipe:
             ),
             (all(mu >= 0 for mu in self.eval.perturbation), "eval.perturbation", "distances >= 0"),
         ]
-        checks += method.recipe_checks(self.loss, self.train)
+        checks += method.recipe_checks(self.loss, self.train, self.mixup)
         for section in ("data", "model", *self.extra):
             config = getattr(self, section) if section in ("data", "model") else self.extra[section]
             checks += [(ok, f"{section}.{key}", expected) for ok, key, expected in getattr(config, "checks", list)()]
@@ -130,6 +133,13 @@ class Recipe:
             RiskSettings.parse(self.eval.risk_control)
         except (TypeError, ValueError) as error:
             raise RecipeError(str(error)) from None
+        ignored = [
+            f"loss.{key}={getattr(self.loss, key)!r}"
+            for key, param in method_params().items()
+            if key not in method.params and getattr(self.loss, key) != param.default
+        ]
+        if ignored:  # said, not refused: a sweep over methods shares one loss section
+            logger.warning("method=%s ignores %s (settings of other methods)", self.method, ", ".join(ignored))
         if self.mixup.alpha == 0 and self.mixes:
             raise RecipeError(f"method={self.method} with mixup.alpha=0 never mixes; use method=baseline or alpha > 0")
         return self

@@ -45,16 +45,18 @@ def parse_grid(assignments: list[str]) -> dict[str, list]:
             raise RecipeError(f"--grid expects key=v1,v2,..., got {assignment!r}")
         if key in grid:
             raise RecipeError(f"--grid names {key!r} twice")
+        if not all(v.strip() for v in values.split(",")):
+            raise RecipeError(f"--grid {assignment!r} has an empty value: give key=v1,v2,...")
         grid[key] = [parse_yaml(v, f"--grid {assignment!r}") for v in values.split(",")]
     return grid
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",")]
     except ValueError:
         raise RecipeError(f"{option} expects integers like 1,2,3, got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
+    if len(set(seeds)) != len(seeds):
         raise RecipeError(f"{option} needs distinct integers, got {text!r}")
     return seeds
 
@@ -129,6 +131,9 @@ def sweep(
     if launcher != "local":
         require(launcher)  # one line naming the extra, before anything is planned
     cluster = cluster or ClusterOptions()
+    if ignored := cluster.ignored_by(launcher):
+        raise ArgumentError(f"--launcher {launcher} does not read {', '.join(ignored)}: drop them, or choose the "
+                            "launcher they belong to (see textmix sweep --help)")  # fmt: skip
     if launcher == "slurm" and cluster.slurm_cluster == "slurm" and shutil.which("sbatch") is None:
         # submitit would fall back to local processes here (a login node), saying "on slurm"
         raise ArgumentError("--launcher slurm: no Slurm scheduler is reachable from here (no sbatch on PATH), so "

@@ -26,6 +26,7 @@ random state) and restored by ``train(resume_from_checkpoint=...)``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,8 @@ from textmix.core.mixer import MixupPlan
 from textmix.core.plots import reliability_diagram, save_figure
 from textmix.core.prediction_report import CALIBRATION_FILE, RELIABILITY_FILE
 from textmix.text.hf_loading import refuse_custom_code
+
+logger = logging.getLogger(__name__)
 
 # keyword arguments of textmix 0.2 that chose a method, in the order they were checked
 LEGACY_METHOD_FLAGS = (("regmixup_eta", "regmixup"), ("erl_kappa", "erl"), ("label_smoothing", "label_smoothing"))
@@ -164,13 +167,15 @@ class MixupTrainer(Trainer):
         column = next((features[c] for c in ("label", "labels") if c in features), None)
         names = getattr(column, "names", None)
         placeholders = [f"LABEL_{i}" for i in range(config.num_labels)]
-        if (
-            names
-            and len(names) == config.num_labels
-            and [config.id2label[i] for i in range(len(names))] == placeholders
-        ):
+        if not names or len(names) != config.num_labels:
+            return
+        current = [config.id2label[i] for i in range(len(names))]
+        if current == placeholders:
             config.id2label = dict(enumerate(names))
             config.label2id = {name: i for i, name in enumerate(names)}
+        elif current != list(names):  # kept, but said: one of the two names the classes wrongly
+            logger.warning("the model's id2label %s differs from the training set's class names %s; the saved "
+                           "model keeps id2label: check which order is right", current, list(names))  # fmt: skip
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()

@@ -52,7 +52,7 @@ class AUMMixup(Method):
     STATE = ("margin_sum", "seen", "saliency")
 
     @classmethod
-    def recipe_checks(cls, loss, train) -> list[tuple[bool, str, str]]:
+    def recipe_checks(cls, loss, train, mixup) -> list[tuple[bool, str, str]]:
         expected = f"< train.epochs ({train.epochs}), to leave epochs that mix"
         return [(loss.aum_epochs < train.epochs, "loss.aum_epochs", expected)]
 

@@ -155,9 +155,10 @@ class Method:
         return Mixup(alpha, per_sample, self.mixing, sites, generator=torch.Generator().manual_seed(seed))
 
     @classmethod
-    def recipe_checks(cls, loss: Any, train: Any) -> list[tuple[bool, str, str]]:
-        """(ok, key, expected) checks of the method's settings against the recipe's ``train``
-        section (e.g. epochs), beyond each ``loss.*`` key's own range."""
+    def recipe_checks(cls, loss: Any, train: Any, mixup: Any) -> list[tuple[bool, str, str]]:
+        """(ok, key, expected) checks of the method's settings against the recipe's ``train`` and
+        ``mixup`` sections (e.g. epochs, α), beyond each ``loss.*`` key's own range: what would
+        otherwise fail mid-run."""
         return []
 
     # hooks of methods that learn while they train (see the module docstring); no-ops by default

@@ -49,7 +49,8 @@ class KernelMixup(Method):
         dist = (features - features[perm.to(features.device)]).pow(2).sum(dim=1).double().cpu().numpy()
         mean = dist.mean()
         scaled = dist / mean if mean > 0 else np.ones_like(dist)  # one example, or all identical
-        return self.kernel_tau_max * np.exp(-(scaled - 1) / (2 * self.kernel_tau_std**2))
+        # divided twice, not by std²: a huge τ_std would overflow the square (a flat kernel: exp(0))
+        return self.kernel_tau_max * np.exp(-(scaled - 1) / 2 / self.kernel_tau_std / self.kernel_tau_std)
 
     def warp(self, lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
         """λ' = F⁻¹_Beta(τ, τ)(λ), elementwise."""

@@ -13,8 +13,8 @@ class LabelSmoothing(Method):
         "label_smoothing": Param(
             0.1,
             "ε of method label_smoothing (spread over all K classes).",
-            lambda v: 0 <= v <= 1,
-            "in [0, 1]",
+            lambda v: 0 <= v < 1,
+            "in [0, 1) (1 would train on uniform targets: no label information)",
             symbol="ε",
         )
     }

@@ -15,12 +15,24 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from textmix.core.methods.base import Method, Param, StepBatch, register_method
 
 MAX_REDRAWS = 100
+
+
+MIN_REACH = 0.2
+
+
+def margin_reach(alpha: float, margin: float, draws: int = 20_000) -> float:
+    """P(λ₁ − λ₂ >= margin) for λ₁ = max(λ, 1 − λ), λ₂ = min(λ', 1 − λ'), λ, λ' ~ Beta(α, α)
+    independent (Monte Carlo, seeded: the same answer on every machine)."""
+    rng = np.random.default_rng(0)
+    lam, other = rng.beta(alpha, alpha, size=(2, draws))
+    return float((np.maximum(lam, 1 - lam) - np.minimum(other, 1 - other) >= margin).mean())
 
 
 @register_method
@@ -35,6 +47,16 @@ class MixupInferenceInTraining(Method):
             0.0, "smallest λ₁ − λ₂ of method mit (weights redrawn below it).", lambda v: 0 <= v < 1, "in [0, 1)"
         )
     }
+
+    @classmethod
+    def recipe_checks(cls, loss, train, mixup) -> list[tuple[bool, str, str]]:
+        """A margin that Beta(α, α) pairs reach in fewer than 20% of draws would, sooner or later in a
+        long run, exhaust the 100 redraws of some example (0.8¹⁰⁰ ≈ 2e-10 per example at 20%)."""
+        if loss.mit_margin == 0 or not mixup.alpha > 0:
+            return []
+        reach = margin_reach(mixup.alpha, loss.mit_margin)
+        expected = f"reachable by Beta({mixup.alpha:g}, {mixup.alpha:g}) pairs (in {reach:.1%} of draws; 20% needed)"
+        return [(reach >= MIN_REACH, "loss.mit_margin", expected)]
 
     def weights(self, batch: StepBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """λ₁ >= 0.5 >= λ₂ (shape of the plan's λ): λ₁ from the plan, λ₂ from the mixer's next draw;

@@ -1,0 +1,134 @@
+"""Every setting is checked when the recipe or the command line is read, with its type (hostile
+inputs, round 4): what would fail mid-run is refused before training, what would be ignored is
+refused or said, a divergence names the setting, list-valued options with a malformed item are one
+line."""
+
+import json
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import textmix.engine as engine
+from textmix.core.errors import ArgumentError, NonFiniteLossError, RecipeError
+from textmix.core.methods import build_method
+from textmix.engine.recipe import recipe_from_dict
+from textmix.engine.sweep import sweep
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("mixup.per_sample", "false"), ("train.compile", "no"), ("data.lowercase", "true"),
+     ("eval.conformal", {"alpha": [0.1], "mondrian": "false"}),
+     ("eval.conformal", {"alpha": [0.1], "randomized": "yes"})],
+)  # fmt: skip
+def test_a_quoted_string_where_a_boolean_belongs_is_refused(key, value):
+    section, _, name = key.partition(".")
+    with pytest.raises(RecipeError, match=r"must be (bool|true or false)"):
+        recipe_from_dict({section: {name: value}})
+
+
+def test_a_mit_margin_beta_pairs_cannot_reach_is_refused_at_load_with_the_reach():
+    """With α = 2 almost no Beta(2, 2) pair is 0.9 apart: the run used to stop mid-epoch after 100
+    redraws; now the recipe is refused, naming how often pairs reach the margin."""
+    with pytest.raises(RecipeError, match=r"loss.mit_margin=0.9 is invalid: must be reachable by Beta\(2, 2\) pairs"):
+        recipe_from_dict({"method": "mit", "mixup": {"alpha": 2.0}, "loss": {"mit_margin": 0.9}})
+    recipe_from_dict({"method": "mit", "mixup": {"alpha": 0.4}, "loss": {"mit_margin": 0.6}})  # reached in 65%
+
+
+def test_a_huge_kernel_width_is_a_flat_kernel_not_an_overflow():
+    method = build_method("kernel_mixup", recipe_from_dict({"loss": {"kernel_tau_std": 1e300}}).loss)
+    taus = method.taus(torch.randn(8, 4, generator=torch.Generator().manual_seed(0)), torch.arange(8).flip(0))
+    np.testing.assert_allclose(taus, np.ones(8))  # exp(0) · τ_max
+
+
+def test_label_smoothing_of_one_is_refused_it_would_erase_the_labels():
+    with pytest.raises(RecipeError, match=r"loss.label_smoothing=1.0 is invalid: must be in \[0, 1\)"):
+        recipe_from_dict({"method": "label_smoothing", "loss": {"label_smoothing": 1.0}})
+
+
+def test_another_methods_loss_key_is_said(caplog):
+    with caplog.at_level(logging.WARNING):
+        recipe_from_dict({"method": "mixup", "loss": {"regmixup_eta": 0.5}})
+    assert "method=mixup ignores loss.regmixup_eta=0.5 (settings of other methods)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        recipe_from_dict({"method": "regmixup", "loss": {"regmixup_eta": 0.5}})
+    assert caplog.text == ""
+
+
+def test_a_divergent_method_setting_is_named_before_the_learning_rate(tmp_path):
+    from toy_task import TOY
+
+    values = json.loads(json.dumps(TOY)) | {"method": "regmixup", "loss": {"regmixup_eta": 1e300}}
+    with pytest.raises(NonFiniteLossError, match=r"check loss.regmixup_eta=1e\+300 \(method regmixup\), then lower "
+                                                 r"optim.lr=0.01"):  # fmt: skip
+        engine.train(recipe_from_dict(values), tmp_path / "run")
+
+
+def test_cluster_options_the_launcher_does_not_read_are_refused(tmp_path):
+    from toy_task import TOY
+
+    from textmix.engine.launchers import ClusterOptions
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    with pytest.raises(ArgumentError, match=r"--launcher local does not read --gpus-per-run 2, --partition gpu"):
+        sweep(recipe, {}, [1], [], tmp_path / "out", cluster=ClusterOptions(gpus_per_run=2, partition="gpu"))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--calibrators", "temperature,isotonic"], "--calibrators temperature,isotonic are fitted on validation "
+                                                   "predictions: give --val FILE"),
+        (["--val", "{f}", "--conformal", "0.1,abc"], "--conformal '0.1,abc': 'abc' is not a float"),
+        (["--val", "{f}", "--conformal", "0.1,"], "--conformal '0.1,' has an empty item"),
+        (["--val", "{f}", "--calibrators", "temperature,,isotonic"], "--calibrators 'temperature,,isotonic' has an "
+                                                                     "empty item"),
+        (["--val", "{f}", "--conformal", "0.1", "--conformal-methods", "lac,"], "--conformal-methods 'lac,' has an "
+                                                                                 "empty item"),
+    ],
+)  # fmt: skip
+def test_calibrate_options_that_would_be_ignored_or_are_malformed_are_one_line(args, message, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "p.npz"
+    np.savez(path, logits=rng.normal(size=(200, 3)), labels=rng.integers(0, 3, 200))
+    args = [a.format(f=path) for a in args]
+    result = subprocess.run([sys.executable, "-m", "textmix", "calibrate", str(path), "--labels", "labels",
+                             "--logits", "logits", "--out", str(tmp_path / "out"), *args],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert message in result.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("option", "value"), [("--seeds", "1,,2"), ("--grid", "mixup.alpha=0.1,,0.2")])
+def test_sweep_list_options_with_an_empty_item_are_one_line(option, value, tmp_path):
+    from toy_task import TOY
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    result = subprocess.run([sys.executable, "-m", "textmix", "sweep", str(recipe), option, value, "--dry-run",
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr and option in result.stderr, result.stderr
+
+
+def test_the_trainer_says_when_id2label_and_the_class_names_disagree(tmp_path, caplog):
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+    from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+
+    from textmix.integrations.transformers import MixupTrainer
+
+    config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=2, id2label={0: "pos", 1: "neg"})  # fmt: skip
+    features = Features({"input_ids": Sequence(Value("int64")), "label": ClassLabel(names=["neg", "pos"])})
+    rows = Dataset.from_dict({"input_ids": [[5, 6]] * 4, "label": [0, 1, 0, 1]}, features=features)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    with caplog.at_level(logging.WARNING):
+        MixupTrainer(model=BertForSequenceClassification(config), args=args, train_dataset=rows)
+    assert "id2label ['pos', 'neg'] differs from the training set's class names ['neg', 'pos']" in caplog.text
