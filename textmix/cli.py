@@ -287,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
     push.add_argument("--private", action="store_true", help="create the repository private")
     push.add_argument("--dry-run", metavar="OUT_DIR", help="only write the folder that would be uploaded")
-    add_predict_parser(commands)
-    args = parser.parse_args(argv)
+    predict = add_predict_parser(commands)
+    if argv[:1] == ["predict"]:  # options before, between or after the texts
+        args = predict.parse_intermixed_args(argv[1:], argparse.Namespace(command="predict"))
+    else:
+        args = parser.parse_args(argv)
     commands_by_name = {
         "train": run_train,
         "evaluate": run_evaluate,

@@ -12,12 +12,13 @@ from textmix.core.prediction_files import write_rows
 from textmix.names import CONFORMAL_SCORES
 
 
-def add_predict_parser(commands) -> None:
+def add_predict_parser(commands) -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify texts with calibrated probabilities")
     predict.add_argument("model", help="run directory, model folder or Hub repository id")
     predict.add_argument("texts", nargs="*", help="texts to classify (- alone: read them from standard input)")
     predict.add_argument("--file", help="a file with one text per line")
-    predict.add_argument("--encoding", default="utf-8", help="text encoding of --file (default utf-8; MR is cp1252)")
+    predict.add_argument("--encoding", default="utf-8",
+                         help="text encoding of --file and standard input (default utf-8; MR is cp1252)")  # fmt: skip
     predict.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
     predict.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     target = predict.add_mutually_exclusive_group()
@@ -41,24 +42,32 @@ def add_predict_parser(commands) -> None:
                          "or none for uncalibrated probabilities (default: the one chosen in training)")  # fmt: skip
     predict.add_argument("--out", metavar="FILE", help="also write every result (label, probability, set) to FILE: "
                          ".csv or .jsonl")  # fmt: skip
+    return predict
+
+
+def decoded_lines(data: bytes, encoding: str, where: str) -> list[str]:
+    """The non-blank lines of ``data``; bytes that are not ``encoding`` text are one line naming
+    ``where`` and the way out, never replacement characters classified as if they were text."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{where} is not {encoding} text ({error}); give its --encoding (e.g. cp1252, latin-1)"
+        ) from None
+    except LookupError:
+        raise DataError(f"--encoding {encoding!r} is not a text encoding Python knows") from None
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
 def read_texts(args) -> list[str]:
     texts = list(args.texts)
     if texts == ["-"]:  # texts from standard input, one a line (like --file)
-        texts = [line.rstrip("\r") for line in sys.stdin.read().split("\n") if line.strip()]
+        texts = decoded_lines(sys.stdin.buffer.read(), args.encoding, "standard input")
     if args.file:
         path = Path(args.file)
         if not path.is_file():
             raise DataError(f"--file {path} does not exist")
-        try:
-            lines = path.read_text(encoding=args.encoding).split("\n")
-        except UnicodeDecodeError as error:
-            raise DataError(f"--file {path} is not {args.encoding} text ({error}); give its --encoding "
-                            "(e.g. cp1252, latin-1)") from None  # fmt: skip
-        except LookupError:
-            raise DataError(f"--encoding {args.encoding!r} is not a text encoding Python knows") from None
-        texts += [line.rstrip("\r") for line in lines if line.strip()]
+        texts += decoded_lines(path.read_bytes(), args.encoding, f"--file {path}")
     if not texts:
         raise DataError("give texts to classify as arguments or with --file (one text per line)")
     return texts

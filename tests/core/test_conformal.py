@@ -191,3 +191,12 @@ def test_too_small_calibration_splits_and_binary_scores_are_refused_in_one_line(
         ConformalPredictor(make_score(name, randomized=True), 0.1).fit(binary, y % 2)  # randomized: accepted
     sets = ConformalPredictor("lac", 0.1).fit(binary, y % 2).predict(binary)
     assert (sets.sum(1) == 1).any()  # LAC informs on two classes
+
+
+def test_a_class_absent_from_the_calibration_split_is_said_plainly():
+    """Mondrian sets of a class without calibration examples hold every label; the message said
+    "use alpha >= 1" before."""
+    rng = np.random.default_rng(0)
+    probs, labels = rng.dirichlet([1, 1, 1], 300), rng.integers(0, 2, 300)
+    with pytest.raises(ArgumentError, match=r"there are no calibration examples of class 2: .*drop mondrian"):
+        ConformalPredictor("lac", alpha=0.1, mondrian=True).fit(probs, labels)

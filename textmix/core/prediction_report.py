@@ -36,6 +36,10 @@ KINDS = ("probs", "logits")
 # bootstrap intervals cost N × resamples random draws; past this (e.g. 200,000 × 1,000) they are
 # skipped: ten million predictions would take minutes, for intervals narrower than 1/sqrt(N)
 MAX_BOOTSTRAP_DRAWS = 2 * 10**8
+# calibrate's cost grows with N × K in every metric and fit (the temperature fit's L-BFGS evaluates
+# the full N × K softmax tens of times): 1,000 classes of 2,000 rows take ~12 s on 2 cores, 10,000
+# take minutes; a score glob that caught other columns usually explains more classes than this
+MAX_CLASSES = 1000
 # the files of a calibration output folder (textmix calibrate, MixupTrainer's temperature scaling)
 CALIBRATION_FILE, RELIABILITY_FILE, CONFIDENCE_FILE = "calibration.json", "reliability.png", "confidence.png"
 OOD_SET = "ood"  # the name of the one OOD set calibrate takes
@@ -265,6 +269,9 @@ def calibrate(
             three or more classes: non-randomized, they put both labels in nearly every two-class set).
     """
     x = _check(scores, kind, "scores", labels)
+    if x.shape[1] > MAX_CLASSES:
+        raise ArgumentError(f"the scores have {x.shape[1]} columns (classes); calibrate handles up to {MAX_CLASSES}: "
+                            "check that the score columns are the model's classes only")  # fmt: skip
     test = _scores(x, kind, labels)
     resamples = _affordable(len(test), bootstrap_resamples)
     val_scores, names = None, ()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -62,6 +63,7 @@ def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
 
 
 SPLIT_KEY = "data.split_seed"
+MAX_RUNS = 10_000  # every run's recipe is validated when planned (milliseconds each)
 
 
 def with_split_seeds(grid: dict[str, list], text: str | None) -> dict[str, list]:
@@ -85,6 +87,10 @@ def plan_sweep(
     """Every grid point and seed; every recipe is validated first, before any training: two points
     that would share a run directory, or a run directory started with another recipe (a sweep folder
     reused), are refused whatever the launcher and job count."""
+    size = math.prod(len(values) for values in grid.values()) * len(seeds)
+    if size > MAX_RUNS:
+        raise RecipeError(f"the sweep has {size:,} runs (grid points × seeds); textmix sweep plans up to {MAX_RUNS:,}: "
+                          "split it into several sweeps (several --out folders)")  # fmt: skip
     runs, points = [], {}
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):

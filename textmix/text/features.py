@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from textmix.core.errors import DataError
+from textmix.core.errors import DataError, TextmixError
 from textmix.text.tokenization import PAD_ID, KimTokenizer, Vocabulary
 
 FEATURIZER_FILE = "featurizer.json"
@@ -122,6 +122,8 @@ def load_featurizer(folder: str | Path) -> WordFeaturizer | HFFeaturizer:
         raise DataError(f"{path} is not a textmix featurizer file ({type(error).__name__}: {error})") from None
     try:
         return kind.from_config(config, Path(folder))
+    except TextmixError:  # already one line naming the cause (missing tokenizer, custom code)
+        raise
     except Exception as error:  # noqa: BLE001 - a truncated or foreign tokenizer file: name the folder
         raise DataError(
             f"the tokenizer files in {folder} are unreadable ({type(error).__name__}: {str(error)[:150]}); "

@@ -13,6 +13,8 @@ from textmix.core.errors import HubError
 
 CONFIG_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json")
 REFUSAL = "textmix never runs code from a model folder: train or export the model with textmix"
+# what a tokenizer is read from; transformers builds an empty one (every word [UNK]) without them
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt")
 
 
 def has_auto_map(value) -> bool:
@@ -46,8 +48,14 @@ def hf_from_pretrained(auto_class: str, source: str | Path, **kwargs):
     refused in one line (transformers checks its config after the download)."""
     import transformers
 
-    if Path(source).expanduser().is_dir():
-        refuse_custom_code(Path(source).expanduser())
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        refuse_custom_code(folder)
+        if auto_class == "AutoTokenizer" and not (
+            any((folder / name).is_file() for name in TOKENIZER_FILES) or any(folder.glob("*.model"))
+        ):
+            raise HubError(f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES)} or a *.model): the "
+                           "tokenizer is missing; save it beside the model (tokenizer.save_pretrained)")  # fmt: skip
     try:
         return getattr(transformers, auto_class).from_pretrained(str(source), trust_remote_code=False, **kwargs)
     except ValueError as error:

@@ -203,6 +203,23 @@ class CalibratedClassifier:
         return results
 
 
+def checked_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device this machine has; one line naming the cause otherwise (not a
+    damaged model folder, which is what loading weights onto a missing GPU looks like)."""
+    try:
+        checked = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ArgumentError(f"device {device!r} is not a torch device: use cpu, cuda, cuda:1 or mps") from None
+    if checked.type == "cuda" and not torch.cuda.is_available():
+        raise ArgumentError(f"device {device!r}: this machine has no CUDA device torch can use "
+                            "(torch.cuda.is_available() is False); use --device cpu")  # fmt: skip
+    if checked.type == "cuda" and checked.index is not None and checked.index >= torch.cuda.device_count():
+        raise ArgumentError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if checked.type == "mps" and not torch.backends.mps.is_available():
+        raise ArgumentError(f"device {device!r}: MPS is not available on this machine; use --device cpu")
+    return checked
+
+
 def load_model(
     source: str | Path, device: str | torch.device = "cpu", calibrator: str | None = None
 ) -> CalibratedClassifier:
@@ -218,6 +235,7 @@ def load_model(
         calibrator: None: the calibrator chosen in training; a name: another one the model folder
             stores (``eval.calibrators``); ``"none"``: uncalibrated probabilities.
     """
+    device = checked_device(device)
     folder = find_model_folder(source)
     refuse_custom_code(folder)
     config = json_file(folder / "config.json")
@@ -261,6 +279,8 @@ def _tokenizer(folder: Path):
     """The tokenizer files of a transformers folder, truncating at the model's limit (512 at most)."""
     try:
         tokenizer = hf_from_pretrained("AutoTokenizer", folder)
+    except HubError:
+        raise
     except Exception as error:  # noqa: BLE001 - missing or truncated tokenizer files: name the folder
         raise HubError(f"the tokenizer files in {folder} are missing or unreadable ({type(error).__name__}); "
                        "save the tokenizer with the model (processing_class=tokenizer)") from None  # fmt: skip

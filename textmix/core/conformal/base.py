@@ -114,6 +114,9 @@ def smallest_alpha(n: int) -> float:
 
 def check_calibration_size(n: int, alpha: float, what: str = "calibration examples") -> None:
     """Refuse an α whose threshold would be infinite (sets of every label) with n scores."""
+    if n == 0:
+        raise ArgumentError(f"there are no {what}: every set would hold every label; Mondrian sets need "
+                            "calibration examples of every class (or drop mondrian)")  # fmt: skip
     if rank_of(n, alpha) > n:
         raise ArgumentError(
             f"conformal alpha {alpha:g} needs at least {math.ceil(1 / alpha - 1 - 1e-9)} {what}, got {n}: every "

@@ -24,6 +24,8 @@ from textmix.core.methods.base import Method, Param, StepBatch, register_method
 
 LOSSES = ("mrl", "mndcg")
 
+MAX_MIXES = 16  # the paper uses a handful; each one costs a forward pass held for backward
+
 
 @register_method
 class RankMixup(Method):
@@ -40,7 +42,10 @@ class RankMixup(Method):
             0.1, "w of method rankmixup (weight of the ranking term).", lambda v: v >= 0, ">= 0", symbol="w"
         ),
         "rankmixup_margin": Param(2.0, "m of rankmixup_loss mrl (logit margin).", lambda v: v >= 0, ">= 0", symbol="m"),
-        "rankmixup_mixes": Param(3, "mixes per example of rankmixup_loss mndcg.", lambda v: v >= 1, ">= 1"),
+        # each mix is a forward pass whose activations stay for the backward pass: memory grows with M
+        "rankmixup_mixes": Param(
+            3, "mixes per example of rankmixup_loss mndcg.", lambda v: 1 <= v <= MAX_MIXES, f"in 1..{MAX_MIXES}"
+        ),
     }
 
     def step_loss(self, batch: StepBatch) -> torch.Tensor:
