@@ -1,13 +1,15 @@
 """The command line at scale, with every input check on: ``textmix calibrate`` on 10 million
-predictions and ``textmix predict --file`` on 100,000 lines, each in its own process (wall time and
-peak resident memory of that process).
+predictions (with and without conformal sets), ``textmix predict --file`` on 100,000 lines and
+``textmix sweep --dry-run`` at the largest sweep it plans (10,000 runs), each in its own process
+(wall time and peak resident memory of that process).
 
     TEXTMIX_DATA_DIR=../shared/data python -m bench.cli_scale [--rows 10000000] [--lines 100000]
 
 calibrate: an .npz of N rows (labels, 2 logit columns) and a 100,000-row validation file,
 temperature scaling fitted on it, the report written. predict: a Kim CNN trained on 300 MR reviews
 for one epoch (the model size does not change the per-line work much), 100,000 review lines read
-from a file, one prediction line each to /dev/null. Writes bench/results/cli_scale.json.
+from a file, one prediction line each to /dev/null. sweep: the main job's recipe over a 100 × 100
+grid of mixup.alpha × optim.lr, one seed, every recipe validated. Writes bench/results/cli_scale.json.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def main() -> None:
         calibrate = run([*textmix, "calibrate", str(folder / "test.npz"), "--labels", "label", "--logits", "logits",
                          "--val", str(folder / "val.npz"), "--out", str(folder / "report")])  # fmt: skip
         print(f"calibrate {args.rows:,} rows: {calibrate['seconds']:.1f} s, peak {calibrate['peak_rss_mib']:.0f} MiB")
+        conformal = run([*textmix, "calibrate", str(folder / "test.npz"), "--labels", "label", "--logits", "logits",
+                         "--val", str(folder / "val.npz"), "--conformal", "0.1",
+                         "--out", str(folder / "sets")])  # fmt: skip
+        print(f"calibrate --conformal 0.1: {conformal['seconds']:.1f} s, peak {conformal['peak_rss_mib']:.0f} MiB")
         train = [*textmix, "train", "recipes/mr/kim_cnn_mixup.yaml", "--output-dir", str(folder / "run"),
                  "--set", "data.max_train_examples=300", "--set", "train.epochs=1", "--set", "model.num_filters=8",
                  "--set", "eval.bootstrap_resamples=0", "--set", "eval.mc_dropout_samples=0"]  # fmt: skip
@@ -69,7 +75,13 @@ def main() -> None:
         (folder / "lines.txt").write_text(texts)
         predict = run([*textmix, "predict", str(folder / "run"), "--file", str(folder / "lines.txt")])
         print(f"predict {args.lines:,} lines: {predict['seconds']:.1f} s, peak {predict['peak_rss_mib']:.0f} MiB")
-    write_result("cli_scale", {"rows": args.rows, "lines": args.lines, "calibrate": calibrate, "predict": predict})
+        grid = ["--grid", "mixup.alpha=" + ",".join(f"{0.01 * i:.2f}" for i in range(1, 101)),
+                "--grid", "optim.lr=" + ",".join(f"{1e-4 * i:.4f}" for i in range(1, 101))]  # fmt: skip
+        sweep = run([*textmix, "sweep", "recipes/mr/kim_cnn_mixup.yaml", *grid, "--seeds", "1", "--dry-run",
+                     "--out", str(folder / "sweep")])  # fmt: skip
+        print(f"sweep --dry-run of 10,000 runs: {sweep['seconds']:.1f} s, peak {sweep['peak_rss_mib']:.0f} MiB")
+    measured = {"calibrate": calibrate, "calibrate_conformal": conformal, "predict": predict, "sweep_dry_run": sweep}
+    write_result("cli_scale", {"rows": args.rows, "lines": args.lines, **measured})
 
 
 if __name__ == "__main__":

@@ -56,3 +56,27 @@ def test_the_floor_shrinks_with_the_test_size_and_ignores_row_order():
     assert noise_floor(large, smooth_draws=0)["ece"]["mean"] < noise_floor(small, smooth_draws=0)["ece"]["mean"] / 4
     shuffled = g.permutation(small)
     assert noise_floor(small, seed=9) == noise_floor(shuffled, seed=9)
+
+
+def test_the_consistency_band_of_a_huge_set_is_the_normal_band_without_drawing_every_label(monkeypatch):
+    """Beyond draws × examples of MAX_TOTAL (500,000 examples) the band of a large bin is
+    mean ± 1.96 sd of its Poisson-binomial hit count, written out here; the small bins are still
+    drawn; both agree with the exact band of 2,000 draws of every label."""
+    import textmix.core.noise_floor as nf
+
+    conf = np.random.default_rng(3).beta(5, 2, 40_000)
+    exact_low, exact_high = nf.consistency_band(conf, draws=2000)  # 40,000 × 2,000 <= MAX_TOTAL: every label
+    monkeypatch.setattr(nf, "MAX_TOTAL", 100 * 39_999)  # now "huge": the approximate path
+    low, high = nf.consistency_band(conf, draws=2000)
+    edges = np.linspace(0, 1, 16)
+    sizes = np.bincount(np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, 14), minlength=15)
+    large = sizes >= nf.EXACT_BIN  # normal bands; the small bins are drawn again (another random stream)
+    assert large.sum() >= 2 and (~large & (sizes > 0)).sum() >= 2
+    np.testing.assert_allclose(low[large], exact_low[large], atol=0.005)
+    np.testing.assert_allclose(high[large], exact_high[large], atol=0.005)
+    np.testing.assert_allclose(low[~large], exact_low[~large], atol=0.05)
+    b = int(sizes.argmax())  # the largest bin: thousands of examples, a normal band
+    members = conf[(conf >= edges[b]) & (conf < edges[b + 1])]
+    sd = np.sqrt((members * (1 - members)).sum())
+    assert high[b] == pytest.approx((members.sum() + 1.959963984540054 * sd) / len(members), rel=1e-9)
+    assert low[b] == pytest.approx((members.sum() - 1.959963984540054 * sd) / len(members), rel=1e-9)
