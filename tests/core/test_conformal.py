@@ -179,7 +179,7 @@ def test_too_small_calibration_splits_and_binary_scores_are_refused_in_one_line(
                        r"every set would hold every label; use alpha >= 0.00498"):  # fmt: skip
         ConformalPredictor("lac", 0.001).fit(p, y)
     absent = np.where(y == 2, 0, y)  # class 2 never occurs in calibration
-    with pytest.raises(ArgumentError, match="needs at least 9 calibration examples of class 2, got 0"):
+    with pytest.raises(ArgumentError, match="there are no calibration examples of class 2"):
         ConformalPredictor("lac", 0.1, mondrian=True).fit(p, absent)
     with pytest.warns(UserWarning, match="raps tunes its settings on 40 examples, fewer than 100"):
         ConformalPredictor("raps", 0.1).fit(p, y)

