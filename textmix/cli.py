@@ -180,7 +180,8 @@ def write_sets(path: str, report, columns: str) -> Path:
 def run_push(args) -> int:
     from textmix.text.hub import push_run
 
-    where = push_run(Path(args.run_dir), args.repo_id, private=args.private, dry_run=args.dry_run)
+    where = push_run(Path(args.run_dir), args.repo_id, private=args.private, dry_run=args.dry_run,
+                     license=args.license, license_name=args.license_name, license_link=args.license_link)  # fmt: skip
     print(f"wrote the upload folder {where}" if args.dry_run else f"pushed to {where}")
     return 0
 
@@ -287,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--repo-id", required=True, help="Hub repository, user/name")
     push.add_argument("--private", action="store_true", help="create the repository private")
     push.add_argument("--dry-run", metavar="OUT_DIR", help="only write the folder that would be uploaded")
+    push.add_argument("--license", metavar="ID", help="the weights' license on the card: a Hub license id (apache-2.0, "
+                      "mit, cc-by-4.0...) or other (default: the base model's, e.g. apache-2.0 for MiniLM; a model "
+                      "without a base model needs it)")  # fmt: skip
+    push.add_argument("--license-name", metavar="NAME", help="with --license other: the license's name")
+    push.add_argument("--license-link", metavar="URL", help="with --license other: where its text is")
     predict = add_predict_parser(commands)
     if argv[:1] == ["predict"]:  # options before, between or after the texts
         args = predict.parse_intermixed_args(argv[1:], argparse.Namespace(command="predict"))

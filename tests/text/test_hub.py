@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import huggingface_hub
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ import textmix.engine as engine
 import textmix.text.hub as hub
 from textmix.core.errors import HubError
 from textmix.engine.recipe import recipe_from_dict
+from textmix.text.card_license import CardLicense
 from textmix.text.datasets import read_mr
 from textmix.text.model_folder import SAFE_PATTERNS
 
@@ -74,7 +77,7 @@ def test_round_trip_gives_identical_probabilities(run_dir, test_texts):
 def test_dry_run_writes_exactly_the_upload_folder(run_dir, test_texts, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", SECRET)
     out = tmp_path / "upload"
-    hub.push_run(run_dir, "someone/mr-mixup", dry_run=out)
+    hub.push_run(run_dir, "someone/mr-mixup", dry_run=out, license="cc-by-4.0")
     assert {p.name for p in out.iterdir()} == UPLOAD_FILES
     for path in out.iterdir():
         assert SECRET.encode() not in path.read_bytes()
@@ -94,7 +97,7 @@ def test_dry_run_writes_exactly_the_upload_folder(run_dir, test_texts, tmp_path,
     original = textmix.load_model(run_dir).predict_proba(test_texts[:50])
     np.testing.assert_array_equal(textmix.load_model(out).predict_proba(test_texts[:50]), original)
     with pytest.raises(HubError, match="not empty"):
-        hub.push_run(run_dir, "someone/mr-mixup", dry_run=out)
+        hub.push_run(run_dir, "someone/mr-mixup", dry_run=out, license="cc-by-4.0")
 
 
 def test_push_calls_create_repo_and_upload_folder(run_dir, monkeypatch):
@@ -113,7 +116,7 @@ def test_push_calls_create_repo_and_upload_folder(run_dir, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: SECRET)
-    url = hub.push_run(run_dir, "someone/mr-mixup", private=True)
+    url = hub.push_run(run_dir, "someone/mr-mixup", private=True, license="cc-by-4.0")
     assert url == "https://huggingface.co/someone/mr-mixup"
     assert calls[0] == ("create_repo", {"repo_id": "someone/mr-mixup", "private": True, "exist_ok": True})
     assert calls[1][0] == "upload_folder" and calls[1][1]["repo_id"] == "someone/mr-mixup"
@@ -129,7 +132,7 @@ def test_push_without_token_or_network_fails_clearly(run_dir, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: SECRET)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HubError, match="pushing to someone/mr-mixup failed") as error:
-        hub.push_run(run_dir, "someone/mr-mixup")
+        hub.push_run(run_dir, "someone/mr-mixup", license="cc-by-4.0")
     assert SECRET not in str(error.value)
     with pytest.raises(HubError, match="user/name"):
         hub.push_run(run_dir, "no-namespace")
@@ -209,18 +212,24 @@ def test_transformer_round_trip(tmp_path):
 
 
 def test_recipe_hub_section_pushes_at_the_end(real_data, tmp_path, monkeypatch):
+    """With its license; a push whose card could state none is refused before any training."""
     pushed = []
-    monkeypatch.setattr(hub, "push_run", lambda run, repo, private: pushed.append((run, repo, private)) or "url")
-    recipe = recipe_from_dict(
-        {
-            "data": {"name": "mr", "max_train_examples": 200},
-            "model": {"num_filters": 4},
-            "train": {"epochs": 1, "batch_size": 50},
-            "hub": {"push": True, "repo_id": "someone/x", "private": True},
-        }
+    monkeypatch.setattr(
+        hub, "push_run", lambda run, repo, private, **license: pushed.append((run, repo, private, license)) or "url"
     )
-    engine.train(recipe, tmp_path / "run")
-    assert pushed == [(tmp_path / "run", "someone/x", True)]
+    values = {
+        "data": {"name": "mr", "max_train_examples": 200},
+        "model": {"num_filters": 4},
+        "train": {"epochs": 1, "batch_size": 50},
+        "hub": {"push": True, "repo_id": "someone/x", "private": True},
+    }
+    with pytest.raises(HubError, match=r"hub.push: the card needs the weights' license.* give hub.license"):
+        engine.train(recipe_from_dict(values), tmp_path / "refused")
+    assert not (tmp_path / "refused" / "checkpoints").exists()
+    values["hub"]["license"] = "cc-by-4.0"
+    engine.train(recipe_from_dict(values), tmp_path / "run")
+    licensed = {"license": "cc-by-4.0", "license_name": None, "license_link": None}
+    assert pushed == [(tmp_path / "run", "someone/x", True, licensed)]
 
 
 def test_predict_picks_the_abstention_threshold_from_the_validation_split(run_dir):
@@ -313,7 +322,7 @@ def test_a_symlink_in_the_run_is_never_uploaded(run_dir, tmp_path):
     secret.write_text("token")
     (run / "model" / "extra.json").symlink_to(secret)
     with pytest.raises(textmix.TextmixError, match="extra.json is not a regular file \\(to .*credentials\\)"):
-        hub.prepare_upload(run, "me/x", tmp_path / "upload")
+        hub.prepare_upload(run, "me/x", tmp_path / "upload", CardLicense("cc-by-4.0"))
     assert not (tmp_path / "upload").exists()
 
 
@@ -427,7 +436,8 @@ def test_the_model_card_names_the_data_source_the_run_read(real_data, tmp_path, 
     assert result.dataset_type == "mr" and "split_seed 0" in result.dataset_name and not card.data.datasets
     assert "rotten_tomatoes" not in str(card)  # not the Hub's test set
     local = (tmp_path / "raw" / "model" / "README.md").read_text()
-    assert "More Information Needed" not in local and f"read from {real_data / 'mr'}" in local
+    assert "More Information Needed" not in local and "mr (a local copy)" in local
+    assert str(real_data) not in local  # never a local path on a card
 
     raw = read_mr(real_data / "mr", "default")["all"]  # what the Hub would serve
     thirds = raw.train_test_split(test_size=0.2, seed=0)
@@ -458,7 +468,7 @@ def test_the_card_of_a_fine_tuned_transformer_names_its_base_model_and_a_license
     recipe["model"] = {**recipe["model"], "name": "transformer", "pretrained": "minilm"}
     (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     card = hub.model_card(run, "me/x")
-    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and card.data.license == "other"
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and card.data.license == "apache-2.0"
 
 
 def test_a_registered_metric_reaches_the_model_card(run_dir, tmp_path):
@@ -479,3 +489,39 @@ def test_a_registered_metric_reaches_the_model_card(run_dir, tmp_path):
     assert "| top-2 gap | 0.2500 | 0.1250 |" in str(card)
     assert "top2_gap" in [r.metric_type for r in card.data.eval_results]
     assert "| metric | test | after temperature |" in str(card)
+
+
+def test_a_pushed_kim_cnn_card_states_a_license_and_no_pipeline_tag_and_files_are_readable(run_dir, tmp_path):
+    """The Hub refuses ``license: other`` without a name and link; a Kim CNN has no base model whose
+    license textmix knows, so push asks for one; ``pipeline()`` cannot load a Kim CNN, so no
+    ``pipeline_tag``; no local path on the card; the weights readable as the umask allows."""
+    with pytest.raises(HubError, match="the card needs the weights' license, .* give --license"):
+        hub.push_run(run_dir, "me/x", dry_run=tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(HubError, match="--license other needs --license-name and --license-link"):
+        hub.push_run(run_dir, "me/x", dry_run=tmp_path / "other", license="other")
+    with pytest.raises(HubError, match="go with --license other only"):
+        hub.push_run(run_dir, "me/x", dry_run=tmp_path / "mixed", license="mit", license_name="MIT")
+    out = Path(hub.push_run(run_dir, "me/x", dry_run=tmp_path / "up", license="other", license_name="MR terms",
+                            license_link="https://www.cs.cornell.edu/people/pabo/movie-review-data/"))  # fmt: skip
+    card = huggingface_hub.ModelCard.load(out / "README.md")
+    assert card.data.license == "other" and card.data.license_name == "MR terms" and card.data.license_link
+    assert card.data.pipeline_tag is None and "needs textmix to run" in card.text
+    assert str(data_dir()) not in card.content and "read from" not in card.content
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {p.name: 0o666 & ~mask for p in out.iterdir()}
+    assert (run_dir / "model" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_the_cards_install_and_load_snippet_runs_as_written(run_dir, tmp_path, test_texts):
+    """The card's Python block, with the repository id pointing at the folder the Hub would serve."""
+    out = Path(hub.push_run(run_dir, "me/mr-kim-cnn", dry_run=tmp_path / "up", license="cc-by-4.0"))
+    text = (out / "README.md").read_text()
+    assert "pip install textmix" in text
+    block = text.split("```python\n", 1)[1].split("```", 1)[0].replace('"me/mr-kim-cnn"', repr(str(out)))
+    result = subprocess.run([sys.executable, "-c", block + "\nprint(model.predict_proba(['a fine film']).tolist())"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = textmix.load_model(out).predict_proba(["a fine film"]).tolist()
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected

@@ -59,6 +59,9 @@ def pooler_run(tmp_path_factory):
 
 def test_a_pushed_pooler_model_loads_in_transformers_alone_with_textmix_probabilities(pooler_run, tmp_path):
     out = Path(hub.push_run(pooler_run, "me/mr-minilm", dry_run=tmp_path / "upload"))
+    card = (out / "README.md").read_text()  # MiniLM's own license by default; pipeline() loads it: the tag
+    assert "license: apache-2.0" in card and "pipeline_tag: text-classification" in card
+    assert 'pipeline("text-classification", model="me/mr-minilm"' in card
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_TEXTMIX, str(out), json.dumps(TEXTS)], capture_output=True, text=True
     )

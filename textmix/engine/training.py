@@ -19,7 +19,13 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
-from textmix.core.atomic_files import atomic_save_npz, atomic_write_json, atomic_write_text, replace_dir
+from textmix.core.atomic_files import (
+    atomic_save_npz,
+    atomic_write_json,
+    atomic_write_text,
+    readable_as_umask,
+    replace_dir,
+)
 from textmix.core.calibrators import check_calibrators, uncalibrated_probs
 from textmix.core.errors import ArgumentError, RecipeError, RunDirError, TextmixError
 from textmix.core.methods import build_method
@@ -124,6 +130,7 @@ def save_model(data: TaskData, model: nn.Module, run: RunDir, info: dict) -> Non
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     data.save_model(model, tmp)
+    readable_as_umask(tmp)  # safetensors writes weights 0600: others sharing the runs folder could not read them
     if not (tmp / RunDir.WEIGHTS).is_file():
         raise RuntimeError(f"the task's save_model did not write {RunDir.WEIGHTS}")
     atomic_write_json(tmp / RunDir.MODEL_INFO, info)

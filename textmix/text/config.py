@@ -120,11 +120,19 @@ class HubConfig:
     push: push the best model to the Hugging Face Hub at the end of training.
     repo_id: Hub repository (user/name).
     private: create the repository private.
+    license: the weights' license on the card: a Hub license id (apache-2.0, mit, cc-by-4.0...) or
+        other (then license_name and license_link); null: the base model's where textmix knows it
+        (MiniLM: apache-2.0); a pushed model without a base model needs it.
+    license_name: with license other: the license's name.
+    license_link: with license other: where its text is.
     """
 
     push: bool = False
     repo_id: str | None = None
     private: bool = False
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
 
     def checks(self) -> list[tuple[bool, str, str]]:
         return [(not self.push or bool(self.repo_id), "repo_id", "set when hub.push is true")]

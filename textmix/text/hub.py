@@ -13,12 +13,14 @@ import tempfile
 from pathlib import Path
 
 from textmix.core.assessment import NONE, Assessment
+from textmix.core.atomic_files import readable_as_umask
 from textmix.core.errors import HubError, RunDirError
 from textmix.core.methods import get_method
 from textmix.core.metric_table import shown_metrics
 from textmix.core.noise_floor import FLOOR_MARK, below_floor
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import get_task
+from textmix.text.card_license import CardLicense, card_license, require_license
 from textmix.text.hf_loading import refuse_custom_code
 from textmix.text.model_folder import saved_calibrator
 
@@ -49,15 +51,12 @@ def _data_facts(metrics: dict, dataset: str) -> tuple[dict, str | None, str]:
     own split is another test set."""
     source = metrics.get("data", {}).get("source") or {"read": "unrecorded", "test": "unrecorded (textmix < 0.3)"}
     hub_dataset = source.get("hub_id") if source["read"] == "hub" else None
-    where = source.get("path", "files")
-    return (
-        source,
-        hub_dataset,
-        f"{hub_dataset} from the Hugging Face Hub" if hub_dataset else f"{dataset} read from {where}",
-    )
+    # a local path says nothing to a reader of the card and tells them about the author's disk
+    local = "a custom dataset" if source["read"] == "custom" else f"{dataset} (a local copy)"
+    return source, hub_dataset, f"{hub_dataset} from the Hugging Face Hub" if hub_dataset else local
 
 
-def _base_model(model: dict) -> str | None:
+def base_model(model: dict) -> str | None:
     """The pretrained checkpoint a transformer was fine-tuned from, as a Hub id where known."""
     from textmix.text.models import MODELS
     from textmix.text.models.transformer import HUB_IDS
@@ -89,12 +88,42 @@ def _calibration_rows(assessment: Assessment, shown) -> list[str]:
     return rows
 
 
-def model_card(run_dir: Path, repo_id: str, license: str = "other"):
+def _use_text(repo_id: str, stock: bool) -> str:
+    """How to install and load the model, as a reader can paste it."""
+    textmix_use = f"""```bash
+pip install textmix
+```
+
+```python
+import textmix
+
+model = textmix.load_model("{repo_id}")
+model.predict_proba(["an engaging and moving film"])   # calibrated probabilities
+model.predict(["an engaging and moving film"], abstain_below=0.8)
+```
+
+or `textmix predict {repo_id} "an engaging and moving film" --abstain-below 0.8`."""
+    if not stock:
+        return textmix_use + "\n\nThis model needs textmix to run: it is not a transformers architecture."
+    return f"""{textmix_use}
+
+Without textmix (uncalibrated probabilities; the calibrator's JSON is `textmix_calibrator` in config.json):
+
+```python
+from transformers import pipeline
+
+classify = pipeline("text-classification", model="{repo_id}", top_k=None)
+classify(["an engaging and moving film"])
+```"""
+
+
+def model_card(run_dir: Path, repo_id: str, license: CardLicense | None = None):
     """A ``huggingface_hub.ModelCard`` with ``model-index`` results and the calibration story.
 
     Args:
-        license: the card's license field (the weights' terms depend on the data and, for a
-            fine-tuned transformer, its base model: ``other`` until the user says).
+        license: the card's license (:func:`~textmix.text.card_license.card_license`); None: the
+            base model's where textmix knows it, else none stated (a run's own README; ``push``
+            requires one).
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -113,12 +142,18 @@ def model_card(run_dir: Path, repo_id: str, license: str = "other"):
                    metric_value=round(test[key], 6))
         for key, label in ((m.name, m.label) for m in shown)
     ]  # fmt: skip
+    base = base_model(config["model"])
+    license = license or card_license(None, None, None, base)
+    stock = config["model"].get("pooling") == "pooler"  # exported as a transformers classifier
     data = ModelCardData(
         library_name="textmix",
-        pipeline_tag="text-classification",
+        # only a folder pipeline() loads: the Hub's widget and users read the tag as that promise
+        pipeline_tag="text-classification" if stock else None,
         datasets=[hub_dataset] if hub_dataset else None,
-        license=license,
-        base_model=_base_model(config["model"]),
+        license=license.id if license else None,
+        license_name=license.name if license else None,
+        license_link=license.link if license else None,
+        base_model=base,
         tags=["textmix", "mixup", "calibration", config["model"]["name"]],
         model_name=repo_id,
         eval_results=results,
@@ -146,15 +181,7 @@ confidence (Thulasidasan et al., NeurIPS 2019). Model selected at the best valid
 
 ## Use
 
-```python
-import textmix
-
-model = textmix.load_model("{repo_id}")
-model.predict_proba(["an engaging and moving film"])   # calibrated probabilities
-model.predict(["an engaging and moving film"], abstain_below=0.8)
-```
-
-or `textmix predict {repo_id} "an engaging and moving film" --abstain-below 0.8`.
+{_use_text(repo_id, stock)}
 
 ## Training recipe
 
@@ -165,8 +192,9 @@ or `textmix predict {repo_id} "an engaging and moving film" --abstain-below 0.8`
     return ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n" + body)
 
 
-def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Path:
-    """Write exactly the folder that would be uploaded: model files, card, reliability diagram."""
+def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path, license: CardLicense | None = None) -> Path:
+    """Write exactly the folder that would be uploaded: model files, card, reliability diagram,
+    every file readable as the umask allows (safetensors writes weights 0600)."""
     run, out_dir = RunDir(run_dir), Path(out_dir)
     for required in (run.metrics, run.recipe, run.model_info, run.weights):
         if not required.is_file():
@@ -175,6 +203,8 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Pa
     if "hub" not in get_task(task).sections:  # tasks that share models declare a hub section
         raise HubError(f"{run} is a {task} run; Hub sharing and predict support text models")
     refuse_custom_code(run.model)  # never publish a folder that points at code
+    license = require_license(license or card_license(None, None, None, base_model(run.read_recipe()["model"])),
+                              f"push {run}")  # fmt: skip
     if out_dir.is_file():
         raise HubError(f"--dry-run {out_dir} is a file; give a new or empty folder")
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -191,7 +221,8 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path) -> Pa
         shutil.copy2(item, out_dir / item.name)
     if run.read_recipe()["model"].get("pooling") == "pooler":
         export_transformers(run.model, out_dir)
-    model_card(run.path, repo_id).save(out_dir / "README.md")
+    model_card(run.path, repo_id, license).save(out_dir / "README.md")
+    readable_as_umask(out_dir)
     return out_dir
 
 
@@ -215,8 +246,19 @@ def export_transformers(model_folder: Path, out_dir: Path) -> None:
     stock.save_pretrained(out_dir)
 
 
-def push_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_run: str | Path | None = None) -> str:
+def push_run(
+    run_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    dry_run: str | Path | None = None,
+    license: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
+) -> str:
     """Upload a run's best model to ``repo_id`` (or only write the folder with ``dry_run``).
+
+    ``license`` (a Hub license id, or ``other`` with ``license_name`` and ``license_link``) is the
+    card's; without it the base model's where textmix knows it, else the push is refused.
 
     The token comes from ``huggingface_hub`` (``hf auth login`` or ``HF_TOKEN``); it is never
     printed or written. Returns the repository URL, or the dry-run folder.
@@ -225,12 +267,13 @@ def push_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_run: 
 
     if "/" not in repo_id:
         raise HubError(f"--repo-id must look like user/name, got {repo_id!r}")
+    stated = card_license(license, license_name, license_link, None)
     if dry_run is not None:
-        return str(prepare_upload(run_dir, repo_id, dry_run))
+        return str(prepare_upload(run_dir, repo_id, dry_run, stated))
     if get_token() is None:
         raise HubError("no Hugging Face token: run `hf auth login` or set HF_TOKEN, then push again")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = prepare_upload(run_dir, repo_id, Path(tmp) / "upload")
+        folder = prepare_upload(run_dir, repo_id, Path(tmp) / "upload", stated)
         api = HfApi()
         try:
             url = api.create_repo(repo_id=repo_id, private=private, exist_ok=True)

@@ -3,6 +3,7 @@ and reloading text models, and sharing them on the Hub after training."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from pathlib import Path
@@ -218,7 +219,9 @@ class TextTask:
                 raise RecipeError(f"eval.shift {name!r} has another label space than data.name={data.name!r}")
 
     def setup(self, recipe: Recipe) -> TaskData:
-        """Splits → featurizer and model → encoded splits → length-bucketed loaders."""
+        """Splits → featurizer and model → encoded splits → length-bucketed loaders (a push at the
+        end of training is checked first: a license the card cannot state stops it before training)."""
+        check_push_license(recipe.extra["hub"], recipe.model)
         splits = load_splits(recipe.data)
         model, featurizer, facts = build_model(recipe, splits)
         facts["source"] = describe_source(recipe.data)
@@ -277,6 +280,17 @@ class TextTask:
         )
 
 
+def check_push_license(hub: HubConfig, model) -> None:
+    """``hub.push`` needs a license the card can state: the one given or the base model's."""
+    if hub.push:
+        from textmix.text.card_license import RECIPE, card_license, require_license
+        from textmix.text.hub import base_model
+
+        base = base_model(dataclasses.asdict(model))
+        found = card_license(hub.license, hub.license_name, hub.license_link, base, RECIPE)
+        require_license(found, "hub.push", RECIPE)
+
+
 def finish_run(hub: HubConfig, run_dir: Path) -> None:
     """The model folder's README.md becomes the run's model card (what was measured, on which
     data); with ``hub.push`` the best model is uploaded with it."""
@@ -284,5 +298,6 @@ def finish_run(hub: HubConfig, run_dir: Path) -> None:
 
     atomic_write_text(RunDir(run_dir).model / "README.md", str(model_card(run_dir, str(run_dir))))
     if hub.push:
-        url = push_run(run_dir, hub.repo_id, private=hub.private)
+        url = push_run(run_dir, hub.repo_id, private=hub.private, license=hub.license,
+                       license_name=hub.license_name, license_link=hub.license_link)  # fmt: skip
         logger.info("pushed the best model to %s", url)
