@@ -121,3 +121,22 @@ def test_a_mixup_trainer_model_names_its_classes_and_loads_calibrated_in_textmix
         logits = model.eval()(**tokens).logits.double()
     expected = torch.softmax(logits / loaded.calibrator.temperature, -1).numpy()
     np.testing.assert_allclose(loaded.predict_proba(["a fine film"]), expected, atol=1e-5)
+
+
+def test_pushing_a_transformer_without_the_stock_head_says_it_needs_textmix(pooler_run, tmp_path, caplog):
+    """A mean-pooled run (its recipe says so) is uploaded in textmix's layout: the push says it in
+    one line, the card says it, and the card claims no pipeline_tag."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(pooler_run, run)
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    recipe["model"]["pooling"] = "mean"
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with caplog.at_level("WARNING"):
+        out = Path(hub.push_run(run, "me/mr-minilm-mean", dry_run=tmp_path / "upload"))
+    assert "uses pooling: mean, which no transformers class has: the upload loads with textmix only" in caplog.text
+    card = (out / "README.md").read_text()
+    assert "pipeline_tag" not in card and "needs textmix to run" in card and "license: apache-2.0" in card

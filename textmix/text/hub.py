@@ -7,6 +7,7 @@ or written.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ from textmix.engine.tasks import get_task
 from textmix.text.card_license import CardLicense, card_license, require_license
 from textmix.text.hf_loading import refuse_custom_code
 from textmix.text.model_folder import saved_calibrator
+
+logger = logging.getLogger(__name__)
 
 
 def _mark(value: float, floor: dict | None) -> str:
@@ -219,8 +222,12 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path, licen
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in items:
         shutil.copy2(item, out_dir / item.name)
-    if run.read_recipe()["model"].get("pooling") == "pooler":
+    model = run.read_recipe()["model"]
+    if model.get("pooling") == "pooler":
         export_transformers(run.model, out_dir)
+    elif base_model(model) is not None:  # a transformer without the stock head: said here and on the card
+        logger.warning("notice: %s uses pooling: %s, which no transformers class has: the upload loads with textmix "
+                       "only (pooling: pooler trains a model pipeline() loads)", run, model.get("pooling"))  # fmt: skip
     model_card(run.path, repo_id, license).save(out_dir / "README.md")
     readable_as_umask(out_dir)
     return out_dir
