@@ -86,6 +86,8 @@ def test_old_resolved_recipes_still_load():
     vision["data"]["name"], vision["model"]["name"] = "cifar10", "preact_resnet18"
     for key in ("encoding", "hub_id", "hub_config", "hub_splits"):  # text keys new in 0.2: not in 0.1 recipes
         del vision["data"][key]
+    for key in ("license", "license_name", "license_link"):  # new in 0.4
+        del vision["hub"][key]
     vision["loss"] = {"label_smoothing": 0.1, "erl_kappa": 0.1}  # the loss keys of 0.1
     del vision["eval"]["shift"], vision["eval"]["bootstrap_resamples"], vision["eval"]["calibrators"]
     del vision["eval"]["calibrator"]

@@ -206,8 +206,6 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path, licen
     if "hub" not in get_task(task).sections:  # tasks that share models declare a hub section
         raise HubError(f"{run} is a {task} run; Hub sharing and predict support text models")
     refuse_custom_code(run.model)  # never publish a folder that points at code
-    license = require_license(license or card_license(None, None, None, base_model(run.read_recipe()["model"])),
-                              f"push {run}")  # fmt: skip
     if out_dir.is_file():
         raise HubError(f"--dry-run {out_dir} is a file; give a new or empty folder")
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -219,6 +217,8 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path, licen
             target = f" (to {os.readlink(item)})" if item.is_symlink() else ""
             raise RunDirError(f"{item} is not a regular file{target}; textmix uploads only the run's own files: "
                               "replace it with the file or remove it")  # fmt: skip
+    license = require_license(license or card_license(None, None, None, base_model(run.read_recipe()["model"])),
+                              f"push {run}")  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in items:
         shutil.copy2(item, out_dir / item.name)
