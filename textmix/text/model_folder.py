@@ -97,22 +97,6 @@ def saved_calibrator(info: dict, where: Path, name: str | None = None, field: st
     except ArgumentError as error:
         raise HubError(f"{error}; the model folder is damaged: copy or download it again") from None
     return None
-    try:
-        if name is not None:
-            stored = info.get("calibrators", {}) if isinstance(info.get("calibrators", {}), dict) else {}
-            if name not in stored:
-                raise HubError(
-                    f"{where} stores no calibrator {name!r}; it stores: {', '.join(stored) or 'none'} (or none)"
-                )
-            return calibrator_from_json(stored[name], f"{where} field 'calibrators.{name}'")
-        if "calibrator" in info:
-            return calibrator_from_json(info["calibrator"], f"{where} field 'calibrator'")
-        if "temperature" in info:
-            return calibrator_from_json({"name": "temperature", "state": {"temperature": info["temperature"]}},
-                                        f"{where} field 'temperature'")  # fmt: skip
-    except ArgumentError as error:
-        raise HubError(f"{error}; the model folder is damaged: copy or download it again") from None
-    return None
 
 
 def checked_label_names(info: dict, folder: Path) -> list[str]:
