@@ -92,3 +92,22 @@ def trec_predictions(tmp_path_factory) -> dict:
     recipe = {"method": "mixup", "data": {"name": "trec", "max_train_examples": 2000}, "model": {"num_filters": 16},
               "train": {"epochs": 2, "batch_size": 50}, "eval": QUICK_EVAL}  # fmt: skip
     return _trained_predictions(tmp_path_factory, "trec", recipe)
+
+
+@pytest.fixture(scope="session")
+def small_mr_run(tmp_path_factory):
+    """A small finished MR run (Kim CNN, 300 reviews, one epoch, conformal scores at α = 0.1) for
+    tests that read or damage a run directory: copy it before changing anything in it."""
+    folder = data_dir()
+    if folder is None or not (folder / "mr" / DATA_FILES["mr"]).is_file():
+        pytest.skip("real data not found: mr/ missing under TEXTMIX_DATA_DIR (default ../shared/data)")
+    from textmix.engine import recipe_from_dict, train
+
+    recipe = {"data": {"name": "mr", "max_train_examples": 300}, "model": {"num_filters": 8},
+              "train": {"epochs": 1, "batch_size": 25},
+              "eval": {"bootstrap_resamples": 0, "conformal": {"alpha": [0.1]}}}  # fmt: skip
+    run = tmp_path_factory.mktemp("small_mr") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXTMIX_DATA_DIR", str(folder))
+        train(recipe_from_dict(recipe), run)
+    return run

@@ -55,31 +55,13 @@ def test_training_from_a_base_model_with_custom_code_refuses_without_asking(real
     assert_refused(result, marker)
 
 
-@pytest.fixture(scope="module")
-def kim_run(tmp_path_factory):
-    from conftest import data_dir
-
-    import textmix.engine as engine
-    from textmix.engine.recipe import recipe_from_dict
-
-    if data_dir() is None:
-        pytest.skip("real data not found: set TEXTMIX_DATA_DIR to the shared data folder (../shared/data)")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TEXTMIX_DATA_DIR", str(data_dir()))
-        recipe = recipe_from_dict({"data": {"name": "mr", "max_train_examples": 200}, "model": {"num_filters": 4},
-                                   "train": {"epochs": 1}, "eval": {"bootstrap_resamples": 0}})  # fmt: skip
-        run = tmp_path_factory.mktemp("custom_code") / "run"
-        engine.train(recipe, run)
-    return run
-
-
 @pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
 @pytest.mark.parametrize("command", ["evaluate", "predict", "push"])
 def test_every_command_that_reads_a_run_refuses_a_planted_folder_without_asking(
-    kim_run, tmp_path, command, file, real_data
+    small_mr_run, tmp_path, command, file, real_data
 ):
     run = tmp_path / "run"
-    shutil.copytree(kim_run, run)
+    shutil.copytree(small_mr_run, run)
     marker = tmp_path / "ran"
     plant(run / "model", marker, file)
     args = {"evaluate": [str(run)], "predict": [str(run), "a fine film"],

@@ -56,37 +56,24 @@ def test_predict_reads_other_encodings_in_batches_and_the_version_is_printed(rea
     assert version.stdout.strip() == f"textmix {textmix.__version__}"
 
 
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    from conftest import data_dir
-
-    if data_dir() is None:
-        pytest.skip("real data not found: set TEXTMIX_DATA_DIR to the shared data folder (../shared/data)")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TEXTMIX_DATA_DIR", str(data_dir()))
-        run = tmp_path_factory.mktemp("predict_messages") / "run"
-        train(recipe_from_dict(SMALL | {"eval": {"bootstrap_resamples": 0, "conformal": {"alpha": [0.1]}}}), run)
-    return run
-
-
-def test_undecodable_standard_input_is_one_line_like_an_undecodable_file(small_run, tmp_path):
+def test_undecodable_standard_input_is_one_line_like_an_undecodable_file(small_mr_run, tmp_path):
     """Before, standard input was read with replacement characters and classified as if it were text."""
     python = f"{sys.executable} -m textmix.cli"
-    refused = shell(f"printf 'a caf\\xe9 of a film\\n' | {python} predict {small_run} -", tmp_path)
+    refused = shell(f"printf 'a caf\\xe9 of a film\\n' | {python} predict {small_mr_run} -", tmp_path)
     assert refused.returncode == 2 and refused.stdout == "" and "Traceback" not in refused.stderr
     assert "standard input is not utf-8 text" in refused.stderr and "give its --encoding" in refused.stderr
-    read = shell(f"printf 'a caf\\xe9 of a film\\n' | {python} predict {small_run} - --encoding cp1252", tmp_path)
+    read = shell(f"printf 'a caf\\xe9 of a film\\n' | {python} predict {small_mr_run} - --encoding cp1252", tmp_path)
     assert read.returncode == 0 and read.stdout.strip().endswith("a café of a film"), read.stderr[-1500:]
 
 
-def test_options_may_come_before_between_or_after_the_texts(small_run, tmp_path):
+def test_options_may_come_before_between_or_after_the_texts(small_mr_run, tmp_path):
     python = f"{sys.executable} -m textmix.cli"
     outputs = [
         shell(f"{python} predict {args}", tmp_path)
         for args in (
-            f"--conformal 0.1 {small_run} 'a fine film' 'a dull one'",
-            f"{small_run} 'a fine film' --conformal 0.1 'a dull one'",
-            f"{small_run} 'a fine film' 'a dull one' --conformal 0.1",
+            f"--conformal 0.1 {small_mr_run} 'a fine film' 'a dull one'",
+            f"{small_mr_run} 'a fine film' --conformal 0.1 'a dull one'",
+            f"{small_mr_run} 'a fine film' 'a dull one' --conformal 0.1",
         )  # fmt: skip
     ]
     assert all(o.returncode == 0 for o in outputs), [o.stderr[-500:] for o in outputs]
@@ -95,7 +82,7 @@ def test_options_may_come_before_between_or_after_the_texts(small_run, tmp_path)
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
-def test_a_device_this_machine_lacks_is_named_not_blamed_on_the_model_folder(small_run, tmp_path):
-    result = shell(f"{sys.executable} -m textmix.cli predict {small_run} 'a fine film' --device cuda", tmp_path)
+def test_a_device_this_machine_lacks_is_named_not_blamed_on_the_model_folder(small_mr_run, tmp_path):
+    result = shell(f"{sys.executable} -m textmix.cli predict {small_mr_run} 'a fine film' --device cuda", tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "device 'cuda': this machine has no CUDA device" in result.stderr and "damaged" not in result.stderr

@@ -37,8 +37,8 @@ KINDS = ("probs", "logits")
 # skipped: ten million predictions would take minutes, for intervals narrower than 1/sqrt(N)
 MAX_BOOTSTRAP_DRAWS = 2 * 10**8
 # calibrate's cost grows with N × K in every metric and fit (the temperature fit's L-BFGS evaluates
-# the full N × K softmax tens of times): 1,000 classes of 2,000 rows take ~12 s on 2 cores, 10,000
-# take minutes; a score glob that caught other columns usually explains more classes than this
+# the full N × K softmax tens to hundreds of times); a score glob that caught other columns usually
+# explains more classes than this
 MAX_CLASSES = 1000
 # the files of a calibration output folder (textmix calibrate, MixupTrainer's temperature scaling)
 CALIBRATION_FILE, RELIABILITY_FILE, CONFIDENCE_FILE = "calibration.json", "reliability.png", "confidence.png"
