@@ -111,3 +111,25 @@ def small_mr_run(tmp_path_factory):
         patch.setenv("TEXTMIX_DATA_DIR", str(folder))
         train(recipe_from_dict(recipe), run)
     return run
+
+
+@pytest.fixture(scope="session")
+def small_minilm_run(tmp_path_factory):
+    """A small finished MR run of recipes/mr/minilm_baseline.yaml (MiniLM with the stock head, 160
+    reviews, one epoch, 32 tokens): copy it before changing anything in it."""
+    folder = data_dir()
+    if folder is None or not (folder / "mr" / DATA_FILES["mr"]).is_file():
+        pytest.skip("real data not found: mr/ missing under TEXTMIX_DATA_DIR (default ../shared/data)")
+    from textmix.engine import train
+    from textmix.engine.recipe import load_recipe
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXTMIX_DATA_DIR", str(folder))
+        recipe = load_recipe(
+            REPO / "recipes" / "mr" / "minilm_baseline.yaml",
+            ["data.max_train_examples=160", "data.max_length=32", "train.epochs=1", "train.batch_size=16",
+             "eval.bootstrap_resamples=0", "eval.mc_dropout_samples=0"],
+        )  # fmt: skip
+        run = tmp_path_factory.mktemp("small_minilm") / "run"
+        train(recipe, run)
+    return run

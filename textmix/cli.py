@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from textmix import __version__, names
-from textmix.cli_predict import add_predict_parser, run_predict
+from textmix.cli_predict import add_export_parser, add_predict_parser, run_export, run_predict
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, TextmixError, TrainingInterrupted
 
 MAX_BINS = 1000  # more reliability bins than this are noise (and cost memory per bin)
@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--license-name", metavar="NAME", help="with --license other: the license's name")
     push.add_argument("--license-link", metavar="URL", help="with --license other: where its text is")
     predict = add_predict_parser(commands)
+    add_export_parser(commands)
     if argv[:1] == ["predict"]:  # options before, between or after the texts
         args = predict.parse_intermixed_args(argv[1:], argparse.Namespace(command="predict"))
     else:
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "calibrate": run_calibrate,
         "push": run_push,
         "predict": run_predict,
+        "export": run_export,
     }
     return run_command(commands_by_name[args.command], args)
 
@@ -313,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(command, args) -> int:
     """Run a command; user errors become one clear line instead of a traceback."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # textmix's own INFO lines only: gensim logs every vector file it reads, accelerate every checkpoint
-    for noisy in ("accelerate.checkpointing", "gensim", "smart_open"):
+    # textmix's own INFO lines only: gensim logs every vector file it reads, accelerate every checkpoint,
+    # the ONNX exporter every optimization pass
+    for noisy in ("accelerate.checkpointing", "gensim", "smart_open", "onnx_ir", "onnxscript"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return command(args)

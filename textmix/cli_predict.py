@@ -1,5 +1,6 @@
 """``textmix predict``: classify texts with calibrated probabilities, abstain with a guarantee (or
-at a threshold), and give conformal label sets; results on standard output or in a file."""
+at a threshold), and give conformal label sets; results on standard output or in a file.
+``textmix export``: the model as files that run without textmix (ONNX, tokenizer.json, calibrator)."""
 
 from __future__ import annotations
 
@@ -139,3 +140,20 @@ def _row(result: dict, names: list[str]) -> dict:
     if "set" in result:
         row["set"] = result["set"]
     return row | {f"p_{name}": result["probabilities"][name] for name in names}
+
+
+def add_export_parser(commands) -> None:
+    export = commands.add_parser("export", help="write a model that runs without textmix (ONNX + tokenizer.json)")
+    export.add_argument("model", help="run directory, model folder or Hub repository id")
+    export.add_argument("out", help="folder to write (new, empty or an earlier export: it is replaced whole)")
+    export.add_argument("--format", default="onnx", help="onnx (needs the onnx extra: pip install 'textmix[onnx]')")
+    export.add_argument("--calibrator", metavar="NAME", help="another calibrator the model stores, or none (default: "
+                        "the one chosen in training)")  # fmt: skip
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from textmix.text.export import export_model
+
+    out = export_model(args.model, args.out, format=args.format, calibrator=args.calibrator)
+    print(f'wrote {out}: run it with  python {out / "run_onnx.py"} "a text"  (onnxruntime, tokenizers, numpy)')
+    return 0

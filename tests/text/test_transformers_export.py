@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import textmix
-import textmix.engine as engine
 import textmix.text.hub as hub
 from textmix.engine.recipe import load_recipe
 
@@ -38,27 +37,8 @@ print(json.dumps({"id2label": config.id2label, "probs": probs, "pipeline": piped
 """
 
 
-@pytest.fixture(scope="module")
-def pooler_run(tmp_path_factory):
-    from conftest import data_dir
-
-    folder = data_dir()
-    if folder is None:
-        pytest.skip("real data not found: set TEXTMIX_DATA_DIR to the shared data folder (../shared/data)")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TEXTMIX_DATA_DIR", str(folder))
-        recipe = load_recipe(
-            REPO / "recipes" / "mr" / "minilm_baseline.yaml",
-            ["data.max_train_examples=160", "data.max_length=32", "train.epochs=1",
-             "train.batch_size=16", "eval.bootstrap_resamples=0", "eval.mc_dropout_samples=0"],
-        )  # fmt: skip
-        run = tmp_path_factory.mktemp("pooler") / "run"
-        engine.train(recipe, run)
-    return run
-
-
-def test_a_pushed_pooler_model_loads_in_transformers_alone_with_textmix_probabilities(pooler_run, tmp_path):
-    out = Path(hub.push_run(pooler_run, "me/mr-minilm", dry_run=tmp_path / "upload"))
+def test_a_pushed_pooler_model_loads_in_transformers_alone_with_textmix_probabilities(small_minilm_run, tmp_path):
+    out = Path(hub.push_run(small_minilm_run, "me/mr-minilm", dry_run=tmp_path / "upload"))
     card = (out / "README.md").read_text()  # MiniLM's own license by default; pipeline() loads it: the tag
     assert "license: apache-2.0" in card and "pipeline_tag: text-classification" in card
     assert 'pipeline("text-classification", model="me/mr-minilm"' in card
@@ -68,16 +48,15 @@ def test_a_pushed_pooler_model_loads_in_transformers_alone_with_textmix_probabil
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["id2label"] == {"0": "neg", "1": "pos"}
-    ours = textmix.load_model(pooler_run, calibrator="none").predict_proba(TEXTS)  # uncalibrated
+    ours = textmix.load_model(small_minilm_run, calibrator="none").predict_proba(TEXTS)  # uncalibrated
     np.testing.assert_allclose(loaded["probs"], ours, atol=1e-5)
     piped = np.array([[row["neg"], row["pos"]] for row in loaded["pipeline"]])
     np.testing.assert_allclose(piped, ours, atol=1e-5)
     # textmix reads the same folder: the network from transformers' layout, the rest from textmix.json
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"] and "textmix_calibrator" in config
-    np.testing.assert_allclose(
-        textmix.load_model(out).predict_proba(TEXTS), textmix.load_model(pooler_run).predict_proba(TEXTS), atol=1e-6
-    )
+    ours = textmix.load_model(small_minilm_run).predict_proba(TEXTS)
+    np.testing.assert_allclose(textmix.load_model(out).predict_proba(TEXTS), ours, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +118,7 @@ def test_a_mixup_trainer_model_names_its_classes_and_loads_calibrated_in_textmix
     np.testing.assert_allclose(loaded.predict_proba(["a fine film"]), expected, atol=1e-5)
 
 
-def test_pushing_a_transformer_without_the_stock_head_says_it_needs_textmix(pooler_run, tmp_path, caplog):
+def test_pushing_a_transformer_without_the_stock_head_says_it_needs_textmix(small_minilm_run, tmp_path, caplog):
     """A mean-pooled run (its recipe says so) is uploaded in textmix's layout: the push says it in
     one line, the card says it, and the card claims no pipeline_tag."""
     import shutil
@@ -147,7 +126,7 @@ def test_pushing_a_transformer_without_the_stock_head_says_it_needs_textmix(pool
     import yaml
 
     run = tmp_path / "run"
-    shutil.copytree(pooler_run, run)
+    shutil.copytree(small_minilm_run, run)
     recipe = yaml.safe_load((run / "recipe.yaml").read_text())
     recipe["model"]["pooling"] = "mean"
     (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))

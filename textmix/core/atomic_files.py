@@ -50,11 +50,16 @@ def replace_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
+def current_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 def readable_as_umask(folder: Path) -> None:
     """Give every file in ``folder`` the mode a plain ``open`` would (0666 less the umask): some
     writers (safetensors, temporary files) create 0600 files that others sharing the folder cannot read."""
-    mask = os.umask(0)
-    os.umask(mask)
+    mask = current_umask()
     for path in Path(folder).iterdir():
         if path.is_file() and not path.is_symlink():
             path.chmod(0o666 & ~mask)

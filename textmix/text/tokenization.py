@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
-_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_KIM_RULES = [
+# (pattern, replacement) in order; read by textmix.text.export to build the same tokenizer in `tokenizers`
+KIM_RULES = [
+    (re.compile(r"<br\s*/?>", re.IGNORECASE), " "),  # HTML line breaks (IMDB)
     (re.compile(r"[^A-Za-z0-9(),!?'`]"), " "),
     (re.compile(r"'s"), " 's"),
     (re.compile(r"'ve"), " 've"),
@@ -44,8 +45,7 @@ class KimTokenizer:
     max_length: int | None = None
 
     def __call__(self, text: str) -> list[str]:
-        text = _HTML_BREAK.sub(" ", text)
-        for pattern, replacement in _KIM_RULES:
+        for pattern, replacement in KIM_RULES:
             text = pattern.sub(replacement, text)
         if self.lowercase:
             text = text.lower()

@@ -28,6 +28,33 @@ logger = logging.getLogger(__name__)
 EXAMPLES_PER_PARAMETER = 10  # below this many validation examples per parameter a fit is flagged as unreliable
 
 
+NUMPY_PRELUDE = """\
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax(z):
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def one_vs_rest(z, maps, apply):
+    # each class's probability mapped alone: the positive class of two (p0 = 1 - p1), else every
+    # class, rows renormalized (all zero: uniform); no probability below 1e-12
+    p = softmax(z)
+    if p.shape[1] == 2:
+        p1 = apply(maps[0], p[:, 1])
+        out = np.stack([1 - p1, p1], axis=1)
+    else:
+        out = np.stack([apply(m, p[:, c]) for c, m in enumerate(maps)], axis=1)
+        out[out.sum(axis=1) == 0] = 1.0 / p.shape[1]
+    out = np.maximum(out, 1e-12)
+    return out / out.sum(axis=1, keepdims=True)
+"""
+UNCALIBRATED_NUMPY_CODE = "p = softmax(z)"
+
+
 def as_logits(logits, what: str = "logits") -> torch.Tensor:
     """(N, K) logits as a CPU tensor: float32 and float64 keep their precision, other floating
     types (half, bfloat16) become float32; NaN or infinite values are refused with their row."""
@@ -64,6 +91,10 @@ class Calibrator:
 
     name: ClassVar[str]
     binary_only: ClassVar[bool] = False  # Platt and Beta calibrate the positive class of two
+    # The saved state applied with NumPy alone (``textmix export``'s run_onnx.py and README): statements
+    # setting p (N, K) from z, float64 logits (N, K), and s, the saved state, with NUMPY_PRELUDE's
+    # helpers; None: the calibrator has no NumPy form and export refuses it.
+    numpy_code: ClassVar[str | None] = None
 
     def n_parameters(self, num_classes: int) -> int:
         """How many values the fit estimates for K classes (what a validation split must outnumber)."""

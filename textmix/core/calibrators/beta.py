@@ -24,6 +24,11 @@ def beta_features(logits: torch.Tensor) -> torch.Tensor:
 
 class BetaCalibration(Calibrator):
     name = "beta"
+    numpy_code = (
+        "log_p = np.clip(log_softmax(z), np.log(1e-12), np.log1p(-1e-12))\n"
+        'q = s["a"] * log_p[:, 1] - s["b"] * log_p[:, 0] + s["c"]  # calibrated log-odds of class 1\n'
+        "p = softmax(np.stack([np.zeros_like(q), q], axis=1))"
+    )
     binary_only = True
 
     def __init__(self):

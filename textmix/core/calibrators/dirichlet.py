@@ -16,6 +16,7 @@ class DirichletCalibration(MatrixScaling):
     """
 
     name = "dirichlet"
+    numpy_code = 'p = softmax(log_softmax(z) @ np.array(s["weight"]).T + np.array(s["bias"]))'
 
     def __init__(self, off_diagonal: float = 1e-2, intercept: float = 1e-2):
         super().__init__()

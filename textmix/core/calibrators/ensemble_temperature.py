@@ -14,6 +14,7 @@ from textmix.core.calibrators.temperature import TemperatureScaling
 
 class EnsembleTemperatureScaling(Calibrator):
     name = "ensemble_temperature"
+    numpy_code = 'w = s["weights"]\np = w[0] * softmax(z / s["temperature"]) + w[1] * softmax(z) + w[2] / z.shape[1]'
 
     def __init__(self):
         self.temperature, self.weights = 1.0, None

@@ -29,6 +29,13 @@ class HistogramBinning(OneVsRest):
     """
 
     name = "histogram"
+    numpy_code = (
+        "def bin_value(m, q):  # the value of the bin (edges[i], edges[i + 1]] holding q\n"
+        '    return np.asarray(m["values"])[np.clip(np.searchsorted(m["edges"], q) - 1, 0, len(m["edges"]) - 2)]\n'
+        "\n"
+        "\n"
+        'p = one_vs_rest(z, s["classes"], bin_value)'
+    )
 
     def __init__(self, bins: int = 15, equal_mass: bool = True, smoothing: float = 2.0):
         super().__init__()

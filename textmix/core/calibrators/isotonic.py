@@ -22,6 +22,7 @@ from textmix.core.calibrators.one_vs_rest import OneVsRest
 
 class IsotonicCalibration(OneVsRest):
     name = "isotonic"
+    numpy_code = 'p = one_vs_rest(z, s["classes"], lambda m, q: np.interp(q, m["x"], m["y"]))'
 
     def n_parameters(self, num_classes: int) -> int:
         return 2 * (1 if num_classes == 2 else num_classes)

@@ -10,6 +10,7 @@ from textmix.core.calibrators.base import Calibrator, fit_by_nll, tensor_state
 
 class MatrixScaling(Calibrator):
     name = "matrix"
+    numpy_code = 'p = softmax(z @ np.array(s["weight"]).T + np.array(s["bias"]))'
 
     def __init__(self):
         self.weight = self.bias = None

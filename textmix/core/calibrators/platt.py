@@ -42,6 +42,10 @@ def fit_logistic(features: torch.Tensor, targets: torch.Tensor, free: torch.Tens
 
 class PlattScaling(Calibrator):
     name = "platt"
+    numpy_code = (
+        'q = s["a"] * (z[:, 1] - z[:, 0]) + s["b"]  # calibrated log-odds of class 1\n'
+        "p = softmax(np.stack([np.zeros_like(q), q], axis=1))"
+    )
     binary_only = True
 
     def __init__(self):

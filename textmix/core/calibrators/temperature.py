@@ -18,6 +18,7 @@ class TemperatureScaling(Calibrator):
     """
 
     name = "temperature"
+    numpy_code = 'p = softmax(z / s["temperature"])'
 
     def __init__(self, temperature: float = 1.0, max_iter: int = 100):
         self.max_iter = max_iter
