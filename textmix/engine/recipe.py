@@ -33,6 +33,7 @@ from textmix.engine.optimizers import OPTIMIZERS, SCHEDULES
 from textmix.engine.recipe_yaml import parse_yaml
 from textmix.engine.sections import EvalConfig, MixupConfig, OptimConfig, TrainConfig
 from textmix.engine.tasks import Task, get_task
+from textmix.engine.trackers import TRACKERS
 
 DEFAULT_TASK = "text"
 
@@ -97,6 +98,7 @@ class Recipe:
             (self.train.batch_size >= 1, "train.batch_size", ">= 1"),
             (self.train.eval_batch_size >= 1, "train.eval_batch_size", ">= 1"),
             (self.train.log_every >= 1, "train.log_every", ">= 1"),
+            (set(self.train.log_with) <= set(TRACKERS), "train.log_with", f"a list of {', '.join(TRACKERS)}"),
             (math.isfinite(self.optim.lr) and self.optim.lr > 0, "optim.lr", "> 0"),
             (self.optim.name in OPTIMIZERS, "optim.name", " or ".join(OPTIMIZERS)),
             (self.optim.schedule in SCHEDULES, "optim.schedule", " or ".join(SCHEDULES)),

@@ -10,7 +10,8 @@ RUN_DIR/
   scores.npz              winning scores of the test split and every OOD set
   model/                  the best checkpoint: model.safetensors, textmix.json, task files
   checkpoints/step_N/     state for --resume
-  tensorboard/            accelerate's tracker
+  tensorboard/            accelerate's TensorBoard tracker (train.log_with)
+  mlflow.db               the MLflow store, with train.log_with: [mlflow] and no MLFLOW_TRACKING_URI
   evaluation.json, eval_predictions.npz, eval_reliability.png   from ``textmix evaluate``
   .textmix-run            marker: textmix made this folder (``--overwrite`` needs it)
   .lock                   OS lock held by the process writing the run
@@ -52,6 +53,7 @@ class RunDir:
     MODEL = "model"
     CHECKPOINTS = "checkpoints"
     TENSORBOARD = "tensorboard"
+    MLFLOW = "mlflow.db"  # train.log_with: [mlflow] without MLFLOW_TRACKING_URI
     EVALUATION = "evaluation.json"
     EVAL_PREFIX = "eval_"
     # inside model/

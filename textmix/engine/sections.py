@@ -63,6 +63,10 @@ class TrainConfig:
     output_dir: run directory (the CLI's --output-dir wins).
     compile: ``torch.compile`` the model (the first steps are slower while it compiles; text batch
         lengths are rounded up to multiples of 16 so that few shapes occur).
+    log_with: experiment trackers through accelerate: tensorboard (the run's tensorboard/), mlflow
+        (MLFLOW_TRACKING_URI, else the run's mlflow.db), wandb, comet_ml, aim, clearml, dvclive,
+        swanlab, trackio; [] for none. Each gets the recipe, the loss, per-epoch validation metrics
+        and the final test metrics (raw and calibrated); a tracker not installed is refused.
     """
 
     epochs: int = 10
@@ -72,6 +76,7 @@ class TrainConfig:
     log_every: int = 50
     output_dir: str | None = None
     compile: bool = False
+    log_with: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 
 @dataclass

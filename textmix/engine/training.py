@@ -39,6 +39,7 @@ from textmix.engine.loop import Session, StopFlag, record_epoch, train_one_epoch
 from textmix.engine.recipe import Recipe, dump_recipe, recipe_differences, recipe_from_dict, recipe_to_dict
 from textmix.engine.run_directory import RunDir
 from textmix.engine.tasks import TaskData, get_task
+from textmix.engine.trackers import check_trackers, final_scalars, tracker_options
 
 logger = get_logger(__name__)
 
@@ -210,13 +211,14 @@ def train(
         resume: continue from the latest checkpoint in ``run_dir`` (a finished run is returned
             as is); the recipe must be the saved one.
         overwrite: delete what textmix wrote in ``run_dir`` first.
-        accelerator: an existing Accelerator (default: a new one with tensorboard tracking).
+        accelerator: an existing Accelerator (default: a new one with the trackers of train.log_with).
     """
     run = RunDir(run_dir)
     task = get_task(recipe.task)
     task.validate(recipe)
+    check_trackers(recipe.train.log_with)
     accelerator = accelerator or make_accelerator(
-        log_with="tensorboard",
+        log_with=recipe.train.log_with or None,
         project_config=ProjectConfiguration(project_dir=str(run.path), logging_dir=str(run.tensorboard)),
     )
     if prepare_run_dir(run, recipe, resume, overwrite):
@@ -254,7 +256,8 @@ def _train(recipe: Recipe, run: RunDir, task, accelerator: Accelerator, resume: 
     if resume:
         _resume(s)
     if accelerator.is_main_process:
-        accelerator.init_trackers("textmix", config=_flat(recipe_to_dict(recipe)))
+        accelerator.init_trackers("textmix", config=_flat(recipe_to_dict(recipe)),
+                                  init_kwargs=tracker_options(recipe.train.log_with, run.path))  # fmt: skip
     model_info = {
         "model": recipe.model.name,
         "num_classes": data.facts["num_classes"],
@@ -276,6 +279,7 @@ def _train(recipe: Recipe, run: RunDir, task, accelerator: Accelerator, resume: 
     )
     with StopFlag(raise_now=interrupted):
         metrics = final_evaluation(s)
+        accelerator.log(final_scalars(metrics), step=s.progress.global_step)  # no tracker: nothing
         if accelerator.is_main_process and data.after_training is not None:
             data.after_training(run.path)
     accelerator.wait_for_everyone()
