@@ -178,3 +178,31 @@ def test_a_long_calibrate_stops_on_sigterm(tmp_path):
     assert not [name for name in written if name.startswith(".") or ".tmp" in name]  # nothing half-written
     if "calibration.json" in written:
         json.loads((tmp_path / "out" / "calibration.json").read_text())
+
+
+def test_a_saved_recipe_is_compared_only_on_keys_its_model_reads(small_mr_run, tmp_path):
+    """A Kim CNN run saved when model.pooling defaulted to mean (before round 4), or with other
+    trackers, is the same recipe to --resume and sweeps; a transformer's pooling is not."""
+    import shutil
+
+    import yaml
+
+    from textmix.engine import recipe_from_dict
+    from textmix.engine.run_directory import RunDir
+    from textmix.engine.training import recipe_changes
+
+    run = tmp_path / "run"
+    shutil.copytree(small_mr_run, run)
+    saved = yaml.safe_load((run / "recipe.yaml").read_text())
+    current = recipe_from_dict(saved)
+    assert current.model.pooling == "pooler"  # the new default, which the Kim CNN does not read
+    saved["model"]["pooling"], saved["train"]["log_with"] = "mean", ["mlflow"]
+    (run / "recipe.yaml").write_text(yaml.safe_dump(saved))
+    assert recipe_changes(RunDir(run), current) == []
+    saved["model"]["num_filters"] += 1  # a key it reads
+    (run / "recipe.yaml").write_text(yaml.safe_dump(saved))
+    assert recipe_changes(RunDir(run), current) == ["model.num_filters"]
+    saved["model"] |= {"name": "transformer", "num_filters": current.model.num_filters}
+    (run / "recipe.yaml").write_text(yaml.safe_dump(saved))
+    as_transformer = recipe_from_dict({**saved, "model": {**saved["model"], "pooling": "pooler"}})
+    assert recipe_changes(RunDir(run), as_transformer) == ["model.pooling"]

@@ -77,7 +77,9 @@ def recipe_changes(run: RunDir, recipe: Recipe) -> list[str]:
         saved = recipe_to_dict(recipe_from_dict(run.read_recipe()))
     except (TextmixError, OSError, yaml.YAMLError) as error:
         raise RunDirError(f"{run.recipe} cannot be read back ({error}); --overwrite starts the run again") from None
-    return recipe_differences(saved, recipe_to_dict(recipe), ignore=("train.output_dir",))
+    # where the run lives, the trackers it reports to, and model keys its model does not read
+    unread = getattr(get_task(recipe.task), "unread_keys", lambda _: [])(recipe)
+    return recipe_differences(saved, recipe_to_dict(recipe), ignore=("train.output_dir", "train.log_with", *unread))
 
 
 def check_same_recipe(run: RunDir, recipe: Recipe) -> None:

@@ -181,6 +181,13 @@ class TextTask:
     default_mix_point = "embeddings"
 
     @staticmethod
+    def unread_keys(recipe) -> list[str]:
+        """The model keys this recipe's model does not read (the Kim CNN reads no pooling)."""
+        reads = MODELS.get(recipe.model.name).reads if recipe.model.name in MODELS else None
+        keys = [f.name for f in dataclasses.fields(recipe.model) if f.name not in ("name", "options")]
+        return [] if reads is None else [f"model.{key}" for key in keys if key not in reads]
+
+    @staticmethod
     def mix_point_kind(model: TextModelConfig, mix_point: str) -> str:
         """What the mix point carries: the pooled vector (B, D) or token sequences (B, T, D)."""
         return "vectors" if mix_point in MODELS.get(model.name).vector_points else "sequences"

@@ -57,6 +57,9 @@ class ModelEntry:
             featurizers pad to it, e.g. the Kim CNN's widest filter); None: 1.
         vector_points: the mix points that carry one vector per text (B, D); the others carry
             token sequences (B, T, D) (methods that mix sequences only are refused on these).
+        reads: the model section's keys ``build`` reads (None: all). The others are left out when
+            a run's saved recipe is compared (resume, sweeps), so a default changed for one kind of
+            model (``pooling``, round 4) never makes another's runs look like another recipe.
     """
 
     build: Callable[..., nn.Module]
@@ -66,6 +69,7 @@ class ModelEntry:
     after_step: Callable[[nn.Module], None] | None = None
     min_tokens: Callable[[object], int] | None = None
     vector_points: tuple[str, ...] = ()
+    reads: tuple[str, ...] | None = None
 
     def supports(self, mix_point: str) -> bool:
         if self.mix_points is None:
@@ -121,7 +125,8 @@ MODELS: Registry[ModelEntry] = Registry("model", check=_check_model)
 MODELS.add(
     "kim_cnn",
     ModelEntry(_build_kim_cnn, featurizer="words", cls=KimCNN, mix_points=("embeddings",),
-               after_step=KimCNN.after_optimizer_step, min_tokens=lambda section: max(section.filter_sizes)),
+               after_step=KimCNN.after_optimizer_step, min_tokens=lambda section: max(section.filter_sizes),
+               reads=("variant", "embed_dim", "filter_sizes", "num_filters", "dropout", "max_norm")),
 )  # fmt: skip
 MODELS.add(
     "transformer",
@@ -131,6 +136,7 @@ MODELS.add(
         cls=TransformerClassifier,
         mix_points=TRANSFORMER_MIX_POINTS,
         vector_points=("pooled",),
+        reads=("pretrained", "pooling", "dropout"),
     ),
 )
 
