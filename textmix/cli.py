@@ -119,8 +119,9 @@ def run_report(args) -> int:
     from textmix.engine.report import report
 
     kinds = None if args.figures is None else comma_list(args.figures, "--figures")
-    aggregate = report([Path(r) for r in args.run_dirs], Path(args.out), figure_kinds=kinds)
-    print(f"wrote {args.out}/README.md, results.json and {len(aggregate['figures'])} figures")
+    aggregate = report([Path(r) for r in args.run_dirs], Path(args.out), figure_kinds=kinds, html=args.html)
+    html = " and report.html" if args.html else ""
+    print(f"wrote {args.out}/README.md, results.json, {len(aggregate['figures'])} figures{html}")
     return 0
 
 
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         "--figures",
         help=f"comma-separated figure kinds to draw (default: all): {_names(names.FIGURE_KINDS)}",
     )
+    report.add_argument("--html", action="store_true", help="also write report.html: one self-contained file "
+                        "(figures embedded, a contents list, tables sorted by a click on a header)")  # fmt: skip
     add_calibrate_parser(commands)
     push = commands.add_parser("push", help="upload a run's best model with a calibration model card")
     push.add_argument("run_dir")

@@ -1,8 +1,8 @@
 """``textmix report RUN_DIR... --out DIR``: tables (mean ± std over seeds) and figures.
 
 Runs are grouped by dataset, model and method settings (α, ε, κ); seeds are the repetitions.
-Writes ``README.md`` (markdown tables), ``results.json`` (the aggregate) and PNG figures, each
-drawn when the runs hold what it needs:
+Writes ``README.md`` (markdown tables), ``results.json`` (the aggregate), PNG figures, each
+drawn when the runs hold what it needs, and with ``--html`` one self-contained ``report.html``:
 
 1. ``metrics_by_method.png``: accuracy / ECE / OE per dataset and method (paper Figure 4),
 2. ``reliability_<ds>_<model>.png``: baseline vs the best mixup setting, seeds pooled,
@@ -39,6 +39,7 @@ from textmix.core.plots import save_figure
 from textmix.engine.report import figures as fig
 from textmix.engine.report.cells import cell_groups, cell_panels, cell_tables
 from textmix.engine.report.collect import collect, group_by, has_file
+from textmix.engine.report.html import write_html
 from textmix.engine.report.risk_cells import risk_cells_table
 from textmix.engine.report.tables import (
     calibrator_table,
@@ -58,7 +59,7 @@ from textmix.engine.run_directory import RunDir
 FIGURE_KINDS = names.FIGURE_KINDS  # the figures report() can draw, in drawing order
 
 
-def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = None) -> dict:
+def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = None, html: bool = False) -> dict:
     """Write the tables, figures and aggregate of ``run_dirs`` to ``out``; return the aggregate.
 
     Args:
@@ -67,6 +68,7 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
         out: output folder, created if missing.
         figure_kinds: which figures to draw (names from ``FIGURE_KINDS``); None draws every one
             the runs hold data for. Tables and ``results.json`` are always written.
+        html: also write ``report.html``, one self-contained file (see ``report/html.py``).
     """
     if not run_dirs:
         raise RecipeError("textmix report needs at least one run directory")
@@ -129,6 +131,8 @@ def report(run_dirs: list[Path], out: Path, figure_kinds: list[str] | None = Non
     embedded = "\n".join(f"![{name}]({name})" for name in figures)
     text = all_tables(groups)
     atomic_write_text(out / "README.md", f"# textmix report\n\n{text}\n{embedded}\n")
+    if html:
+        write_html(out, text, figures)
     return aggregate
 
 
