@@ -138,8 +138,8 @@ class Task(Protocol):
     def validate(self, recipe) -> None:
         """Check names and settings before any data is loaded; raise RecipeError / DataError."""
 
-    # Optional: ``unread_keys(recipe) -> list[str]``, dotted keys of its sections the recipe's model
-    # does not read (left out when a saved recipe is compared); a task without it: none.
+    # Optional: ``unread_keys(model_section) -> list[str]``, dotted keys of the model section its
+    # model does not read (left out when a saved recipe is compared); a task without it: none.
     # Optional: ``mix_point_kind(model_section, mix_point) -> str``, what the mix point carries:
     # "sequences" (token sequences (B, T, D)) or anything else (e.g. "vectors"); a task without
     # it is taken to carry no sequences (Method.mixes == "sequences" is refused).

@@ -181,10 +181,10 @@ class TextTask:
     default_mix_point = "embeddings"
 
     @staticmethod
-    def unread_keys(recipe) -> list[str]:
-        """The model keys this recipe's model does not read (the Kim CNN reads no pooling)."""
-        reads = MODELS.get(recipe.model.name).reads if recipe.model.name in MODELS else None
-        keys = [f.name for f in dataclasses.fields(recipe.model) if f.name not in ("name", "options")]
+    def unread_keys(model: TextModelConfig) -> list[str]:
+        """The keys of the model section its model does not read (the Kim CNN reads no pooling)."""
+        reads = MODELS.get(model.name).reads if model.name in MODELS else None
+        keys = [f.name for f in dataclasses.fields(model) if f.name not in ("name", "options")]
         return [] if reads is None else [f"model.{key}" for key in keys if key not in reads]
 
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import mimetypes
 from pathlib import Path
 
 import markdown
@@ -53,8 +54,9 @@ document.querySelectorAll("th").forEach((th) => th.addEventListener("click", () 
 
 def figure_html(folder: Path, name: str) -> str:
     data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
     anchor = html.escape(f"figure-{Path(name).stem}")
-    return (f'<figure id="{anchor}"><img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
+    return (f'<figure id="{anchor}"><img src="data:{kind};base64,{data}" alt="{html.escape(name)}">'
             f"<figcaption>{html.escape(name)}</figcaption></figure>")  # fmt: skip
 
 
