@@ -19,6 +19,12 @@ from textmix.core.metrics import adaptive_calibration_error, check_probs_labels,
 from textmix.core.noise_floor import consistency_band
 
 
+def _lowest_confidence(probs) -> float:
+    """Where the confidence axis starts: a winning probability of K classes is at least 1/K, so the
+    empty part (half of a binary diagram) is cropped."""
+    return 1 / np.shape(probs)[1]
+
+
 def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "") -> None:
     """Accuracy against *mean bin confidence* per bin, bar width = bin width, counts annotated."""
     bins = reliability_bins(probs, labels, n_bins)
@@ -57,7 +63,7 @@ def draw_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: str = "")
     # counts upright at the foot of each bar: never on the gap bar, never across a neighbour's count
     for x, w, n in zip(left[filled], width[filled], bins.count[filled]):
         ax.text(x + w / 2, 0.015, str(int(n)), ha="center", va="bottom", rotation=90, fontsize=6)
-    ax.set_xlim(0, 1)
+    ax.set_xlim(_lowest_confidence(probs), 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (winning probability)")
     ax.set_ylabel("accuracy")
@@ -78,7 +84,7 @@ def draw_adaptive_reliability(ax: Axes, probs, labels, n_bins: int = 15, title: 
     accuracy = (np.bincount(index, correct, n_bins) / np.maximum(size, 1))[filled]
     ax.plot([0, 1], [0, 1], "--", color="gray")
     ax.plot(mean_conf, accuracy, "o-", color="tab:blue", ms=4, label="equal-mass bins")
-    ax.set_xlim(0, 1)
+    ax.set_xlim(_lowest_confidence(probs), 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean confidence of the bin")
     ax.set_ylabel("accuracy")
@@ -109,9 +115,10 @@ def draw_confidence_histogram(ax: Axes, probs, labels, n_bins: int = 15) -> None
         weights=np.full(len(conf), 1 / len(conf)),
         edgecolor="black",
     )
-    ax.axvline(float((pred == y).double().mean()), color="tab:blue", ls="--", label="accuracy")
+    accuracy = float((pred == y).double().mean())
+    ax.axvline(accuracy, color="tab:blue", ls="--", label="accuracy")
     ax.axvline(float(conf.mean()), color="tab:red", ls="--", label="mean confidence")
-    ax.set_xlim(0, 1)
+    ax.set_xlim(min(_lowest_confidence(probs), accuracy), 1)  # a worse-than-chance accuracy stays in view
     ax.set_xlabel("confidence")
     ax.set_ylabel("share of examples")
     ax.legend(fontsize=7)

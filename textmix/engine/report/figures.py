@@ -14,6 +14,7 @@ from textmix.core.selective import risk_coverage
 from textmix.engine.report.cells import Cell, values
 from textmix.engine.report.collect import Group, group_by, pooled_scores
 from textmix.engine.report.simulate import mixed_label_entropy
+from textmix.engine.report.style import calibrator_color, grid, group_styles, method_style, readable
 from textmix.engine.report.tables import ood_sources, shown_probabilities, source_label
 from textmix.engine.run_directory import RunDir
 
@@ -26,18 +27,18 @@ def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
 
 
 def figure_metrics(groups: list[Group]) -> Figure:
-    """Accuracy, ECE and OE per dataset and method (the paper's Figure 4)."""
+    """Accuracy, ECE and OE (%) per dataset and method (the paper's Figure 4), one colour a method."""
     keys = list(group_by(groups, lambda g: (g.dataset, g.model)).items())
     fig, axes = _figure(4.5 * len(keys), 3.6 * 3, rows=3, cols=len(keys))
     for col, ((dataset, model), members) in enumerate(keys):
-        for row, metric in enumerate(("accuracy", "ece", "oe")):
+        for row, (metric, name) in enumerate((("accuracy", "accuracy %"), ("ece", "ECE %"), ("oe", "OE %"))):
             ax = axes[row][col]
-            means = [g.values(metric).mean() for g in members]
-            stds = [g.values(metric).std(ddof=1) if len(g.metrics) > 1 else 0 for g in members]
-            colors = ["tab:gray" if g.role == "reference" else "tab:blue" for g in members]
+            means = [100 * g.values(metric).mean() for g in members]
+            stds = [100 * g.values(metric).std(ddof=1) if len(g.metrics) > 1 else 0 for g in members]
+            colors = [method_style(g.method)["color"] for g in members]
             ax.bar(range(len(members)), means, yerr=stds, color=colors, capsize=3)
             ax.set_xticks(range(len(members)), [g.setting for g in members], rotation=60, ha="right", fontsize=7)
-            ax.set_ylabel(metric)
+            ax.set_ylabel(name)
             if row == 0:
                 ax.set_title(f"{dataset} / {model}")
     fig.tight_layout()
@@ -58,14 +59,15 @@ def figure_alpha(baseline: Group | None, sweep: list[Group]) -> Figure:
     sweep = sorted(sweep, key=lambda g: g.alpha)
     alphas = [g.alpha for g in sweep]
     fig, axes = _figure(12, 3.5, cols=3)
-    for ax, metric in zip(axes[0], ("ece", "oe", "accuracy")):
-        means = np.array([g.values(metric).mean() for g in sweep])
-        stds = np.array([g.values(metric).std(ddof=1) if len(g.metrics) > 1 else 0 for g in sweep])
-        ax.errorbar(alphas, means, yerr=stds, marker="o", capsize=3, label="mixup")
+    for ax, (metric, name) in zip(axes[0], (("ece", "ECE %"), ("oe", "OE %"), ("accuracy", "accuracy %"))):
+        means = np.array([100 * g.values(metric).mean() for g in sweep])
+        stds = np.array([100 * g.values(metric).std(ddof=1) if len(g.metrics) > 1 else 0 for g in sweep])
+        ax.errorbar(alphas, means, yerr=stds, capsize=3, label=sweep[0].method, **method_style(sweep[0].method))
         if baseline is not None:
-            ax.axhline(baseline.values(metric).mean(), ls="--", color="gray", label="baseline")
+            color = method_style(baseline.method)["color"]
+            ax.axhline(100 * baseline.values(metric).mean(), ls="--", color=color, label=baseline.setting)
         ax.set_xlabel("α")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(name)
         ax.legend(fontsize=7)
     fig.suptitle(f"{sweep[0].dataset} / {sweep[0].model}")
     fig.tight_layout()
@@ -79,7 +81,8 @@ def figure_label_entropy(sweep: list[Group]) -> Figure:
     fig, axes = _figure(3.6 * len(alphas), 3.4, cols=len(alphas))
     for ax, alpha in zip(axes[0], alphas):
         h = mixed_label_entropy(counts, alpha, batch_size)
-        ax.hist(h, bins=np.linspace(0, np.log(2), 15), weights=np.full(len(h), 1 / len(h)), color="tab:blue")
+        color = method_style(sweep[0].method)["color"]
+        ax.hist(h, bins=np.linspace(0, np.log(2), 15), weights=np.full(len(h), 1 / len(h)), color=color)
         ax.set_title(f"α={alpha:g}: mean {h.mean():.3f} nats", fontsize=9)
         ax.set_xlabel("label entropy (nats; max ln 2)")
     axes[0][0].set_ylabel("share of training labels")
@@ -144,16 +147,19 @@ def figure_joint_density(groups: list[Group]) -> Figure:
     return fig
 
 
-def _line_panels(groups: list[Group], keys: tuple[str, ...], series, xlabel: str, title: str, log_x: bool = False):
-    """One panel per key, one line per setting; ``series(group, key)`` → (x, y)."""
+def _line_panels(groups: list[Group], keys: dict[str, str], series, xlabel: str, title: str, log_x: bool = False):
+    """One panel per key (``keys``: key → axis label, "%" in it: drawn in percent), one line per
+    setting in its method's colour and marker; ``series(group, key)`` → (x, y)."""
     fig, axes = _figure(4 * len(keys), 3.5, cols=len(keys))
-    for ax, key in zip(axes[0], keys):
-        for group in groups:
-            ax.plot(*series(group, key), marker="o" if log_x else None, label=group.setting)
+    for ax, (key, name) in zip(axes[0], keys.items()):
+        scale = 100 if "%" in name else 1
+        for group, style in zip(groups, group_styles(groups)):
+            x, y = series(group, key)
+            ax.plot(x, scale * np.asarray(y), ms=4, label=group.setting, **style)
         if log_x:
             ax.set_xscale("log")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(key.replace("_", " "))
+        ax.set_ylabel(name)
         ax.legend(fontsize=7)
     fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: {title}")
     fig.tight_layout()
@@ -169,7 +175,7 @@ def figure_perturbation(groups: list[Group]) -> Figure:
 
     return _line_panels(
         groups,
-        ("accuracy", "winning_score", "entropy"),
+        {"accuracy": "accuracy %", "winning_score": "winning score", "entropy": "entropy (nats)"},
         series,
         "μ (distance moved from the test input)",
         "test inputs moved to x + μ·d/‖d‖",
@@ -185,7 +191,8 @@ def figure_curves(groups: list[Group]) -> Figure:
         length = min(len(h) for h in histories)
         return range(1, length + 1), np.mean([[h[e][key] for e in range(length)] for h in histories], axis=0)
 
-    return _line_panels(groups, ("train_loss", "val_accuracy", "val_ece"), series, "epoch", "training curves")
+    keys = {"train_loss": "training loss", "val_accuracy": "validation accuracy %", "val_ece": "validation ECE %"}
+    return _line_panels(groups, keys, series, "epoch", "training curves")
 
 
 def _pooled_scores(group: Group, calibrated: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -207,18 +214,20 @@ def figure_risk_coverage(groups: list[Group]) -> Figure:
     per setting, and the baseline after its chosen calibrator; AURC in the legend."""
     fig, axes = _figure(5.5, 4)
     ax = axes[0][0]
-    curves = [(g.setting, g, False) for g in groups]
-    curves += [(f"{g.setting} + {g.assessments[0].chosen}", g, True)
-               for g in groups if g.role == "reference" and g.assessments[0].chosen]  # fmt: skip
-    for label, group, scaled in curves:
+    styles = group_styles(groups)
+    curves = [(g.setting, g, False, style) for g, style in zip(groups, styles)]
+    curves += [(f"{g.setting} + {readable(g.assessments[0].chosen)}", g, True, style)
+               for g, style in zip(groups, styles) if g.role == "reference" and g.assessments[0].chosen]  # fmt: skip
+    for label, group, scaled, style in curves:
         scores, correct = _pooled_scores(group, scaled)
         coverage, risk, _ = risk_coverage(scores, correct)
         area = float((np.diff(np.concatenate([[0.0], coverage])) * risk).sum())
         # temperature scaling keeps a run's ranking, so its curve can coincide with the baseline's:
         # drawn wide and pale underneath, both stay visible
-        style = {"lw": 4, "alpha": 0.35, "zorder": 1} if scaled else {"lw": 1.2, "zorder": 2}
-        ax.plot(coverage, 100 * risk, **style, label=f"{label}: AURC {100 * area:.2f}")
-    ax.set_xlabel("coverage (share of test examples answered)")
+        width = {"lw": 4, "alpha": 0.35, "zorder": 1} if scaled else {"lw": 1.2, "zorder": 2}
+        ax.plot(100 * coverage, 100 * risk, color=style["color"], linestyle=style["linestyle"], **width,
+                label=f"{label}: AURC {100 * area:.2f}")  # fmt: skip
+    ax.set_xlabel("coverage % (test examples answered)")
     ax.set_ylabel("risk (error % among answered)")
     ax.set_title(f"{groups[0].dataset} / {groups[0].model}: risk–coverage (seeds pooled)", fontsize=9)
     ax.legend(fontsize=7)
@@ -238,19 +247,27 @@ def figure_adaptive_reliability(baseline: Group, other: Group) -> Figure:
 
 
 def figure_calibrators(groups: list[Group]) -> Figure:
-    """Test ECE (mean ± std over seeds) per setting, one bar per post-hoc calibrator."""
+    """Test ECE (mean ± std over seeds) after each post-hoc calibrator: one panel a setting, in a grid
+    at most PAGE_COLUMNS wide, one colour a calibrator in every panel, a shared ECE axis."""
     names = list(dict.fromkeys(n for g in groups for n in g.calibrators()))
-    fig, axes = _figure(max(6.0, 1.2 * len(groups) * len(names) / 3), 4.2)
-    ax, width = axes[0][0], 0.8 / len(names)
-    for k, name in enumerate(names):
-        values = [g.calibrated_values(name, "ece") for g in groups]
-        means = [100 * v.mean() if len(v) and not np.isnan(v).any() else 0 for v in values]
+    rows, cols = grid(len(groups))
+    fig, axes = _figure(3.4 * cols, 2.9 * rows + 0.6, rows=rows, cols=cols)
+    top = 0.0
+    for ax, g in zip(axes.flat, groups):
+        values = [g.calibrated_values(name, "ece") for name in names]
+        means = [100 * v.mean() if len(v) and not np.isnan(v).any() else np.nan for v in values]
         stds = [100 * v.std(ddof=1) if len(v) > 1 and not np.isnan(v).any() else 0 for v in values]
-        ax.bar(np.arange(len(groups)) + k * width, means, width, yerr=stds, capsize=2, label=name)
-    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [g.setting for g in groups], rotation=30, ha="right")
-    ax.set_ylabel("test ECE %")
-    ax.set_title(f"{groups[0].dataset} / {groups[0].model}: ECE after each post-hoc calibrator")
-    ax.legend(fontsize=7, ncol=3)
+        ax.bar(range(len(names)), means, yerr=stds, capsize=2, color=[calibrator_color(n) for n in names])
+        ax.set_xticks(range(len(names)), [readable(n) for n in names], rotation=50, ha="right", fontsize=7)
+        ax.set_title(g.setting, fontsize=9, color=method_style(g.method)["color"])
+        top = max(top, np.nanmax(np.add(means, stds)) if not np.isnan(means).all() else 0)
+    for k, ax in enumerate(axes.flat):
+        ax.set_ylim(0, 1.05 * top or 1)
+        if k % cols == 0:
+            ax.set_ylabel("test ECE %")
+        if k >= len(groups):
+            ax.set_visible(False)
+    fig.suptitle(f"{groups[0].dataset} / {groups[0].model}: ECE after each post-hoc calibrator (mean ± std)")
     fig.tight_layout()
     return fig
 
@@ -261,7 +278,7 @@ def figure_conformal(groups: list[Group]) -> Figure:
     fig, axes = _figure(6.5, 4.5)
     ax = axes[0][0]
     markers = dict(zip(SCORES.names(), "osD^vP*X"))
-    colors = {g.setting: f"C{k}" for k, g in enumerate(groups)}
+    colors = {g.setting: style["color"] for g, style in zip(groups, group_styles(groups))}
     alphas = set()
     for g in groups:
         runs = [a.conformal_results() for a in g.assessments]
@@ -279,7 +296,7 @@ def figure_conformal(groups: list[Group]) -> Figure:
     for setting, color in colors.items():
         ax.scatter([], [], color=color, label=setting)
     for method, marker in markers.items():
-        ax.scatter([], [], marker=marker, facecolors="none", edgecolors="k", label=method)
+        ax.scatter([], [], marker=marker, facecolors="none", edgecolors="k", label=method.upper())
     ax.set_xlabel("test coverage %  (dashed: 1 − α)")
     ax.set_ylabel("mean set size")
     ax.set_title(f"{groups[0].dataset} / {groups[0].model}: conformal sets (filled: after the calibrator)")
@@ -311,7 +328,7 @@ def figure_cells(members: list[Group], panels: list[tuple[str, str, object]]) ->
             if not np.isnan(value):  # dark text on the light (low) end of the colour map
                 ink = "k" if heat.norm(value) < 0.5 else "w"
                 ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7, color=ink)
-        ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
+        ax.set_xticks(range(len(names)), [readable(n) for n in names], rotation=40, ha="right", fontsize=8)
         ax.set_yticks(range(len(members)), [g.setting for g in members], fontsize=8)
         ax.set_title(title, fontsize=9)
     fig.suptitle(f"{members[0].dataset} / {members[0].model}: method × calibrator (mean over seeds; lower is better)")
