@@ -394,3 +394,32 @@ def test_a_sweep_folder_reused_with_another_recipe_is_refused_on_every_path(how,
     with pytest.raises(RunDirError, match=r"was trained with another recipe \(it differs in optim.lr\)"):
         sweep(recipe, {"mixup.alpha": [0.2]}, [1], ["optim.lr=0.05"], tmp_path / "out", **kwargs)
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == before
+
+
+def test_a_report_names_two_custom_datasets_and_a_shift_file_by_their_names(real_data, tmp_path):
+    """Runs on two custom files are two datasets (they were both "custom" and refused as one
+    experiment), and a shifted set read from a file is titled by its name, not its full path."""
+    import pandas as pd
+
+    from textmix.engine import recipe_from_dict, train
+    from textmix.engine.report import report
+
+    lines = {}
+    for label, name in ((1, "rt-polarity.pos"), (0, "rt-polarity.neg")):
+        text = (real_data / "mr" / name).read_bytes().decode("cp1252", errors="replace")
+        lines[label] = [line.strip() for line in text.splitlines() if line.strip()]
+    data = tmp_path / "deep" / "folder"
+    data.mkdir(parents=True)
+    for k, name in enumerate(("short_reviews", "more_reviews", "held_out")):
+        rows = [(t, y) for y in (0, 1) for t in lines[y][400 * k : 400 * k + 400]]
+        pd.DataFrame(rows, columns=["text", "label"]).to_csv(data / f"{name}.csv", index=False)
+    runs, quick = [], {"bootstrap_resamples": 0, "floor_draws": 0, "shift": [str(data / "held_out.csv")]}
+    for name in ("short_reviews", "more_reviews"):
+        recipe = {"data": {"name": "custom", "path": str(data / f"{name}.csv")}, "model": {"num_filters": 8},
+                  "train": {"epochs": 1, "batch_size": 25, "log_with": []}, "eval": quick}  # fmt: skip
+        train(recipe_from_dict(recipe), tmp_path / name)
+        runs.append(tmp_path / name)
+    report(runs, tmp_path / "report", figure_kinds=["metrics_by_method"])
+    text = (tmp_path / "report" / "README.md").read_text()
+    assert "### short_reviews / kim_cnn" in text and "### more_reviews / kim_cnn" in text
+    assert "| held_out.csv |" in text and str(data) not in text

@@ -138,6 +138,8 @@ class Task(Protocol):
     def validate(self, recipe) -> None:
         """Check names and settings before any data is loaded; raise RecipeError / DataError."""
 
+    # Optional: ``dataset_label(data_section: dict) -> str``, the dataset's name in reports (default:
+    # data.name); a file's name for a task that reads local files, so two files are two datasets.
     # Optional: ``unread_keys(model_section) -> list[str]``, dotted keys of the model section its
     # model does not read (left out when a saved recipe is compared); a task without it: none.
     # Optional: ``mix_point_kind(model_section, mix_point) -> str``, what the mix point carries:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,15 @@ class TextTask:
     sections = {"data": TextDataConfig, "model": TextModelConfig, "hub": HubConfig}
     legacy_keys = {"data.augment": True}  # a vision key every resolved recipe held before 0.2
     default_mix_point = "embeddings"
+
+    @staticmethod
+    def dataset_label(data: dict) -> str:
+        """The dataset's name in reports: the built-in name, or a custom file's / Hub dataset's own
+        name (reviews for data/reviews.csv, sst2 for stanfordnlp/sst2), so two are never both "custom"."""
+        path = data.get("path")
+        if data["name"] in ("custom", "hub") and path:
+            return re.sub(r"[^\w.-]+", "-", Path(str(path).rstrip("/\\")).stem) or data["name"]
+        return data["name"]
 
     @staticmethod
     def unread_keys(model: TextModelConfig) -> list[str]:

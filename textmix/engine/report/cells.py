@@ -18,7 +18,7 @@ from textmix.core.assessment import NONE, Assessment, Block
 from textmix.core.noise_floor import FLOOR_MARK
 from textmix.engine.report.collect import Group, group_by
 from textmix.engine.report.comparisons import FLOOR_NOTE, Family
-from textmix.engine.report.tables import FAMILY_NOTE, markdown_table, mean_std, metric_bound
+from textmix.engine.report.tables import FAMILY_NOTE, markdown_table, mean_std, metric_bound, set_label
 
 
 def _block(assessment: Assessment, source: str, shifted: str | None) -> Block | None:
@@ -242,6 +242,7 @@ def shift_cells_table(groups: list[Group]) -> str:
         alphas, methods = conformal_levels(members)
         baseline = next((g for g in members if g.role == "reference"), None)
         for shift in shift_names(members):
+            label = set_label(shift)  # a file's name, not the path it was read from
             rows, family = [], Family()
             cells = cells_of(members)
             moved = {c: paired(c.shifted(shift, "ece"), c.test("ece")) for c in cells}
@@ -259,14 +260,15 @@ def shift_cells_table(groups: list[Group]) -> str:
                     row.append("" if cell.group is baseline else family.add(paired(cell.shifted(shift, "ece"), against),
                                                                             bound=1.0))  # fmt: skip
                 rows.append(row)
-            header = ["setting", "calibrator", "ECE % in-domain", f"ECE % {shift}", "Δ ECE (shift − in-domain)",
-                      f"accuracy % {shift}"]  # fmt: skip
+            header = ["setting", "calibrator", "ECE % in-domain", f"ECE % {label}", "Δ ECE (shift − in-domain)",
+                      f"accuracy % {label}"]  # fmt: skip
             if alphas and methods:
                 tag = f"{methods[0].upper()} α={alphas[0]}"
-                header += [f"coverage % in-domain ({tag})", f"coverage % {shift}", f"set size {shift}"]
+                header += [f"coverage % in-domain ({tag})", f"coverage % {label}", f"set size {label}"]
             if baseline is not None:
-                header.append(f"Δ ECE {shift} vs baseline (same calibrator)")
-            title = (f"{dataset} / {model} → {shift}: cells ranked by ECE on the shifted domain (calibrated in-domain; "
+                header.append(f"Δ ECE {label} vs baseline (same calibrator)")
+            title = (f"{dataset} / {model} → {label}: cells ranked by ECE on the shifted domain (calibrated "
+                     "in-domain; "
                      f"Δ: {FAMILY_NOTE}; {FLOOR_MARK}: within the noise floor on the shifted set)")  # fmt: skip
             parts.append(markdown_table(title, header, rows, family))
     return "\n".join(parts)
@@ -303,5 +305,5 @@ def cell_panels(members: list[Group]) -> list[tuple[str, str, object]]:
         title = f"set size {method.upper()} α={alpha}"
         panels.append((title, ".2f", lambda c: c.conformal(alpha, method, "mean_size")))
     for name in shift_names(members):
-        panels.append((f"ECE % on {name}", ".1f", lambda c, name=name: percent(c.shifted(name, "ece"))))
+        panels.append((f"ECE % on {set_label(name)}", ".1f", lambda c, name=name: percent(c.shifted(name, "ece"))))
     return panels

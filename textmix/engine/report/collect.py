@@ -163,12 +163,15 @@ def collect(run_dirs: list[Path]) -> list[Group]:
         metrics, recipe = checked_metrics(run), run.read_recipe()
         try:
             alpha, setting = describe(recipe, metrics["method"])
-            key = (recipe["data"]["name"], recipe["model"]["name"], setting)
+            task = get_task(recipe.get("task", "text"))
+            # the dataset as reports name it: the task's label (a custom file's name), else data.name
+            dataset = getattr(task, "dataset_label", lambda data: data["name"])(recipe["data"])
+            key = (dataset, recipe["model"]["name"], setting)
         except (TextmixError, KeyError, TypeError, ValueError) as error:
             raise RunDirError(f"{run.metrics} and {run.recipe} do not describe a setting textmix knows "
                               f"({type(error).__name__}: {error}); fix or retrain the run") from None  # fmt: skip
         group = groups.setdefault(key, Group(key[0], key[1], metrics["method"], alpha, setting))
-        ignore = (*REPETITION_KEYS, *get_task(recipe.get("task", "text")).repetition_keys)
+        ignore = (*REPETITION_KEYS, *task.repetition_keys)
         differences = recipe_differences(group.recipes[0], recipe, ignore=ignore) if group.recipes else []
         if differences:
             raise RecipeError(

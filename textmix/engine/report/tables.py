@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import stats
 
@@ -21,6 +23,12 @@ def shown_names() -> list[str]:
 SCALED = ("ece", "oe", "nll")
 
 EXTRA_SOURCES = {NONE: "softmax", "mc_dropout": "MC dropout"}  # sources that are no calibrator
+
+
+def set_label(name: str) -> str:
+    """A shifted set (eval.shift) in a table or figure: a built-in name as is, a file by its name
+    (not the full path it was read from)."""
+    return Path(name).name if "/" in name or "\\" in name else name
 
 
 def source_label(source: str) -> str:
@@ -199,7 +207,7 @@ def shift_table(groups: list[Group]) -> str:
             continue
         for name in g.assessments[0].shift:
             sets = [a.shift[name] for a in g.assessments]
-            cells = [f"{g.dataset} / {g.model}", g.setting, name, str(sets[0].n)]
+            cells = [f"{g.dataset} / {g.model}", g.setting, set_label(name), str(sets[0].n)]
             cells += [mean_std(np.array([s.blocks[NONE].metrics[k] for s in sets])) for k in SHIFT_METRICS]
             chosen = [s.blocks.get(a.chosen) for a, s in ((a, a.shift[name]) for a in g.assessments)]
             chosen = [b.metrics for b in chosen if b is not None]
@@ -227,7 +235,7 @@ def shift_conformal_table(groups: list[Group]) -> str:
                             for r, a in zip(results, g.assessments)]  # fmt: skip
                     test = [a.conformal_results().get(alpha, {}).get(method, {}).get(a.chosen or NONE, {})
                             for a in g.assessments]  # fmt: skip
-                    cells = [f"{g.dataset} / {g.model}", g.setting, name, alpha, method.upper(),
+                    cells = [f"{g.dataset} / {g.model}", g.setting, set_label(name), alpha, method.upper(),
                              mean_std(np.array([t.get("coverage", np.nan) for t in test]))]  # fmt: skip
                     for key, scale in (("coverage", 100.0), ("mean_size", 1.0)):
                         for kind in (0, 1):
