@@ -163,6 +163,7 @@ def test_every_runnable_readme_command_works(real_data, tmp_path):
                 continue  # the test's own data folder (already exported)
             result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
             assert result.returncode == 0, f"README command failed: {command}\n{result.stderr[-3000:]}"
+            assert "had defaults used instead" not in result.stderr, f"accelerate filled in defaults: {command}"
             if command.startswith("textmix predict") and "--conformal" in command:  # at least one singleton
                 assert re.search(r"^\{(neg|pos)\}\t", result.stdout, re.M), result.stdout
                 informative.append("predict sets")
