@@ -19,9 +19,12 @@ from textmix.core.metrics import calibration_report, entropy
 from textmix.core.plots import reliability_diagram, save_figure
 from textmix.core.risk_control import RISKS, RiskControl, RiskSettings
 from textmix.engine.conformal_sets import saved_scores, settings_of, validation_rows
+from textmix.engine.logs import get_logger
 from textmix.engine.run_directory import RunDir
 from textmix.engine.sections import EvalConfig
 from textmix.engine.tasks import TaskData
+
+logger = get_logger(__name__)
 
 
 @torch.no_grad()
@@ -126,6 +129,11 @@ class Evaluation:
     risk_counts: dict
 
 
+def say(step: str) -> None:
+    """A step of the evaluation in the log: a long one (MC dropout, a large shifted set) is never silent."""
+    logger.info(f"evaluation: {step}")
+
+
 def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, seed: int) -> Evaluation:
     """Every metric of a trained model: the model's logits on validation, test, OOD and shift sets
     go to :func:`textmix.core.assessment.assess` (calibrators, intervals, conformal sets, OOD
@@ -139,6 +147,7 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     conformal = settings_of(settings.conformal)
     weigh = bool(settings.shift and conformal.alpha)  # weighted conformal sets on shifted sets need features
     logits, pooled = {}, {}
+    say(f"predictions on {', '.join(f'{name} ({size:,})' for name, size in n.items())}")
     for name in n:
         if weigh and name == "validation":
             logits[name], pooled[name] = predict_logits(model, data.loaders[name], accelerator, n[name], fn,
@@ -150,6 +159,7 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     test = Scores.of_logits(logits["test"], labels["test"])
     samples, extra, model_level = settings.mc_dropout_samples, {}, {}
     if samples:
+        say(f"MC dropout, {samples} passes over test")
         set_seed(seed)
         probs = mc_dropout_probs(model, data.loaders["test"], accelerator, n["test"], samples, fn)
         model_level["mc_dropout"] = {"samples": samples, "test": calibration_report(probs, labels["test"], bins)}
@@ -158,6 +168,7 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     if settings.ood:
         unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
         for name, ood_set in data.ood_sets(unwrapped).items():
+            say(f"out-of-distribution set {name} ({ood_set.size:,})")
             loader = accelerator.prepare(ood_set.loader)
             ood[name] = Scores.of_logits(predict_logits(model, loader, accelerator, ood_set.size, ood_set.inputs_fn))
             if samples:
@@ -166,6 +177,7 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
                                                              ood_set.inputs_fn)  # fmt: skip
     shift = {}
     for name, shift_set in (data.shift_sets() if settings.shift else {}).items():
+        say(f"shifted set {name} ({shift_set.size:,})")
         loader = accelerator.prepare(shift_set.loader)
         if weigh and pooled.get("validation") is not None:
             shift_logits, features = predict_logits(model, loader, accelerator, shift_set.size, shift_set.inputs_fn,
@@ -181,12 +193,14 @@ def evaluate_model(model, data: TaskData, accelerator, settings: EvalConfig, see
     calibration = val.rows(carve)
     risk = RiskSettings.parse(settings.risk_control)
     rows = calibration if conformal.alpha or risk.risk else None
+    say("calibrators, intervals, noise floors and conformal sets")
     assessment = assess(val.rows(select), test, calibrators=settings.fitted_calibrators, choose=settings.calibrator,
                         conformal=conformal, conformal_rows=rows, risk_control=risk, n_bins=bins,
                         bootstrap=settings.bootstrap_resamples, floor=settings.floor_draws, seed=seed, shift=shift,
                         ood=ood, extra_sources=extra)  # fmt: skip
     report = {**assessment.to_json(), **model_level}
     if settings.perturbation:
+        say(f"perturbation study, {len(settings.perturbation)} distances")
         report["perturbation"] = perturbation_report(model, data, accelerator, settings.perturbation, seed)
     calibrators = assessment.calibrators
     scores = winning_score_table({"test": test, **ood}, calibrators, extra)
