@@ -29,15 +29,18 @@ class Scores:
 
     @classmethod
     def of_logits(cls, logits, labels=None, features=None) -> Scores:
+        """Scores of (N, K) logits (probabilities by softmax), with labels and pooled features where known."""
         return cls(np.asarray(logits), uncalibrated_probs(logits), None if labels is None else np.asarray(labels),
                    features)  # fmt: skip
 
     @classmethod
     def of_probs(cls, probs, labels=None) -> Scores:
+        """Scores of (N, K) probabilities (no logits: logit-based calibrators cannot be fitted on them)."""
         probs = np.asarray(probs)
         return cls(np.log(np.clip(probs, 1e-12, 1.0)), probs, None if labels is None else np.asarray(labels))
 
     def rows(self, index: np.ndarray) -> Scores:
+        """The scores of the examples at ``index`` (a carve-out, a bootstrap resample)."""
         return Scores(self.logits[index], self.probs[index], None if self.labels is None else self.labels[index],
                       None if self.features is None else self.features[index])  # fmt: skip
 

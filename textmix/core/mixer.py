@@ -106,6 +106,7 @@ class MixupPlan:
 
     @property
     def batch_size(self) -> int:
+        """B, the examples the plan mixes."""
         return len(self.perm)
 
     def _lam_for(self, x: torch.Tensor) -> torch.Tensor:
@@ -222,7 +223,9 @@ class Mixup:
         return MixupPlan(lam=to_device(lam, device), perm=to_device(perm, device), mode=self.mode, site=site)
 
     def state_dict(self) -> dict:
+        """The sampler's random state, for an exact resume."""
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the random state saved by :meth:`state_dict`."""
         self.generator.set_state(state["generator"])

@@ -66,6 +66,7 @@ class CalibrationReport:
 
     @property
     def n_bins(self) -> int:
+        """Reliability bins of the calibration errors."""
         return self.assessment.n_bins
 
     @property
@@ -104,6 +105,7 @@ class CalibrationReport:
         return self.assessment.conformal_results()
 
     def to_dict(self) -> dict:
+        """The report as plain JSON values (what calibration.json holds)."""
         return self.assessment.to_json()
 
     def calibrated_probs(self, name: str) -> np.ndarray:

@@ -99,15 +99,18 @@ class Registry(Generic[T]):
         raise UnknownNameError(self.unknown_message(name))
 
     def unknown_message(self, name) -> str:
+        """One line naming an unknown ``name``, the closest registered one and every choice."""
         known = self.names()
         close = difflib.get_close_matches(str(name), known, n=1) if isinstance(name, str) else []
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{self.kind} {name!r} is unknown{hint}; known: {', '.join(known) or 'none'}"
 
     def items(self) -> list[tuple[str, T]]:
+        """(name, entry) pairs in registration order."""
         return list(self._entries.items())
 
     def values(self) -> list[T]:
+        """The entries in registration order."""
         return list(self._entries.values())
 
     def __contains__(self, name: object) -> bool:

@@ -194,6 +194,7 @@ class RiskControl:
         return RISKS[risk].counts(probs, labels, thresholds)
 
     def fit(self, probs, labels) -> RiskControl:
+        """The threshold certified on calibration probabilities and labels (Learn then Test)."""
         return self.fit_counts(self.tabulate(self.risk, probs, labels))
 
     def fit_counts(self, counts: RiskCounts) -> RiskControl:

@@ -77,6 +77,7 @@ class Recipe:
 
     @property
     def mixes(self) -> bool:
+        """True when the recipe's method trains on mixed examples."""
         return get_method(self.method).mixing is not None
 
     def validate(self) -> Recipe:
@@ -333,6 +334,7 @@ def recipe_to_dict(recipe: Recipe) -> dict:
 
 
 def dump_recipe(recipe: Recipe) -> str:
+    """The recipe as YAML text: every key resolved (what a run's recipe.yaml holds)."""
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
 
 

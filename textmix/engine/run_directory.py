@@ -81,54 +81,67 @@ class RunDir:
         return str(self.path)
 
     def file(self, name: str, prefix: str = "") -> Path:
+        """The path of ``name`` in the run (with a ``prefix``: textmix evaluate's eval_ outputs)."""
         return self.path / f"{prefix}{name}"
 
     @property
     def recipe(self) -> Path:
+        """recipe.yaml: the resolved recipe."""
         return self.path / self.RECIPE
 
     @property
     def metrics(self) -> Path:
+        """metrics.json: written last, so its presence marks a finished run."""
         return self.path / self.METRICS
 
     @property
     def log(self) -> Path:
+        """log.jsonl: one line per epoch."""
         return self.path / self.LOG
 
     @property
     def epoch_predictions(self) -> Path:
+        """epoch_predictions.npz: validation confidence and correctness after every epoch."""
         return self.path / self.EPOCH_PREDICTIONS
 
     @property
     def scores(self) -> Path:
+        """scores.npz: winning scores of the test split and every OOD set."""
         return self.path / self.SCORES
 
     @property
     def model(self) -> Path:
+        """model/: the best checkpoint, loadable by textmix.load_model."""
         return self.path / self.MODEL
 
     @property
     def model_info(self) -> Path:
+        """model/textmix.json: labels, calibrators, conformal and risk-control state."""
         return self.model / self.MODEL_INFO
 
     @property
     def weights(self) -> Path:
+        """model/model.safetensors."""
         return self.model / self.WEIGHTS
 
     @property
     def checkpoints(self) -> Path:
+        """checkpoints/: the state --resume continues from."""
         return self.path / self.CHECKPOINTS
 
     @property
     def tensorboard(self) -> Path:
+        """tensorboard/: the TensorBoard tracker's folder."""
         return self.path / self.TENSORBOARD
 
     @property
     def evaluation(self) -> Path:
+        """evaluation.json, written by textmix evaluate."""
         return self.path / self.EVALUATION
 
     @property
     def finished(self) -> bool:
+        """True when metrics.json exists."""
         return self.metrics.is_file()
 
     @property
@@ -138,9 +151,11 @@ class RunDir:
 
     @property
     def has_recipe(self) -> bool:
+        """True when recipe.yaml exists."""
         return self.recipe.is_file()
 
     def checkpoint(self, step: int) -> Path:
+        """checkpoints/step_N for global step ``step``."""
         return self.checkpoints / f"step_{step}"
 
     def all_checkpoints(self) -> list[Path]:
@@ -148,10 +163,12 @@ class RunDir:
         return sorted(self.checkpoints.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
 
     def latest_checkpoint(self) -> Path | None:
+        """The checkpoint of the highest step (None: none saved)."""
         folders = self.all_checkpoints()
         return folders[-1] if folders else None
 
     def read_metrics(self) -> dict:
+        """metrics.json as a dict."""
         return json.loads(self.metrics.read_text())
 
     def read_recipe(self) -> dict:
@@ -173,6 +190,7 @@ class RunDir:
 
     @property
     def is_run_directory(self) -> bool:
+        """True for a folder textmix made (its marker), or a textmix 0.1 run (a recipe and only textmix's files)."""
         if (self.path / self.MARKER).is_file():
             return True
         return self.has_recipe and not self.foreign_entries()  # textmix 0.1 wrote no marker
@@ -208,6 +226,7 @@ class RunDir:
                     entry.unlink()
 
     def mark(self) -> None:
+        """Write the marker that makes this folder a textmix run directory (and lets --overwrite clear it)."""
         (self.path / self.MARKER).write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
 
     # --- the lock ---------------------------------------------------------------------------

@@ -319,3 +319,5 @@ class CalibrationCallback(TrainerCallback):
 
 
 TemperatureScalingCallback = CalibrationCallback  # the name of textmix 0.2
+
+__all__ = ["MixupTrainer", "CalibrationCallback", "TemperatureScalingCallback", "calibration_metrics"]

@@ -228,3 +228,6 @@ def export_model(source: str | Path, out: str | Path, format: str = "onnx", cali
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+__all__ = ["ExportError", "export_model", "kim_tokenizer"]

@@ -148,9 +148,11 @@ class Calibrator:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
+        """The fitted values as plain JSON (lists and numbers)."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore fitted values from :meth:`state_dict`'s JSON; refuses malformed ones (ValueError)."""
         pass
 
     def state_classes(self) -> int | None:
@@ -158,6 +160,7 @@ class Calibrator:
         return 2 if self.binary_only else None
 
     def to_json(self) -> dict:
+        """``{"name": ..., "state": ...}``: what model folders and calibration.json store."""
         return {"name": self.name, "state": self.state_dict()}
 
 

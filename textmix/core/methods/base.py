@@ -176,6 +176,7 @@ class Method:
 
     # per-run state (e.g. per-example statistics across epochs) for checkpoints; none by default
     def state_dict(self) -> dict[str, torch.Tensor]:
+        """The method's running state (tensors and numbers) for a resume; empty for stateless methods."""
         return {}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
