@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 
 from textmix import __version__, names
-from textmix.cli_predict import add_export_parser, add_predict_parser, run_export, run_predict
+from textmix.cli_predict import (
+    add_export_parser,
+    add_predict_parser,
+    add_serve_parser,
+    run_export,
+    run_predict,
+    run_serve,
+)
 from textmix.core.errors import EXIT_INTERRUPTED, ArgumentError, TextmixError, TrainingInterrupted
 
 MAX_BINS = 1000  # more reliability bins than this are noise (and cost memory per bin)
@@ -298,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--license-link", metavar="URL", help="with --license other: where its text is")
     predict = add_predict_parser(commands)
     add_export_parser(commands)
+    add_serve_parser(commands)
     if argv[:1] == ["predict"]:  # options before, between or after the texts
         args = predict.parse_intermixed_args(argv[1:], argparse.Namespace(command="predict"))
     else:
@@ -311,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "push": run_push,
         "predict": run_predict,
         "export": run_export,
+        "serve": run_serve,
     }
     return run_command(commands_by_name[args.command], args)
 

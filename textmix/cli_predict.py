@@ -1,6 +1,7 @@
 """``textmix predict``: classify texts with calibrated probabilities, abstain with a guarantee (or
 at a threshold), and give conformal label sets; results on standard output or in a file.
-``textmix export``: the model as files that run without textmix (ONNX, tokenizer.json, calibrator)."""
+``textmix export``: the model as files that run without textmix (ONNX, tokenizer.json, calibrator).
+``textmix serve``: the model over HTTP (textmix.text.serve)."""
 
 from __future__ import annotations
 
@@ -156,4 +157,41 @@ def run_export(args: argparse.Namespace) -> int:
 
     out = export_model(args.model, args.out, format=args.format, calibrator=args.calibrator)
     print(f'wrote {out}: run it with  python {out / "run_onnx.py"} "a text"  (onnxruntime, tokenizers, numpy)')
+    return 0
+
+
+SERVE_LIMITS = {  # option → (default, help): the bounds of textmix.text.serve.Limits
+    "max_texts": (256, "texts a request may hold (422 beyond)"),
+    "max_chars": (10_000, "characters a text may hold (422 beyond)"),
+    "max_body_bytes": (4 * 2**20, "bytes a request body may hold (413 beyond)"),
+    "max_batch": (64, "texts one forward pass takes from concurrent requests"),
+    "max_wait_ms": (5.0, "how long a request waits for others to batch with"),
+}
+
+
+def add_serve_parser(commands) -> None:
+    serve = commands.add_parser("serve", help="serve a model over HTTP (calibrated probabilities, label sets, "
+                                "abstention; needs the serve extra)")  # fmt: skip
+    serve.add_argument("model", help="run directory, model folder or Hub repository id")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--calibrator", metavar="NAME", help="another calibrator the model stores, or none")
+    serve.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    for name, (default, text) in SERVE_LIMITS.items():
+        serve.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
+                           help=f"{text} (default {default})")  # fmt: skip
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from textmix.text.serve import Limits, serve
+    except ImportError:
+        raise ArgumentError("textmix serve needs the serve extra: pip install 'textmix[serve]'") from None
+    for name in SERVE_LIMITS:
+        if getattr(args, name) <= 0:
+            raise ArgumentError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if not 0 <= args.port < 65536:
+        raise ArgumentError(f"--port must be in [0, 65535], got {args.port}")
+    limits = Limits(**{name: getattr(args, name) for name in SERVE_LIMITS})
+    serve(args.model, args.host, args.port, limits, args.calibrator, args.device)
     return 0

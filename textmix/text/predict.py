@@ -62,6 +62,12 @@ def _check_tokens(texts: list[str], featurizer) -> None:
                             "emoji or unknown pieces); remove them")  # fmt: skip
 
 
+def check_readable(texts: list[str], featurizer) -> None:
+    """Refuse, in one line naming their positions, empty texts and texts with no word the model knows."""
+    _check_texts(texts)
+    _check_tokens(texts, featurizer)
+
+
 @dataclass
 class CalibratedClassifier:
     """A trained textmix model with its featurizer, label names and fitted calibrator.
@@ -88,8 +94,7 @@ class CalibratedClassifier:
         """Raw logits (N, K), in input order."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not one string")
-        _check_texts(texts)
-        _check_tokens(texts, self.featurizer)
+        check_readable(texts, self.featurizer)
         self.model.eval()
         device = next(self.model.parameters()).device
         encoded = [{"input_ids": self.featurizer.encode(t), "label": 0, "index": i} for i, t in enumerate(texts)]
