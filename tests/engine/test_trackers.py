@@ -89,3 +89,16 @@ def test_an_unknown_or_missing_tracker_is_one_line_before_training(tmp_path, mon
     with pytest.raises(RecipeError, match=r"train.log_with: aim is not installed \(pip install aim\)"):
         train(recipe_from_dict(small_recipe(["aim"])), tmp_path / "run")
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+@pytest.mark.extras
+def test_a_wandb_run_in_offline_mode_writes_under_the_run(real_data, tmp_path, monkeypatch):
+    pytest.importorskip("wandb", reason="wandb is not installed: pip install wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.chdir(tmp_path)
+    recipe = small_recipe(["wandb"])
+    recipe["train"]["epochs"] = 1
+    train(recipe_from_dict(recipe), tmp_path / "sweep" / "seed=1")
+    (offline,) = (tmp_path / "sweep" / "seed=1" / "wandb").glob("offline-run-*")
+    assert list(offline.glob("*.wandb")) and sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]

@@ -12,6 +12,7 @@ RUN_DIR/
   checkpoints/step_N/     state for --resume
   tensorboard/            accelerate's TensorBoard tracker (train.log_with)
   mlflow.db               the MLflow store, with train.log_with: [mlflow] and no MLFLOW_TRACKING_URI
+  wandb/                  W&B's local files, with train.log_with: [wandb] (offline runs to sync)
   evaluation.json, eval_predictions.npz, eval_reliability.png   from ``textmix evaluate``
   .textmix-run            marker: textmix made this folder (``--overwrite`` needs it)
   .lock                   OS lock held by the process writing the run
@@ -54,6 +55,7 @@ class RunDir:
     CHECKPOINTS = "checkpoints"
     TENSORBOARD = "tensorboard"
     MLFLOW = "mlflow.db"  # train.log_with: [mlflow] without MLFLOW_TRACKING_URI
+    WANDB = "wandb"  # train.log_with: [wandb]: W&B's local files
     EVALUATION = "evaluation.json"
     EVAL_PREFIX = "eval_"
     # inside model/

@@ -52,7 +52,8 @@ def tracker_options(names: list[str], run_path: Path) -> dict:
     MLflow logs to MLFLOW_TRACKING_URI, else to a SQLite store in the run directory (MLflow's own
     default is one in the current directory; its file store needs MLFLOW_ALLOW_FILE_STORE=true)."""
     title = f"{run_path.parent.name}/{run_path.name}"
-    options = {"mlflow": {"run_name": title}, "wandb": {"name": title}}
+    # W&B writes its files (offline runs, its cache) under the run, not the current directory
+    options = {"mlflow": {"run_name": title}, "wandb": {"name": title, "dir": str(run_path)}}
     if "mlflow" in names:
         import mlflow
 
