@@ -279,12 +279,13 @@ def figure_conformal(groups: list[Group]) -> Figure:
     ax = axes[0][0]
     markers = dict(zip(SCORES.names(), "osD^vP*X"))
     colors = {g.setting: style["color"] for g, style in zip(groups, group_styles(groups))}
-    alphas = set()
+    alphas, used = set(), set()
     for g in groups:
         runs = [a.conformal_results() for a in g.assessments]
         for alpha, methods in runs[0].items():
             alphas.add(float(alpha))
             for method, by_probs in methods.items():
+                used.add(method)
                 for probs in shown_probabilities(by_probs, g.assessments[0].chosen):
                     values = [r[alpha][method][probs] for r in runs]
                     x = 100 * np.mean([v["coverage"] for v in values])
@@ -296,7 +297,8 @@ def figure_conformal(groups: list[Group]) -> Figure:
     for setting, color in colors.items():
         ax.scatter([], [], color=color, label=setting)
     for method, marker in markers.items():
-        ax.scatter([], [], marker=marker, facecolors="none", edgecolors="k", label=method.upper())
+        if method in used:  # the legend names only the scores drawn
+            ax.scatter([], [], marker=marker, facecolors="none", edgecolors="k", label=method.upper())
     ax.set_xlabel("test coverage %  (dashed: 1 − α)")
     ax.set_ylabel("mean set size")
     ax.set_title(f"{groups[0].dataset} / {groups[0].model}: conformal sets (filled: after the calibrator)")
