@@ -6,8 +6,10 @@
 Without ``--run`` (or when it does not exist) the main job's recipe is trained for one epoch into a
 temporary folder (the main job's vocabulary and model size). 2,000 MR sentences; the server gets
 one text per request from ``--clients`` concurrent HTTP clients (urllib, keep-alive off: what an
-online caller sends), the in-process reference ``predict_proba`` on batches of 64. Reports texts
-per second of each and their ratio, and the server's p50 / p99 request latency. Writes
+online caller sends), then 64 texts per request (a client that batches); the in-process reference
+is ``predict_proba`` on batches of 64. Reports texts per second of each and their ratio to the
+reference, the server's p50 / p99 latency of one-text requests and how many texts a forward pass
+took on average (dynamic batching). Writes
 bench/results/serve.json.
 """
 
@@ -82,12 +84,18 @@ def measure(run: Path, clients: int, n: int) -> dict:
             latencies = list(pool.map(lambda t: post(f"{url}/predict", [t]), texts))
         served = len(texts) / (time.perf_counter() - started)
         health = json.loads(urllib.request.urlopen(f"{url}/health").read())
+        chunks = [texts[k : k + 64] for k in range(0, len(texts), 64)]  # clients that batch themselves
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda chunk: post(f"{url}/predict", chunk), chunks))
+        served_64 = len(texts) / (time.perf_counter() - started)
     finally:
         process.terminate()
         process.wait(timeout=60)
     cuts = statistics.quantiles(latencies, n=100)
     rows = {"texts": len(texts), "clients": clients, "in_process_texts_per_s": in_process,
             "served_texts_per_s": served, "ratio_served_to_in_process": served / in_process,
+            "served_64_a_request_texts_per_s": served_64, "ratio_served_64_to_in_process": served_64 / in_process,
             "latency_p50_ms": 1000 * cuts[49], "latency_p99_ms": 1000 * cuts[98],
             "texts_per_forward_pass": health["texts"] / max(health["forward_passes"], 1)}  # fmt: skip
     for key, value in rows.items():
