@@ -423,3 +423,27 @@ def test_a_report_names_two_custom_datasets_and_a_shift_file_by_their_names(real
     text = (tmp_path / "report" / "README.md").read_text()
     assert "### short_reviews / kim_cnn" in text and "### more_reviews / kim_cnn" in text
     assert "| held_out.csv |" in text and str(data) not in text
+
+
+def test_seeds_saved_before_and_after_round_4_defaults_are_one_setting(small_mr_run, tmp_path):
+    """A Kim CNN seed saved when model.pooling defaulted to mean and train.log_with did not exist,
+    beside one saved today, are two seeds of one setting (neither key changes a Kim CNN's numbers)."""
+    import shutil
+
+    import yaml
+
+    from textmix.engine.report.collect import collect
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(small_mr_run, old)
+    shutil.copytree(small_mr_run, new)
+    recipe = yaml.safe_load((old / "recipe.yaml").read_text())
+    recipe["model"]["pooling"], recipe["train"]["seed"] = "mean", 2
+    del recipe["train"]["log_with"]
+    (old / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    (group,) = collect([old, new])
+    assert len(group.runs) == 2
+    recipe["model"]["num_filters"] = 1  # a key the model reads: two experiments, as before
+    (old / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match="differ in model.num_filters"):
+        collect([old, new])

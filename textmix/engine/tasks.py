@@ -140,8 +140,8 @@ class Task(Protocol):
 
     # Optional: ``dataset_label(data_section: dict) -> str``, the dataset's name in reports (default:
     # data.name); a file's name for a task that reads local files, so two files are two datasets.
-    # Optional: ``unread_keys(model_section) -> list[str]``, dotted keys of the model section its
-    # model does not read (left out when a saved recipe is compared); a task without it: none.
+    # Optional: ``unread_keys(model_name) -> list[str]``, dotted keys of the model section that model
+    # does not read (left out when saved recipes are compared: resume, sweeps, reports); without: none.
     # Optional: ``mix_point_kind(model_section, mix_point) -> str``, what the mix point carries:
     # "sequences" (token sequences (B, T, D)) or anything else (e.g. "vectors"); a task without
     # it is taken to carry no sequences (Method.mixes == "sequences" is refused).

@@ -78,7 +78,7 @@ def recipe_changes(run: RunDir, recipe: Recipe) -> list[str]:
     except (TextmixError, OSError, yaml.YAMLError) as error:
         raise RunDirError(f"{run.recipe} cannot be read back ({error}); --overwrite starts the run again") from None
     # where the run lives, the trackers it reports to, and model keys its model does not read
-    unread = getattr(get_task(recipe.task), "unread_keys", lambda _: [])(recipe.model)
+    unread = getattr(get_task(recipe.task), "unread_keys", lambda _: [])(recipe.model.name)
     return recipe_differences(saved, recipe_to_dict(recipe), ignore=("train.output_dir", "train.log_with", *unread))
 
 

@@ -191,10 +191,10 @@ class TextTask:
         return data["name"]
 
     @staticmethod
-    def unread_keys(model: TextModelConfig) -> list[str]:
-        """The keys of the model section its model does not read (the Kim CNN reads no pooling)."""
-        reads = MODELS.get(model.name).reads if model.name in MODELS else None
-        keys = [f.name for f in dataclasses.fields(model) if f.name not in ("name", "options")]
+    def unread_keys(model_name: str) -> list[str]:
+        """The dotted model keys the named model does not read (the Kim CNN reads no pooling)."""
+        reads = MODELS.get(model_name).reads if model_name in MODELS else None
+        keys = [f.name for f in dataclasses.fields(TextModelConfig) if f.name not in ("name", "options")]
         return [] if reads is None else [f"model.{key}" for key in keys if key not in reads]
 
     @staticmethod

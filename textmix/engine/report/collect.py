@@ -141,9 +141,10 @@ def expand_run_dirs(paths: list[Path]) -> list[RunDir]:
 
 
 # Recipe keys that may differ between the repetitions of one setting: what is repeated (the seed)
-# and what does not change the result (where and how often it logs); tasks add their own
-# (Task.repetition_keys: split seeds, CV folds, sharing settings).
-REPETITION_KEYS = ("train.seed", "train.output_dir", "train.log_every")
+# and what does not change the result (where, how often and to which trackers it logs); tasks add
+# their own (Task.repetition_keys: split seeds, CV folds, sharing settings; unread_keys: model keys
+# the run's model does not read, whose defaults may differ between textmix versions).
+REPETITION_KEYS = ("train.seed", "train.output_dir", "train.log_every", "train.log_with")
 
 
 def collect(run_dirs: list[Path]) -> list[Group]:
@@ -171,7 +172,8 @@ def collect(run_dirs: list[Path]) -> list[Group]:
             raise RunDirError(f"{run.metrics} and {run.recipe} do not describe a setting textmix knows "
                               f"({type(error).__name__}: {error}); fix or retrain the run") from None  # fmt: skip
         group = groups.setdefault(key, Group(key[0], key[1], metrics["method"], alpha, setting))
-        ignore = (*REPETITION_KEYS, *task.repetition_keys)
+        unread = getattr(task, "unread_keys", lambda _: [])(recipe["model"]["name"])
+        ignore = (*REPETITION_KEYS, *task.repetition_keys, *unread)
         differences = recipe_differences(group.recipes[0], recipe, ignore=ignore) if group.recipes else []
         if differences:
             raise RecipeError(
