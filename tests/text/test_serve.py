@@ -102,6 +102,7 @@ def test_oversize_and_unreadable_requests_get_a_4xx_and_the_server_keeps_serving
         ({"texts": ["☺ ★ ### ~~"]}, 422, "no word the model can read"),
         ({"texts": ["fine"], "conformal": {"alpha": 0.1, "method": "aps"}}, 422, "aps"),
         ({"texts": ["fine"], "conformal": {"alpha": 1.5}}, 422, "less than 1"),
+        ({"texts": ["fine"], "abstain_below": 0.8, "target_risk": 0.1}, 422, "not both"),
     ]
     for body, code, says in cases:
         status, answer = call(f"{url}/predict", body)

@@ -33,7 +33,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
-from textmix.core.errors import TextmixError
+from textmix.core.errors import ArgumentError, TextmixError
 from textmix.text.model_folder import find_model_folder
 from textmix.text.predict import CalibratedClassifier, check_readable
 
@@ -119,9 +119,11 @@ def request_model(limits: Limits) -> type[BaseModel]:
 def model_info(source: str, classifier: CalibratedClassifier) -> dict:
     """What GET /model says: names, calibrators, stored sets, the run's test metrics and the card."""
     folder = find_model_folder(source)
-    metrics_file = folder.parent / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    test = {k: metrics["test"][k] for k in ("accuracy", "ece", "nll") if k in metrics.get("test", {})}
+    try:  # the run's metrics are a courtesy: a folder without them, or damaged ones, serves all the same
+        test = json.loads((folder.parent / "metrics.json").read_text())["test"]
+        test = {k: float(test[k]) for k in ("accuracy", "ece", "nll")}
+    except (OSError, ValueError, KeyError, TypeError):
+        test = None
     card = folder / "README.md"
     return {
         "source": source,
@@ -129,7 +131,7 @@ def model_info(source: str, classifier: CalibratedClassifier) -> dict:
         "calibrator": classifier.calibrator.name if classifier.calibrator is not None else "none",
         "conformal_methods": sorted((classifier.conformal or {}).get("methods", {})),
         "guaranteed_abstention": bool(classifier.risk_control),
-        "test_metrics_uncalibrated": test or None,
+        "test_metrics_uncalibrated": test,
         "card": card.read_text()[:2000] if card.is_file() else None,
     }
 
@@ -138,6 +140,8 @@ def respond(classifier: CalibratedClassifier, request, probs: np.ndarray, cache:
     """One /predict answer from the calibrated probabilities of its texts (``cache``: the thresholds
     and conformal predictors asked for so far, each computed once)."""
     names, threshold, guarantee = classifier.label_names, request.abstain_below, None
+    if request.target_risk is not None and threshold is not None:
+        raise ArgumentError("give abstain_below or target_risk, not both")
     if request.target_risk is not None:
         key = ("risk", request.target_risk, request.delta)
         control = cache.get(key) or cache.setdefault(key, classifier.risk_threshold(*key[1:]))
