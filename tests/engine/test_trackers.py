@@ -100,5 +100,5 @@ def test_a_wandb_run_in_offline_mode_writes_under_the_run(real_data, tmp_path, m
     recipe = small_recipe(["wandb"])
     recipe["train"]["epochs"] = 1
     train(recipe_from_dict(recipe), tmp_path / "sweep" / "seed=1")
-    (offline,) = (tmp_path / "sweep" / "seed=1" / "wandb").glob("offline-run-*")
+    (offline,) = (tmp_path / "sweep" / "seed=1" / "trackers" / "wandb").glob("offline-run-*")
     assert list(offline.glob("*.wandb")) and sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]

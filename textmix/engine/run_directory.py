@@ -12,7 +12,7 @@ RUN_DIR/
   checkpoints/step_N/     state for --resume
   tensorboard/            accelerate's TensorBoard tracker (train.log_with)
   mlflow.db               the MLflow store, with train.log_with: [mlflow] and no MLFLOW_TRACKING_URI
-  wandb/                  W&B's local files, with train.log_with: [wandb] (offline runs to sync)
+  trackers/               local files of other trackers (train.log_with: [wandb]: trackers/wandb/)
   evaluation.json, eval_predictions.npz, eval_reliability.png   from ``textmix evaluate``
   .textmix-run            marker: textmix made this folder (``--overwrite`` needs it)
   .lock                   OS lock held by the process writing the run
@@ -55,7 +55,7 @@ class RunDir:
     CHECKPOINTS = "checkpoints"
     TENSORBOARD = "tensorboard"
     MLFLOW = "mlflow.db"  # train.log_with: [mlflow] without MLFLOW_TRACKING_URI
-    WANDB = "wandb"  # train.log_with: [wandb]: W&B's local files
+    TRACKERS = "trackers"  # local files of trackers that keep their own (W&B: trackers/wandb/)
     EVALUATION = "evaluation.json"
     EVAL_PREFIX = "eval_"
     # inside model/
@@ -130,6 +130,11 @@ class RunDir:
     def checkpoints(self) -> Path:
         """checkpoints/: the state --resume continues from."""
         return self.path / self.CHECKPOINTS
+
+    @property
+    def trackers(self) -> Path:
+        """trackers/: where trackers that keep local files (W&B) write them."""
+        return self.path / self.TRACKERS
 
     @property
     def tensorboard(self) -> Path:

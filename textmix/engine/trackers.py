@@ -53,7 +53,10 @@ def tracker_options(names: list[str], run_path: Path) -> dict:
     default is one in the current directory; its file store needs MLFLOW_ALLOW_FILE_STORE=true)."""
     title = f"{run_path.parent.name}/{run_path.name}"
     # W&B writes its files (offline runs, its cache) under the run, not the current directory
-    options = {"mlflow": {"run_name": title}, "wandb": {"name": title, "dir": str(run_path)}}
+    local = RunDir(run_path).trackers
+    if "wandb" in names:
+        local.mkdir(parents=True, exist_ok=True)
+    options = {"mlflow": {"run_name": title}, "wandb": {"name": title, "dir": str(local)}}
     if "mlflow" in names:
         import mlflow
 

@@ -34,6 +34,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
 from textmix.core.errors import ArgumentError, TextmixError
+from textmix.engine.run_directory import RunDir
 from textmix.text.model_folder import find_model_folder
 from textmix.text.predict import CalibratedClassifier, check_readable
 
@@ -120,7 +121,7 @@ def model_info(source: str, classifier: CalibratedClassifier) -> dict:
     """What GET /model says: names, calibrators, stored sets, the run's test metrics and the card."""
     folder = find_model_folder(source)
     try:  # the run's metrics are a courtesy: a folder without them, or damaged ones, serves all the same
-        test = json.loads((folder.parent / "metrics.json").read_text())["test"]
+        test = json.loads(RunDir(folder.parent).metrics.read_text())["test"]
         test = {k: float(test[k]) for k in ("accuracy", "ece", "nll")}
     except (OSError, ValueError, KeyError, TypeError):
         test = None
