@@ -92,6 +92,7 @@ def test_old_resolved_recipes_still_load():
     del vision["eval"]["shift"], vision["eval"]["bootstrap_resamples"], vision["eval"]["calibrators"]
     del vision["eval"]["calibrator"]
     vision["mixup"]["mix_point"] = "embeddings"  # the old shared default, unused by a baseline
+    vision["model"]["pooling"] = "mean"  # the text default until 0.4 (pooler since)
     recipe = recipe_from_dict(vision)
     assert recipe.task == "vision" and recipe.data.augment is True and "hub" not in recipe.extra
 

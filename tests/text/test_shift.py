@@ -66,7 +66,7 @@ def test_an_mr_model_evaluated_on_imdb_reviews(real_data, tmp_path):
 
     write_report([tmp_path / "run"], tmp_path / "report", figure_kinds=[])
     table = (tmp_path / "report" / "README.md").read_text()
-    row = f"| mr / kim_cnn | mixup α=0.4 | {shifted} | 300 | {100 * report['test']['accuracy']:.2f} | "
+    row = f"| mr / kim_cnn | mixup α=0.4 | {shifted.name} | 300 | {100 * report['test']['accuracy']:.2f} | "
     assert row in table
 
 
