@@ -45,3 +45,18 @@ def timed(fn):
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
+
+
+def main_job_run(run: str, folder: str) -> Path:
+    """``run`` when it holds a model; else the main job's recipe trained for one epoch into
+    ``folder``/run (the same vocabulary and model size as the main job's model)."""
+    import subprocess
+    import sys
+
+    if (Path(run) / "model").is_dir():
+        return Path(run)
+    trained = Path(folder) / "run"
+    train = [sys.executable, "-m", "textmix", "train", "recipes/mr/kim_cnn_mixup.yaml", "--output-dir", str(trained),
+             "--set", "train.epochs=1", "--set", "eval.bootstrap_resamples=0"]  # fmt: skip
+    subprocess.run(train, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return trained

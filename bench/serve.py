@@ -28,7 +28,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import write_result
+from bench.common import main_job_run, write_result
 
 
 def mr_texts(n: int) -> list[str]:
@@ -110,12 +110,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        run = Path(args.run)
-        if not (run / "model").is_dir():
-            run = Path(folder) / "run"
-            train = [sys.executable, "-m", "textmix", "train", "recipes/mr/kim_cnn_mixup.yaml", "--output-dir",
-                     str(run), "--set", "train.epochs=1", "--set", "eval.bootstrap_resamples=0"]  # fmt: skip
-            subprocess.run(train, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = main_job_run(args.run, folder)
         rows = measure(run, args.clients, args.texts)
     write_result("serve", rows)
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import write_result
+from bench.common import main_job_run, write_result
 
 
 def seconds(command: list[str], repeats: int) -> float:
@@ -50,12 +50,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        run = Path(args.run)
-        if not (run / "model").is_dir():
-            run = Path(folder) / "run"
-            train = [sys.executable, "-m", "textmix.cli", "train", "recipes/mr/kim_cnn_mixup.yaml", "--output-dir",
-                     str(run), "--set", "train.epochs=1", "--set", "eval.bootstrap_resamples=0"]  # fmt: skip
-            subprocess.run(train, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = main_job_run(args.run, folder)
         rows = measure(run, args.repeats)
     write_result("startup", {"repeats": args.repeats, **rows})
 
