@@ -1,15 +1,18 @@
 """Conformal thresholds and prediction sets on large score matrices, against MAPIE's
 ``SplitConformalClassifier`` on the same probabilities, in one process (the ratio is the result).
 
-    python -m bench.conformal_speed                   # 1M × 100: half calibrates, half gets sets
-    python -m bench.conformal_speed --n 100000
+    python -m bench.conformal_speed                   # 100k and 1M × 100, 1 and 2 threads
+    python -m bench.conformal_speed --n 100000 --threads 1
 
-Both sides are given the probabilities (MAPIE through an estimator that returns rows of them); the
-time is calibration plus prediction sets. LAC: the label decisions that differ are counted (MAPIE
-includes a label whose score exceeds the threshold by less than its tolerance of 1e-8; textmix
-follows the definition, score <= threshold). APS: MAPIE always randomizes its calibration scores,
-textmix here does not, so only the time compares. Goal: ratio
-(textmix / MAPIE) <= 1.0.
+Half the rows calibrate, half get sets, α = 0.1. Both sides are given the probabilities (MAPIE
+through an estimator that returns rows of them); the time is calibration plus prediction sets, one
+run each after a warm-up, both sides under the same thread limit (torch's and every BLAS / OpenMP
+pool, threadpoolctl). LAC: the label decisions that differ are counted (MAPIE includes a label
+whose score exceeds the threshold by less than its tolerance of 1e-8; textmix follows the
+definition, score <= threshold). APS and RAPS: MAPIE always randomizes them, so textmix's
+randomized scores are timed and only the time compares (the random draws differ); RAPS tunes k_reg
+and λ on 20% of the calibration rows on both sides (MAPIE's ``size_raps``; textmix's default
+share). Goal: ratio (textmix / MAPIE) <= 1.0.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import time
 
 import numpy as np
+import torch
 
 from bench.common import write_result
 from textmix.core.conformal import ConformalPredictor, make_score
@@ -34,6 +38,7 @@ def probabilities(n: int, k: int, seed: int = 0):
 
 def mapie_sets(p, y, half: int, method: str, alpha: float) -> np.ndarray:
     from mapie.classification import SplitConformalClassifier
+    from mapie.conformity_scores import RAPSConformityScore
     from sklearn.base import BaseEstimator, ClassifierMixin
 
     class Given(ClassifierMixin, BaseEstimator):
@@ -48,13 +53,16 @@ def mapie_sets(p, y, half: int, method: str, alpha: float) -> np.ndarray:
             return self.predict_proba(X).argmax(1)
 
     rows = np.arange(len(p))[:, None]
-    model = SplitConformalClassifier(Given().fit(rows, y), confidence_level=1 - alpha, conformity_score=method)
+    score = RAPSConformityScore(size_raps=0.2) if method == "raps" else method
+    model = SplitConformalClassifier(Given().fit(rows, y), confidence_level=1 - alpha, conformity_score=score,
+                                     random_state=0)  # fmt: skip
     model.conformalize(rows[:half], y[:half])
     return model.predict_set(rows[half:])[1][:, :, 0]
 
 
 def ours(p, y, half: int, method: str, alpha: float) -> np.ndarray:
-    return ConformalPredictor(make_score(method), alpha).fit(p[:half], y[:half]).predict(p[half:])
+    score = make_score(method, randomized=method != "lac")  # MAPIE randomizes APS and RAPS
+    return ConformalPredictor(score, alpha).fit(p[:half], y[:half]).predict(p[half:])
 
 
 def timed(run, *args) -> tuple[float, np.ndarray]:
@@ -63,24 +71,37 @@ def timed(run, *args) -> tuple[float, np.ndarray]:
     return time.perf_counter() - start, out
 
 
+def measure(p, y, method: str) -> dict:
+    half = len(p) // 2
+    for run in (ours, mapie_sets):  # warm-up on a small slice: imports, thread start-up
+        run(p[:4000], y[:4000], 2000, method, 0.1)
+    textmix_seconds, mine = timed(ours, p, y, half, method, 0.1)
+    mapie_seconds, theirs = timed(mapie_sets, p, y, half, method, 0.1)
+    return {"method": method, "n": len(p), "classes": p.shape[1], "textmix_seconds": textmix_seconds,
+            "mapie_seconds": mapie_seconds, "ratio": textmix_seconds / mapie_seconds,
+            "differing_label_decisions": int((mine != theirs).sum()) if method == "lac" else None}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
+    from threadpoolctl import threadpool_limits
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--n", default="100000,1000000", help="comma-separated row counts")
     parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread limits")
+    parser.add_argument("--methods", default="lac,aps,raps")
     args = parser.parse_args(argv)
-    p, y = probabilities(args.n, args.classes)
-    half, rows = args.n // 2, []
-    for method in ("lac", "aps"):
-        for run in (ours, mapie_sets):  # warm-up on a small slice
-            run(p[:4000], y[:4000], 2000, method, 0.1)
-        textmix_seconds, mine = timed(ours, p, y, half, method, 0.1)
-        mapie_seconds, theirs = timed(mapie_sets, p, y, half, method, 0.1)
-        row = {"method": method, "n": args.n, "classes": args.classes, "textmix_seconds": textmix_seconds,
-               "mapie_seconds": mapie_seconds, "ratio": textmix_seconds / mapie_seconds,
-               "differing_label_decisions": int((mine != theirs).sum()) if method == "lac" else None}  # fmt: skip
-        rows.append(row)
-        print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    command = f"python -m bench.conformal_speed --n {args.n} --classes {args.classes}"
+    rows = []
+    for n in (int(v) for v in args.n.split(",")):
+        p, y = probabilities(n, args.classes)
+        for threads in (int(v) for v in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            with threadpool_limits(threads):
+                for method in args.methods.split(","):
+                    rows.append({**measure(p, y, method), "threads": threads})
+                    print({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
+    command = (f"python -m bench.conformal_speed --n {args.n} --classes {args.classes} --threads {args.threads}"
+               f" --methods {args.methods}")  # fmt: skip
     write_result("conformal_speed", {"command": command, "rows": rows})
     return 0
 

@@ -5,6 +5,8 @@ calibration; identity behaviour on calibrated data; JSON round trips; refusals."
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -32,7 +34,45 @@ def test_temperature_has_the_closed_form_optimum():
     z = np.tile([0.0, d], (n, 1))
     y = (np.arange(n) < q * n).astype(int)
     fitted = make_calibrator("temperature").fit(z, y).temperature
-    assert fitted == pytest.approx(d / math.log(q / (1 - q)), rel=1e-5)  # L-BFGS's default tolerances
+    assert fitted == pytest.approx(d / math.log(q / (1 - q)), rel=1e-12)  # Newton's root: exact to rounding
+
+
+@pytest.mark.parametrize(("k", "seed", "truth"), [(2, 20, 0.5), (10, 21, 2.0), (100, 22, 1.3)])
+def test_temperature_minimizes_the_nll_written_out(k, seed, truth):
+    """The fitted T against a bounded scalar search (SciPy's Brent) of the NLL written out here, in
+    float64 and from float32 logits: a minimum no other T improves on."""
+    from scipy.optimize import minimize_scalar
+
+    z, y = sample(4000, k, seed=seed, temperature=truth)
+    zt, yt = torch.tensor(z), torch.tensor(y)
+
+    def nll(t):
+        return float(torch.nn.functional.cross_entropy(zt / t, yt))
+
+    brent = minimize_scalar(nll, bounds=(0.05, 20), method="bounded", options={"xatol": 1e-10}).x
+    for logits in (z, z.astype(np.float32)):
+        fitted = make_calibrator("temperature").fit(logits, y).temperature
+        assert fitted == pytest.approx(brent, rel=1e-6 if logits.dtype == np.float64 else 1e-4)
+        assert nll(fitted) <= nll(brent) + 1e-12
+        assert fitted == pytest.approx(truth, rel=0.1)  # and near the temperature the labels were drawn at
+
+
+def test_temperature_of_uninformative_logits_is_bounded():
+    """Logits anti-related to the labels: the NLL falls all the way to uniform probabilities, so T is
+    the cap, not an overflow; logits equal in every row: no T changes anything, T stays 1."""
+    z, _ = sample(1000, 3, seed=23)
+    fitted = make_calibrator("temperature").fit(z, z.argmin(1))
+    assert fitted.temperature == fitted.max_temperature
+    np.testing.assert_allclose(fitted(z), 1 / 3, atol=1e-4)
+    assert make_calibrator("temperature").fit(np.ones((50, 4)), np.arange(50) % 4).temperature == 1.0
+
+
+def test_fitting_temperature_imports_no_compiler():
+    """A one-parameter fit imports no torch._dynamo (torch.optim's L-BFGS did: seconds a cold process)."""
+    code = ("import sys, numpy as np; from textmix.core.calibrators import make_calibrator; "
+            "make_calibrator('temperature').fit(np.array([[0.0, 2.0], [1.0, 0.0], [0.0, 1.0]]), [1, 0, 0]); "
+            "print('torch._dynamo' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def _gradient_of_nll(name, calibrator, z, y):

@@ -200,3 +200,22 @@ def test_a_class_absent_from_the_calibration_split_is_said_plainly():
     probs, labels = rng.dirichlet([1, 1, 1], 300), rng.integers(0, 2, 300)
     with pytest.raises(ArgumentError, match=r"there are no calibration examples of class 2: .*drop mondrian"):
         ConformalPredictor("lac", alpha=0.1, mondrian=True).fit(probs, labels)
+
+
+def test_labels_are_ranked_by_probability_and_ties_by_label_id():
+    """Written out: [0.2, 0.5, 0.2, 0.1] ranks label 1, then the tied labels 0 and 2 by id, then 3;
+    on many rows with and without ties, the same order as torch's stable descending sort."""
+    from textmix.core.conformal.base import ranked
+
+    order, p_sorted, ranks = ranked(torch.tensor([[0.2, 0.5, 0.2, 0.1], [0.0, 0.5, 0.0, 0.5]], dtype=torch.float64))
+    assert order.tolist() == [[1, 0, 2, 3], [1, 3, 0, 2]]
+    assert ranks.tolist() == [[1, 0, 2, 3], [2, 0, 3, 1]]
+    assert p_sorted.tolist() == [[0.5, 0.2, 0.2, 0.1], [0.5, 0.5, 0.0, 0.0]]
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(30), size=2000)
+    p[::3, :12] = np.round(p[::3, :12], 2)  # every third row with ties (zeros among them)
+    expected = torch.argsort(-torch.from_numpy(p), dim=1, stable=True)
+    order, p_sorted, ranks = ranked(torch.from_numpy(p))
+    assert torch.equal(order, expected)
+    assert torch.equal(p_sorted, torch.from_numpy(p).gather(1, expected))
+    assert torch.equal(ranks.gather(1, order), torch.arange(30).expand(2000, 30))

@@ -14,8 +14,10 @@ import numpy as np
 
 
 def _groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order by descending score, group id of each position in that order: equal scores share one)."""
-    order = np.argsort(-scores, kind="stable")
+    """(order by descending score, group id of each position in that order: equal scores share one).
+    Tied scores may come in any order (NumPy's default sort, twice as fast as a stable one on 10⁷
+    scores): every result here counts a tie group as a whole, in integers, so none depends on it."""
+    order = np.argsort(-scores)
     ranked = scores[order]
     return order, np.concatenate([[0], np.cumsum(ranked[1:] != ranked[:-1])])
 

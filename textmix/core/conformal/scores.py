@@ -34,7 +34,11 @@ class APS(ConformalScore):
     score_range = (0.0, 1.0)
 
     def label_scores(self, probs, u):
-        _, p_sorted, ranks = ranked(probs)
+        return self.ranked_scores(*ranked(probs)[1:], u)
+
+    @staticmethod
+    def ranked_scores(p_sorted, ranks, u):
+        """The scores from :func:`ranked`'s sorted probabilities and ranks (a subclass sorts once)."""
         mass = torch.cumsum(p_sorted, dim=1)  # (N, K): the mass up to and including each rank
         # the last rank holds exactly the whole mass (x / x == 1 in IEEE arithmetic): the score of a
         # last-ranked label is 1.0 at calibration and at prediction alike, never 1 ± one rounding step,
@@ -65,24 +69,25 @@ class RAPS(APS):
         self.k_reg, self.lam = k_reg, lam
 
     def label_scores(self, probs, u):
-        _, _, ranks = ranked(probs)
-        penalty = self.lam * (ranks + 1 - self.k_reg).clamp(min=0)  # (N, K)
-        return super().label_scores(probs, u) + penalty
+        _, p_sorted, ranks = ranked(probs)  # one sort for the APS part and the penalty
+        return self.penalized(self.ranked_scores(p_sorted, ranks, u), ranks, self.lam)
+
+    def penalized(self, aps_scores, ranks, lam):
+        return aps_scores + lam * (ranks + 1 - self.k_reg).clamp(min=0)  # (N, K)
 
     def needs_tuning(self) -> bool:
         return self.k_reg is None or self.lam is None
 
     def tune(self, probs, labels, alpha) -> None:
-        _, _, ranks = ranked(probs)
+        _, p_sorted, ranks = ranked(probs)
         true_rank = ranks.gather(1, labels[:, None]).squeeze(1).numpy() + 1
         if self.k_reg is None:
             self.k_reg = int(min(threshold(true_rank, alpha), probs.shape[1]))
         if self.lam is None:
-            u = torch.ones(len(probs), dtype=torch.float64)
+            aps_scores = self.ranked_scores(p_sorted, ranks, torch.ones(len(probs), dtype=torch.float64))
             sizes = {}
-            for lam in self.LAMBDAS:
-                self.lam = lam
-                scores = self.label_scores(probs, u)
+            for lam in self.LAMBDAS:  # the APS scores and ranks are the same for every λ: sorted once
+                scores = self.penalized(aps_scores, ranks, lam)
                 limit = threshold(scores.gather(1, labels[:, None]).squeeze(1).numpy(), alpha)
                 sizes[lam] = float((scores <= limit).sum(1).double().mean())
             self.lam = min(self.LAMBDAS, key=lambda lam: sizes[lam])  # the first of equal sizes: the smallest λ
