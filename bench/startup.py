@@ -74,9 +74,10 @@ def calibrate_commands(run: Path, folder: Path) -> tuple[list[str], list[str]]:
     saved = np.load(run / RunDir.PREDICTIONS)
     for split in ("val", "test"):
         np.savez(folder / f"{split}.npz", logits=saved[f"{split}_logits"], labels=saved[f"{split}_labels"])
-    textmix = [sys.executable, "-m", "textmix.cli", "calibrate", str(folder / "test.npz"), "--val",
-               str(folder / "val.npz"), "--logits", "logits", "--labels", "labels", "--out", str(folder / "out")]  # fmt: skip
-    return textmix, [sys.executable, "-c", SKLEARN_TEMPERATURE, str(folder / "val.npz"), str(folder / "test.npz")]
+    val, test = str(folder / "val.npz"), str(folder / "test.npz")
+    textmix = [sys.executable, "-m", "textmix.cli", "calibrate", test, "--val", val, "--logits", "logits",
+               "--labels", "labels", "--out", str(folder / "out")]  # fmt: skip
+    return textmix, [sys.executable, "-c", SKLEARN_TEMPERATURE, val, test]
 
 
 def measure(run: Path, folder: Path, repeats: int) -> dict:
