@@ -32,13 +32,13 @@ class IsotonicCalibration(OneVsRest):
 
         model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, hits.astype(np.float64))
         floor = 1 / (len(p) + 2)
-        return {"x": model.X_thresholds_.tolist(), "y": np.clip(model.y_thresholds_, floor, 1 - floor).tolist()}
+        return {"x": model.X_thresholds_.astype(np.float64), "y": np.clip(model.y_thresholds_, floor, 1 - floor)}
 
     def _apply_class(self, state, p):
         return np.interp(p, state["x"], state["y"])  # sklearn's predict: linear between thresholds, clipped
 
-    def state_dict(self) -> dict:
-        return {"classes": self.classes}
+    def state_dict(self) -> dict:  # arrays in memory (np.interp converts no list), lists in JSON
+        return {"classes": [{"x": c["x"].tolist(), "y": c["y"].tolist()} for c in self.classes]}
 
     def load_state_dict(self, state: dict) -> None:
         classes = []
@@ -49,5 +49,5 @@ class IsotonicCalibration(OneVsRest):
                 raise ValueError("isotonic thresholds must be non-empty, increasing, with values in [0, 1]")
             if (x < 0).any() or (x > 1).any():
                 raise ValueError("isotonic thresholds are probabilities: they must lie in [0, 1]")
-            classes.append({"x": x.tolist(), "y": y.tolist()})
+            classes.append({"x": x.numpy(), "y": y.numpy()})
         self.classes = classes
