@@ -2,6 +2,7 @@
 IMDB for MR), as quoted in docs/results/README.md and the README headline:
 
     python docs/results/floor_means.py runs/study_measured
+    python docs/results/floor_means.py runs/study_minilm      # MR only: a dataset without runs is skipped
 """
 
 import json
@@ -28,6 +29,8 @@ if __name__ == "__main__":
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/study_measured")
     for ds in ("mr", "trec"):
         runs = sorted(root.glob(f"{ds}/*/*/metrics.json"))
+        if not runs:
+            continue
         for source in ("none", "temperature"):
             line = f"{ds} {source}: ECE floor mean %.2f%%, p95 %.2f%%" % floors(runs, source)
             if ds == "mr":

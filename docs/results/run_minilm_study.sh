@@ -6,9 +6,9 @@
 # (calibrators and conformal thresholds fitted in-domain); smooth / debiased ECE and the noise floors
 # in every metrics.json, Holm-adjusted paired comparisons in the report. The same settings as the Kim
 # CNN study re-measured (run_measured_study.sh), so the two can be read side by side.
-# CPU-heavy: on the 2-core development CPU a baseline or mixup run trains in about 8 minutes, MIT and
-# RegMixup (two forward passes a step) in about 16, and the IMDB evaluation adds about 3: about an
-# hour a seed. Run it with nothing else on the machine. Seeds go one round at a time over the methods
+# CPU-heavy: on the 2-core development CPU a baseline or mixup run took 9–12 minutes, MIT and
+# RegMixup (two forward passes a step) 12–18, the IMDB evaluation included: 47–57 minutes a seed
+# (measured 2026-12-02). Run it with nothing else on the machine. Seeds go one round at a time over the methods
 # (a stopped study has whole seeds, not whole methods); restartable: finished runs are skipped,
 # interrupted ones resumed. Usage:
 #   TEXTMIX_DATA_DIR=../shared/data bash docs/results/run_minilm_study.sh [runs/study_minilm]
