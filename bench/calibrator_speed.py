@@ -1,8 +1,8 @@
 """Fitting and applying each post-hoc calibrator on large logits, against a reference library's
 implementation of the same method, in one process (ratios, not absolute times, are the result).
 
-    python -m bench.calibrator_speed                  # 1M × 10 logits (1M × 2 for Platt and Beta)
-    python -m bench.calibrator_speed --n 100000       # quicker
+    python -m bench.calibrator_speed                  # 1M × 10 logits (1M × 2 for Platt and Beta), 2 threads
+    python -m bench.calibrator_speed --n 1000,100000,1000000 --threads 1,2   # the sizes users meet
 
 References (test-only libraries, the ``dev`` extra): netcal for temperature scaling, matrix scaling
 (its ``LogisticCalibration`` on logits), histogram binning (equal-width bins, as netcal bins) and
@@ -87,40 +87,52 @@ def ours(name: str):
     return run
 
 
+NAMES = ["temperature", "vector", "matrix", "dirichlet", "ensemble_temperature", "histogram", "isotonic", "platt",
+         "beta"]  # fmt: skip
+
+
+def measure(name: str, z, y, repeats: int, reference: dict) -> dict:
+    """One calibrator's median fit-and-apply time beside its reference's, on one data set."""
+    half, warm_rows = len(z) // 2, min(1000, len(z) // 4)
+    split = (z[:half], y[:half], z[half:])
+    warm = (z[:warm_rows], y[:warm_rows], z[warm_rows : 2 * warm_rows])  # imports and thread start-up
+    sides = {"textmix": ours(name), **({"reference": reference[name]} if name in reference else {})}
+    for run in sides.values():
+        run(*warm)
+    times = {side: [] for side in sides}
+    for _ in range(repeats):  # alternating, so both sides see the same machine
+        for side, run in sides.items():
+            times[side].append(timed(functools.partial(run, *split)))
+    row = {"calibrator": name, "n": len(z), "classes": z.shape[1]}
+    for side in sides:
+        row[f"{side}_seconds"] = statistics.median(times[side])
+    if "reference_seconds" in row:
+        row["ratio"] = row["textmix_seconds"] / row["reference_seconds"]
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
+    from threadpoolctl import threadpool_limits
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000, help="logits in all (half fit, half apply)")
+    parser.add_argument("--n", default="1000000", help="comma-separated logit counts (half fit, half apply)")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side (median reported)")
+    parser.add_argument("--threads", default="2", help="comma-separated thread limits (torch's and every pool)")
     parser.add_argument("--only", help="comma-separated calibrators to measure (default: all)")
     args = parser.parse_args(argv)
-    multi, binary = data(args.n, args.classes), data(args.n, 2, seed=1)
-    reference = references()
-    rows = []
-    names = ["temperature", "vector", "matrix", "dirichlet", "ensemble_temperature", "histogram", "isotonic",
-             "platt", "beta"]  # fmt: skip
-    for name in args.only.split(",") if args.only else names:
-        z, y = binary if name in ("platt", "beta") else multi
-        half = len(z) // 2
-        split = (z[:half], y[:half], z[half:])
-        warm = (z[:2000], y[:2000], z[2000:4000])  # first calls pay for imports and thread start-up
-        sides = {"textmix": ours(name), **({"reference": reference[name]} if name in reference else {})}
-        row = {"calibrator": name, "n": len(z), "classes": z.shape[1]}
-        for run in sides.values():
-            run(*warm)
-        times = {side: [] for side in sides}
-        for _ in range(args.repeats):  # alternating, so both sides see the same machine
-            for side, run in sides.items():
-                times[side].append(timed(functools.partial(run, *split)))
-        for side in sides:
-            row[f"{side}_seconds"] = statistics.median(times[side])
-        if "reference_seconds" in row:
-            row["ratio"] = row["textmix_seconds"] / row["reference_seconds"]
-        rows.append(row)
-        print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    command = f"python -m bench.calibrator_speed --n {args.n} --classes {args.classes} --repeats {args.repeats}" + (
-        f" --only {args.only}" if args.only else ""
-    )
+    reference, rows = references(), []
+    for n in (int(v) for v in args.n.split(",")):
+        multi, binary = data(n, args.classes), data(n, 2, seed=1)
+        for threads in (int(v) for v in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            with threadpool_limits(threads):
+                for name in args.only.split(",") if args.only else NAMES:
+                    z, y = binary if name in ("platt", "beta") else multi
+                    rows.append({**measure(name, z, y, args.repeats, reference), "threads": threads})
+                    print({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
+    command = (f"python -m bench.calibrator_speed --n {args.n} --classes {args.classes} --repeats {args.repeats}"
+               f" --threads {args.threads}" + (f" --only {args.only}" if args.only else ""))  # fmt: skip
     write_result("calibrator_speed", {"command": command, "rows": rows})
     return 0
 

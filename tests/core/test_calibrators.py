@@ -67,10 +67,12 @@ def test_temperature_of_uninformative_logits_is_bounded():
     assert make_calibrator("temperature").fit(np.ones((50, 4)), np.arange(50) % 4).temperature == 1.0
 
 
-def test_fitting_temperature_imports_no_compiler():
-    """A one-parameter fit imports no torch._dynamo (torch.optim's L-BFGS did: seconds a cold process)."""
+@pytest.mark.parametrize("name", ["temperature", "platt", "beta"])
+def test_fitting_a_few_parameters_imports_no_compiler(name):
+    """Temperature, Platt and Beta fits import no torch._dynamo (torch.optim's L-BFGS did: seconds a
+    cold process); their Newton fits need no optimizer."""
     code = ("import sys, numpy as np; from textmix.core.calibrators import make_calibrator; "
-            "make_calibrator('temperature').fit(np.array([[0.0, 2.0], [1.0, 0.0], [0.0, 1.0]]), [1, 0, 0]); "
+            f"make_calibrator({name!r}).fit(np.array([[0.0, 2.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.2]]), [1, 0, 0, 1]); "
             "print('torch._dynamo' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 

@@ -36,9 +36,9 @@ KINDS = ("probs", "logits")
 # bootstrap intervals cost N × resamples random draws; past this (e.g. 200,000 × 1,000) they are
 # skipped: ten million predictions would take minutes, for intervals narrower than 1/sqrt(N)
 MAX_BOOTSTRAP_DRAWS = 2 * 10**8
-# calibrate's cost grows with N × K in every metric and fit (the temperature fit's L-BFGS evaluates
-# the full N × K softmax tens to hundreds of times); a score glob that caught other columns usually
-# explains more classes than this
+# calibrate's cost grows with N × K in every metric and fit (one N × K softmax a Newton step of the
+# temperature fit, tens to hundreds for the calibrators fitted by L-BFGS); a score glob that caught
+# other columns usually explains more classes than this
 MAX_CLASSES = 1000
 # the files of a calibration output folder (textmix calibrate, MixupTrainer's temperature scaling)
 CALIBRATION_FILE, RELIABILITY_FILE, CONFIDENCE_FILE = "calibration.json", "reliability.png", "confidence.png"

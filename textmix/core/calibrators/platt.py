@@ -4,6 +4,8 @@ separable validation split does not drive a and b to infinity."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -20,24 +22,36 @@ def as_two_class_logits(positive: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.zeros_like(positive), positive], dim=1)
 
 
-def fit_logistic(features: torch.Tensor, targets: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+def fit_logistic(
+    features: torch.Tensor, targets: torch.Tensor, free: torch.Tensor, max_iter: int = 100
+) -> torch.Tensor:
     """Weights w (features' columns, then an intercept) minimizing the binary cross entropy of
     σ(features · w) against ``targets`` in [0, 1]; only the columns ``free`` marks are fitted, the
-    others stay 0. Full-batch L-BFGS in float64 (a convex problem: one optimum)."""
-    design = torch.cat([features, torch.ones(len(features), 1, dtype=features.dtype)], dim=1)  # (N, F + 1)
-    mask = torch.cat([free, torch.tensor([True])]).to(design.dtype)
-    w = torch.zeros(design.shape[1], dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([w], lr=1, max_iter=500, line_search_fn="strong_wolfe",
-                                  tolerance_grad=1e-10, tolerance_change=1e-14)  # fmt: skip
-
-    def closure():
-        optimizer.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(design @ (w * mask), targets)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return (w * mask).detach()
+    others stay 0. Newton's method in float64 (iteratively reweighted least squares: the loss is
+    convex), each step halved until the loss does not increase; it stops when a step no longer
+    lowers the loss, so a separable split (hard targets, no finite optimum) ends at large finite w."""
+    design = torch.cat([features, torch.ones(len(features), 1, dtype=features.dtype)], dim=1).double()  # (N, F + 1)
+    columns = torch.cat([free, torch.tensor([True])]).nonzero().squeeze(1)
+    x, t = design[:, columns], targets.double()  # (N, P), (N,)
+    w = torch.zeros(len(columns), dtype=torch.float64)
+    loss = float(F.binary_cross_entropy_with_logits(x @ w, t))
+    for _ in range(max_iter):
+        p = torch.sigmoid(x @ w)  # (N,)
+        gradient = x.T @ (p - t) / len(t)  # (P,)
+        hessian = (x * (p * (1 - p))[:, None]).T @ x / len(t)  # (P, P)
+        step = torch.linalg.lstsq(hessian, gradient[:, None], driver="gelsd").solution[:, 0]  # any rank
+        scale, new_loss = 1.0, math.inf
+        while scale > 1e-10:
+            new_loss = float(F.binary_cross_entropy_with_logits(x @ (w - scale * step), t))
+            if new_loss <= loss:
+                break
+            scale /= 2
+        if scale <= 1e-10 or not new_loss < loss:  # no step lowers the loss: at the optimum (to rounding)
+            break
+        w, loss = w - scale * step, new_loss
+    out = torch.zeros(design.shape[1], dtype=torch.float64)
+    out[columns] = w
+    return out
 
 
 class PlattScaling(Calibrator):
