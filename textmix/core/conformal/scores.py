@@ -48,6 +48,22 @@ class APS(ConformalScore):
         u = u[:, None]
         return torch.where(u == 1, mass, before + u * p_sorted).gather(1, ranks)
 
+    def true_scores(self, probs, labels, u):
+        return self.true_scores_and_ranks(probs, labels, u)[0]
+
+    @staticmethod
+    def true_scores_and_ranks(probs, labels, u) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N,) the true labels' scores and (N,) their 0-based ranks: :meth:`ranked_scores`' float
+        operations on the true label's entries only (calibration needs no other label's score)."""
+        _, p_sorted, ranks = ranked(probs)
+        rank = ranks.gather(1, labels[:, None])  # (N, 1)
+        mass = torch.cumsum(p_sorted, dim=1)  # (N, K)
+        total = mass[:, -1:]
+        at = mass.gather(1, rank) / total  # the mass up to and including y
+        before = torch.where(rank > 0, mass.gather(1, (rank - 1).clamp(min=0)) / total, 0.0)  # ranked above y
+        u = u[:, None]
+        return torch.where(u == 1, at, before + u * p_sorted.gather(1, rank)).squeeze(1), rank.squeeze(1)
+
 
 class RAPS(APS):
     """Regularized APS (Angelopoulos, Bates, Malik & Jordan, ICLR 2021): APS + λ·(o(y) − k_reg)⁺,
@@ -71,6 +87,10 @@ class RAPS(APS):
     def label_scores(self, probs, u):
         _, p_sorted, ranks = ranked(probs)  # one sort for the APS part and the penalty
         return self.penalized(self.ranked_scores(p_sorted, ranks, u), ranks, self.lam)
+
+    def true_scores(self, probs, labels, u):
+        aps_scores, rank = self.true_scores_and_ranks(probs, labels, u)
+        return self.penalized(aps_scores, rank, self.lam)
 
     def penalized(self, aps_scores, ranks, lam):
         return aps_scores + lam * (ranks + 1 - self.k_reg).clamp(min=0)  # (N, K)
