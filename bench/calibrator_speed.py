@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import time
 
 import numpy as np
 import torch
 
-from bench.common import write_result
+from bench.common import thread_limit, timed, write_result
 from textmix.core.calibrators import HistogramBinning, make_calibrator
 
 
@@ -32,12 +31,6 @@ def data(n: int, k: int, seed: int = 0):
     z = 3 * torch.randn(n, k, generator=g, dtype=torch.float64)
     y = torch.multinomial(torch.softmax(z / 2, 1), 1, generator=g).squeeze(1)  # overconfident logits
     return z.numpy().astype(np.float32), y.numpy()
-
-
-def timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
 
 
 def softmax(z):
@@ -102,7 +95,7 @@ def measure(name: str, z, y, repeats: int, reference: dict) -> dict:
     times = {side: [] for side in sides}
     for _ in range(repeats):  # alternating, so both sides see the same machine
         for side, run in sides.items():
-            times[side].append(timed(functools.partial(run, *split)))
+            times[side].append(timed(functools.partial(run, *split))[0])
     row = {"calibrator": name, "n": len(z), "classes": z.shape[1]}
     for side in sides:
         row[f"{side}_seconds"] = statistics.median(times[side])
@@ -112,8 +105,6 @@ def measure(name: str, z, y, repeats: int, reference: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from threadpoolctl import threadpool_limits
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", default="1000000", help="comma-separated logit counts (half fit, half apply)")
     parser.add_argument("--classes", type=int, default=10)
@@ -125,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in (int(v) for v in args.n.split(",")):
         multi, binary = data(n, args.classes), data(n, 2, seed=1)
         for threads in (int(v) for v in args.threads.split(",")):
-            torch.set_num_threads(threads)
-            with threadpool_limits(threads):
+            with thread_limit(threads):
                 for name in args.only.split(",") if args.only else NAMES:
                     z, y = binary if name in ("platt", "beta") else multi
                     rows.append({**measure(name, z, y, args.repeats, reference), "threads": threads})

@@ -40,6 +40,15 @@ def write_result(name: str, result: dict) -> Path:
     return path
 
 
+def thread_limit(threads: int):
+    """A context in which torch and every BLAS / OpenMP pool use ``threads`` threads (threadpoolctl),
+    so that textmix and a reference library run under the same limit."""
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    return threadpool_limits(threads)
+
+
 def timed(fn):
     """(seconds, value) of one call of ``fn``."""
     start = time.perf_counter()

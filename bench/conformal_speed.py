@@ -18,12 +18,10 @@ random draws differ); RAPS tunes k_reg and λ on 20% of the calibration rows on 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-import torch
 
-from bench.common import write_result
+from bench.common import thread_limit, timed, write_result
 from textmix.core.conformal import ConformalPredictor, make_score
 
 
@@ -65,14 +63,8 @@ def ours(p, y, half: int, method: str, alpha: float) -> np.ndarray:
     return ConformalPredictor(score, alpha).fit(p[:half], y[:half]).predict(p[half:])
 
 
-def timed(run, *args) -> tuple[float, np.ndarray]:
-    start = time.perf_counter()
-    out = run(*args)
-    return time.perf_counter() - start, out
-
-
 def median_run(run, repeats: int, *args) -> tuple[float, np.ndarray]:
-    return sorted((timed(run, *args) for _ in range(repeats)), key=lambda r: r[0])[repeats // 2]
+    return sorted((timed(lambda: run(*args)) for _ in range(repeats)), key=lambda r: r[0])[repeats // 2]
 
 
 def measure(p, y, method: str) -> dict:
@@ -91,8 +83,6 @@ def measure(p, y, method: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from threadpoolctl import threadpool_limits
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", default="1000,100000,1000000", help="comma-separated row counts")
     parser.add_argument("--classes", type=int, default=100)
@@ -103,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in (int(v) for v in args.n.split(",")):
         p, y = probabilities(n, args.classes)
         for threads in (int(v) for v in args.threads.split(",")):
-            torch.set_num_threads(threads)
-            with threadpool_limits(threads):
+            with thread_limit(threads):
                 for method in args.methods.split(","):
                     rows.append({**measure(p, y, method), "threads": threads})
                     print({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)

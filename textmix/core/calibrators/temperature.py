@@ -43,12 +43,12 @@ class TemperatureScaling(Calibrator):
         z = logits.to(torch.float64)  # (N, K)
         z = z - z.max(1, keepdim=True).values  # changes no derivative; keeps E[z²] − E[z]² exact
         z_true = z.gather(1, labels.view(-1, 1)).squeeze(1)  # (N,)
-        low, high = 0.0, math.inf  # f′(low) < 0 ≤ f′(high)
         informative = bool((z < 0).any())  # some row's logits differ: T changes the probabilities
         if informative and float((z.mean(1) - z_true).mean()) >= 0:  # f′(0) ≥ 0: no s > 0 beats s → 0
-            low = high = 1 / self.max_temperature
-        s = low if low == high else 1.0
-        for _ in range(self.max_iter if low < high else 0):
+            self.temperature = self.max_temperature
+            return
+        low, high, s = 0.0, math.inf, 1.0  # f′(low) < 0 ≤ f′(high)
+        for _ in range(self.max_iter):
             gradient, curvature = _derivatives(z, z_true, s)
             if gradient == 0 or not curvature > 0:  # at the root, or every row's logits equal
                 break
